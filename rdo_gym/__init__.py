@@ -1,0 +1,38 @@
+"""rdo_gym: objectives on the return distribution, stock augmentation for any Gymnasium env,
+objective-specific terminal rewards, and exact distributional DP (:mod:`rdo_gym.dp`).
+
+Importing this package never imports torch.
+"""
+
+from rdo_gym.objectives import (
+    CVaR,
+    Expectation,
+    ExpectedUtility,
+    Homeostasis,
+    Objective,
+    ProbabilityAtLeast,
+    TargetReturn,
+    check_gamma,
+    make_objective,
+)
+from rdo_gym.stock import ChoiceStock, StockAugmentation, UniformStock, find_stock_wrapper
+from rdo_gym.terminal_reward import TerminalObjectiveReward
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Objective",
+    "Expectation",
+    "TargetReturn",
+    "ProbabilityAtLeast",
+    "CVaR",
+    "Homeostasis",
+    "ExpectedUtility",
+    "make_objective",
+    "check_gamma",
+    "StockAugmentation",
+    "UniformStock",
+    "ChoiceStock",
+    "find_stock_wrapper",
+    "TerminalObjectiveReward",
+]

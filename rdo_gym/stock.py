@@ -1,0 +1,237 @@
+"""Stock augmentation: put the (rescaled) sum of rewards so far into the observation of any env.
+
+Convention (DESIGN.md section 2): ``C_0 = c0`` and ``C_{t+1} = (C_t + R_{t+1}) / gamma``, i.e.
+``C_t = gamma^-t (c0 + sum_{k<t} gamma^k R_{k+1})``, so that ``c0 + G_0 = gamma^t (C_t + G_t)``
+and, at termination, ``c0 + G = gamma^T C_T``. The wrapper keeps the numerically stable
+``X_t = c0 + sum_{k<t} gamma^k R_{k+1}`` and ``gamma^t`` in float64 and derives ``C_t`` from them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, SupportsFloat
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from rdo_gym.objectives import check_gamma
+
+__all__ = ["StockAugmentation", "UniformStock", "ChoiceStock", "find_stock_wrapper"]
+
+STOCK_KEY = "stock"
+OBSERVATION_KEY = "observation"
+
+
+class UniformStock:
+    """Initial-stock sampler: uniform on ``[low, high]``.
+
+    With ``integer=True`` it draws integers in ``{low, ..., high}`` (for lattice rewards).
+    """
+
+    def __init__(self, low: float, high: float, integer: bool = False):
+        low, high = float(low), float(high)
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise ValueError(f"UniformStock needs finite low <= high, got low={low}, high={high}")
+        if integer and (low != int(low) or high != int(high)):
+            raise ValueError(f"UniformStock(integer=True) needs integer bounds, got {low}, {high}")
+        self.low, self.high, self.integer = low, high, bool(integer)
+
+    def __call__(self, rng: np.random.Generator) -> float:
+        if self.integer:
+            return float(rng.integers(int(self.low), int(self.high) + 1))
+        return float(rng.uniform(self.low, self.high))
+
+    def __repr__(self) -> str:
+        return f"UniformStock({self.low:g}, {self.high:g}, integer={self.integer})"
+
+
+class ChoiceStock:
+    """Initial-stock sampler: one of ``values`` (with optional probabilities ``p``)."""
+
+    def __init__(self, values: Sequence[float], p: Sequence[float] | None = None):
+        self.values = np.asarray(values, dtype=np.float64).reshape(-1)
+        if self.values.size == 0 or not np.all(np.isfinite(self.values)):
+            raise ValueError(f"ChoiceStock needs a non-empty list of finite values, got {values!r}")
+        self.p = None if p is None else np.asarray(p, dtype=np.float64)
+        if self.p is not None and (self.p.shape != self.values.shape or np.any(self.p < 0)
+                                   or not np.isclose(self.p.sum(), 1.0)):
+            raise ValueError(f"ChoiceStock: p must be probabilities matching values, got {p!r}")
+
+    def __call__(self, rng: np.random.Generator) -> float:
+        return float(rng.choice(self.values, p=self.p))
+
+    def __repr__(self) -> str:
+        return f"ChoiceStock({self.values.tolist()})"
+
+
+InitialStock = float | Callable[[np.random.Generator], float]
+
+
+def _check_stock(value: Any, where: str) -> float:
+    try:
+        c = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{where}: the initial stock must be a finite number, got {value!r}") from None
+    if not math.isfinite(c):
+        raise ValueError(f"{where}: the initial stock must be a finite number, got {value!r}")
+    return c
+
+
+class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
+    """Add the stock ``C_t`` to the observation of any Gymnasium env.
+
+    Args:
+        env: any env (Box, Discrete, MultiDiscrete, Dict, Tuple... observations).
+        gamma: discount in (0, 1] used by the stock recursion (use the agent's gamma).
+        initial_stock: ``c0``: a number, or a sampler ``rng -> float`` called at every reset with
+            the wrapper's own generator, seeded by ``reset(seed=...)`` (so the inner env's
+            randomness is untouched), e.g. :class:`UniformStock`, :class:`ChoiceStock`.
+            ``reset(options={"initial_stock": c})`` overrides it for one episode.
+        flatten: if True, return a flat Box ``[obs..., scaled stock]`` (Box observations only, ready
+            for SB3's ``MlpPolicy``). Otherwise a Dict: ``{"observation": obs, "stock": (1,)}``,
+            or, for a Dict env, the env's keys plus ``"stock"``.
+        stock_scale: the observation carries ``stock_scale * C_t`` (float32); ``info`` and
+            :attr:`stock` are unscaled.
+
+    ``info`` (on reset and step) carries ``"stock"`` (``C_t``), ``"initial_stock"`` (``c0``) and
+    ``"discounted_return"`` (``sum_{k<t} gamma^k R_{k+1}``). Rewards pass through unchanged; a
+    non-scalar, NaN or infinite reward raises ``ValueError``.
+    """
+
+    def __init__(self, env: gym.Env, gamma: float = 1.0, initial_stock: InitialStock = 0.0, *,
+                 flatten: bool = False, stock_scale: float = 1.0):
+        gym.utils.RecordConstructorArgs.__init__(
+            self, gamma=gamma, initial_stock=initial_stock, flatten=flatten, stock_scale=stock_scale)
+        gym.Wrapper.__init__(self, env)
+        self.gamma = check_gamma(gamma)
+        if not callable(initial_stock):
+            initial_stock = _check_stock(initial_stock, "StockAugmentation(initial_stock=...)")
+        self.initial_stock = initial_stock
+        scale = float(stock_scale)
+        if not (math.isfinite(scale) and scale > 0):
+            raise ValueError(f"stock_scale must be a finite positive number, got {stock_scale!r}")
+        self.stock_scale = scale
+        self.flatten = bool(flatten)
+
+        inner = env.observation_space
+        stock_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+        if self.flatten:
+            if not isinstance(inner, spaces.Box) or len(inner.shape) != 1:
+                raise ValueError(
+                    "StockAugmentation(flatten=True) needs a 1-D Box observation space, got "
+                    f"{inner}; use flatten=False (Dict observation, SB3 'MultiInputPolicy') or "
+                    "gymnasium.wrappers.FlattenObservation first")
+            dtype = inner.dtype if np.issubdtype(inner.dtype, np.floating) else np.float32
+            self._flat_dtype = np.dtype(dtype)
+            self.observation_space = spaces.Box(
+                np.append(inner.low, -np.inf).astype(dtype), np.append(inner.high, np.inf).astype(dtype),
+                dtype=dtype)
+            self._dict_inner = False
+        elif isinstance(inner, spaces.Dict):
+            if STOCK_KEY in inner.spaces:
+                raise ValueError(f"the env's Dict observation already has a {STOCK_KEY!r} key: "
+                                 "is it stock-augmented twice?")
+            self.observation_space = spaces.Dict({**inner.spaces, STOCK_KEY: stock_space})
+            self._dict_inner = True
+        else:
+            self.observation_space = spaces.Dict({OBSERVATION_KEY: inner, STOCK_KEY: stock_space})
+            self._dict_inner = False
+
+        self._c0 = 0.0
+        self._x = 0.0  # c0 + sum_{k<t} gamma^k R_{k+1}
+        self._discount = 1.0  # gamma^t
+        self._t = 0
+        self._stock_rng: np.random.Generator | None = None
+
+    # -- state ------------------------------------------------------------------------------------
+    @property
+    def stock(self) -> float:
+        """The current unscaled stock ``C_t = X_t / gamma^t``."""
+        return self._x / self._discount
+
+    @property
+    def episode_initial_stock(self) -> float:
+        """``c0`` of the current episode."""
+        return self._c0
+
+    @property
+    def discounted_return(self) -> float:
+        """``sum_{k<t} gamma^k R_{k+1}`` so far in this episode."""
+        return self._x - self._c0
+
+    @property
+    def stock_times_discount(self) -> float:
+        """``gamma^t C_t = c0 + discounted return so far`` (stable for gamma < 1)."""
+        return self._x
+
+    # -- gymnasium API ----------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        if seed is not None or self._stock_rng is None:
+            # Our own generator, so that sampling c0 never perturbs the inner env's randomness.
+            self._stock_rng = np.random.default_rng(None if seed is None else [seed, 0x570C])
+        if options is not None and "initial_stock" in options:
+            c0 = _check_stock(options["initial_stock"], "reset(options={'initial_stock': ...})")
+        elif callable(self.initial_stock):
+            c0 = _check_stock(self.initial_stock(self._stock_rng), f"sampler {self.initial_stock!r}")
+        else:
+            c0 = self.initial_stock
+        self._c0 = self._x = c0
+        self._discount = 1.0
+        self._t = 0
+        return self._augment(obs), self._add_info(info)
+
+    def step(self, action):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        r = self._check_reward(reward)
+        self._x += self._discount * r
+        self._discount *= self.gamma
+        self._t += 1
+        return self._augment(obs), reward, terminated, truncated, self._add_info(info)
+
+    # -- helpers ----------------------------------------------------------------------------------
+    def _check_reward(self, reward: SupportsFloat) -> float:
+        if np.ndim(reward) != 0:
+            raise ValueError(f"StockAugmentation: step {self._t + 1} returned a non-scalar reward "
+                             f"of shape {np.shape(reward)}; rewards must be scalar numbers")
+        r = float(reward)
+        if not math.isfinite(r):
+            raise ValueError(f"StockAugmentation: step {self._t + 1} returned reward={r}; rewards "
+                             "must be finite")
+        return r
+
+    def _augment(self, obs: Any) -> Any:
+        scaled = self.stock_scale * self._x / self._discount
+        if self.flatten:
+            out = np.empty(obs.shape[0] + 1, dtype=self._flat_dtype)
+            out[:-1] = obs
+            out[-1] = scaled
+            return out
+        stock = np.array([scaled], dtype=np.float32)
+        if self._dict_inner:
+            return {**obs, STOCK_KEY: stock}
+        return {OBSERVATION_KEY: obs, STOCK_KEY: stock}
+
+    def _add_info(self, info: dict[str, Any]) -> dict[str, Any]:
+        info["stock"] = self._x / self._discount
+        info["initial_stock"] = self._c0
+        info["discounted_return"] = self._x - self._c0
+        return info
+
+    def stock_from_observation(self, observation: Any) -> np.ndarray:
+        """Unscaled stock(s) read from (a batch of) this wrapper's observations."""
+        if self.flatten:
+            return np.asarray(observation)[..., -1].astype(np.float64) / self.stock_scale
+        return np.asarray(observation[STOCK_KEY])[..., 0].astype(np.float64) / self.stock_scale
+
+
+def find_stock_wrapper(env: gym.Env) -> StockAugmentation | None:
+    """The :class:`StockAugmentation` in ``env``'s wrapper chain, or ``None``."""
+    current = env
+    while current is not None:
+        if isinstance(current, StockAugmentation):
+            return current
+        current = getattr(current, "env", None)
+    return None
