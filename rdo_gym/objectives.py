@@ -52,20 +52,87 @@ def _is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch")
 
 
+def _fmt(x: float) -> str:
+    """Shortest exact text of a float (``5`` not ``5.0``), so that string forms round-trip."""
+    text = repr(float(x))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _as_float_array(x: Any) -> Any:
-    """Torch tensors pass through; anything else becomes a float64 numpy array."""
-    return x if _is_torch(x) else np.asarray(x, dtype=np.float64)
+    """Floating torch tensors pass through (integer ones become the default float dtype);
+    anything else becomes a float64 numpy array."""
+    if _is_torch(x):
+        if x.is_floating_point():
+            return x
+        import torch  # already imported by the caller, since x is a tensor
+
+        return x.to(torch.get_default_dtype())
+    return np.asarray(x, dtype=np.float64)
+
+
+def _like(x: Any, reference: Any) -> Any:
+    """``x`` as a float tensor on ``reference``'s device and dtype (``reference`` is a tensor)."""
+    if _is_torch(x):
+        return x.to(device=reference.device, dtype=reference.dtype)
+    return reference.new_tensor(np.asarray(x, dtype=np.float64))
+
+
+def _negative_axis(axis: int, ndim: int) -> int:
+    """``axis`` counted from the end (``-1`` is the last), with a clear error when out of range."""
+    if ndim == 0:
+        raise ValueError("returns must have at least one dimension (the atoms or samples), got a scalar")
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis={axis} is out of range for returns with {ndim} dimension(s)")
+    return axis - ndim if axis >= 0 else axis
+
+
+def _align_weights(weights: Any, returns: Any, axis: int) -> Any:
+    """``weights`` broadcast to ``returns.shape``, ``axis`` negative.
+
+    Accepted: the shape of ``returns`` (or broadcastable to it), or a 1-D array of the length of
+    ``returns`` along ``axis`` (the same probabilities for every distribution of a batch).
+    """
+    torch_mode = _is_torch(returns)
+    w = _like(weights, returns) if torch_mode else np.asarray(weights, dtype=np.float64)
+    shape = tuple(returns.shape)
+    if w.ndim == 1 and len(shape) > 1:
+        if w.shape[0] != shape[axis]:
+            raise ValueError(f"1-D weights must have the length of the returns along axis={axis} "
+                             f"({shape[axis]}), got {w.shape[0]}")
+        w = w.reshape((-1,) + (1,) * (-axis - 1))
+    try:
+        return w.expand(shape) if torch_mode else np.broadcast_to(w, shape)
+    except (ValueError, RuntimeError):
+        raise ValueError(f"weights of shape {tuple(w.shape)} do not match returns of shape {shape}; "
+                         "give one weight per atom (same shape as returns, or 1-D along axis)") from None
 
 
 def _weighted_mean(values: Any, weights: Any | None, axis: int) -> Any:
-    """Mean along ``axis``; ``weights`` (same shape, or broadcastable) need not be normalized."""
+    """Mean along the negative ``axis``; ``weights`` (aligned by :func:`_align_weights`, so of
+    the shape of the returns, which ``values`` broadcasts over) need not be normalized."""
     if weights is None:
-        return values.mean(axis) if not _is_torch(values) else values.mean(dim=axis)
+        return values.mean(dim=axis) if _is_torch(values) else values.mean(axis)
     if _is_torch(values):
-        weights = weights if _is_torch(weights) else values.new_tensor(np.asarray(weights))
         return (values * weights).sum(dim=axis) / weights.sum(dim=axis)
-    weights = np.asarray(weights, dtype=np.float64)
-    return (values * weights).sum(axis) / np.broadcast_to(weights, values.shape).sum(axis)
+    return (values * weights).sum(axis) / weights.sum(axis)
+
+
+def _sorted_atoms(atoms: Any, weights: Any | None, axis: int) -> tuple[Any, Any]:
+    """Atoms sorted ascending along the last axis (``axis`` moved there), with their normalized
+    probabilities."""
+    if _is_torch(atoms):
+        import torch  # local import: rdo_gym must not import torch at import time
+
+        w = torch.ones_like(atoms) if weights is None else _align_weights(weights, atoms, axis)
+        atoms, w = atoms.movedim(axis, -1), w.movedim(axis, -1)
+        order = torch.argsort(atoms, dim=-1, stable=True)
+        x, w = torch.gather(atoms, -1, order), torch.gather(w, -1, order)
+        return x, w / w.sum(dim=-1, keepdim=True)
+    w = np.ones_like(atoms) if weights is None else _align_weights(weights, atoms, axis)
+    atoms, w = np.moveaxis(atoms, axis, -1), np.moveaxis(w, axis, -1)
+    order = np.argsort(atoms, axis=-1, kind="stable")
+    x, w = np.take_along_axis(atoms, order, -1), np.take_along_axis(w, order, -1)
+    return x, w / w.sum(-1, keepdims=True)
 
 
 def _lower_tail_mean(atoms: Any, weights: Any | None, alpha: float, axis: int) -> Any:
@@ -74,42 +141,31 @@ def _lower_tail_mean(atoms: Any, weights: Any | None, alpha: float, axis: int) -
     The atom straddling the alpha boundary contributes only the fraction of its mass that lies
     inside the tail, so the result is exact for discrete distributions (not just asymptotically).
     """
-    torch_mode = _is_torch(atoms)
-    if torch_mode:
-        import torch  # local import: rdo_gym must not import torch at import time
-
-        atoms = atoms.movedim(axis, -1)
-        if weights is None:
-            weights = torch.ones_like(atoms)
-        else:
-            weights = weights if _is_torch(weights) else atoms.new_tensor(np.asarray(weights))
-            weights = torch.broadcast_to(weights.movedim(axis, -1) if weights.dim() == atoms.dim()
-                                         else weights, atoms.shape)
-        order = torch.argsort(atoms, dim=-1)
-        x = torch.gather(atoms, -1, order)
-        w = torch.gather(weights, -1, order)
-        w = w / w.sum(dim=-1, keepdim=True)
-        before = torch.cumsum(w, dim=-1) - w
-        inside = torch.clamp(torch.minimum(w, alpha - before), min=0.0)
+    x, w = _sorted_atoms(atoms, weights, axis)
+    if _is_torch(x):
+        before = w.cumsum(dim=-1) - w
+        inside = (alpha - before).clamp(min=0.0).minimum(w)
         return (inside * x).sum(dim=-1) / alpha
-    atoms = np.moveaxis(np.asarray(atoms, dtype=np.float64), axis, -1)
-    if weights is None:
-        weights = np.ones_like(atoms)
-    else:
-        weights = np.asarray(weights, dtype=np.float64)
-        if weights.ndim == atoms.ndim:
-            weights = np.moveaxis(weights, axis, -1)
-        weights = np.broadcast_to(weights, atoms.shape)
-    order = np.argsort(atoms, axis=-1, kind="stable")
-    x = np.take_along_axis(atoms, order, -1)
-    w = np.take_along_axis(weights, order, -1)
-    w = w / w.sum(-1, keepdims=True)
     before = np.cumsum(w, -1) - w
-    inside = np.clip(np.minimum(w, alpha - before), 0.0, None)
+    inside = np.minimum(w, np.clip(alpha - before, 0.0, None))
     return (inside * x).sum(-1) / alpha
 
 
-def _check_distribution(returns: Any, weights: Any | None) -> None:
+def _lower_quantile(atoms: Any, weights: Any | None, alpha: float, axis: int) -> Any:
+    """``VaR_alpha``: the smallest atom whose cumulative probability reaches ``alpha``."""
+    x, w = _sorted_atoms(atoms, weights, axis)
+    tolerance = 1e-12  # cumulative sums of e.g. ten 0.1s fall short of 1.0
+    if _is_torch(x):
+        index = (w.cumsum(dim=-1) < alpha - tolerance).sum(dim=-1, keepdim=True)
+        index = index.clamp(max=x.shape[-1] - 1)
+        return x.gather(-1, index).squeeze(-1)
+    index = (np.cumsum(w, -1) < alpha - tolerance).sum(-1, keepdims=True)
+    index = np.minimum(index, x.shape[-1] - 1)
+    return np.take_along_axis(x, index, -1)[..., 0]
+
+
+def _check_distribution(returns: Any, weights: Any | None, axis: int) -> None:
+    """Validate numpy returns/weights (torch tensors are not checked, to stay cheap on GPU)."""
     if _is_torch(returns):
         return
     if returns.size == 0:
@@ -117,9 +173,11 @@ def _check_distribution(returns: Any, weights: Any | None) -> None:
     if not np.all(np.isfinite(returns)):
         raise ValueError("returns must be finite; got NaN or infinite values")
     if weights is not None:
-        w = np.asarray(weights, dtype=np.float64)
+        w = _align_weights(weights, returns, axis)
         if np.any(w < 0) or not np.all(np.isfinite(w)):
-            raise ValueError("weights must be finite and non-negative")
+            raise ValueError("weights must be finite and non-negative (probabilities of the atoms)")
+        if np.any(w.sum(axis) <= 0):
+            raise ValueError("weights must have a positive sum for every distribution, got all zeros")
 
 
 class Objective(ABC):
@@ -167,26 +225,48 @@ class Objective(ABC):
     def score(self, stock: Any, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
         """``E[f(stock + G)]`` for the distribution of ``G`` given by atoms along ``axis``.
 
-        ``stock`` broadcasts against ``returns`` with ``axis`` removed. Used for acting (the greedy
-        action maximizes it) and for the CVaR initial-stock search.
+        ``returns`` holds samples or atoms of ``G`` along ``axis`` (other axes are a batch), with
+        optional probabilities ``weights`` (the shape of ``returns``, or 1-D along ``axis``; need
+        not be normalized). ``stock`` broadcasts, numpy style, against the batch shape
+        (``returns.shape`` with ``axis`` removed); extra leading axes of ``stock`` score every
+        stock against every distribution, e.g. stocks ``(K,)`` and returns ``(N,)`` give ``(K,)``.
+        Used for acting (the greedy action maximizes it) and for the CVaR initial-stock search.
         """
         returns = _as_float_array(returns)
-        stock = stock if _is_torch(stock) else np.asarray(stock, dtype=np.float64)
-        if _is_torch(returns) and not _is_torch(stock):
-            stock = returns.new_tensor(stock)
-        ax = axis % returns.ndim
-        expanded = stock.unsqueeze(ax) if _is_torch(stock) else np.expand_dims(stock, ax)
-        return _weighted_mean(self.utility(expanded + returns), weights, ax)
+        if _is_torch(stock) and not _is_torch(returns):
+            returns = _like(returns, _as_float_array(stock))
+        ax = _negative_axis(axis, returns.ndim)
+        if _is_torch(returns):
+            stock = _like(stock, returns)
+        else:
+            stock = np.asarray(stock, dtype=np.float64)
+        after = -ax - 1  # number of batch axes after the atom axis
+        if stock.ndim > after:
+            cut = stock.ndim - after
+            stock = stock.reshape(tuple(stock.shape[:cut]) + (1,) + tuple(stock.shape[cut:]))
+        if weights is not None:
+            weights = _align_weights(weights, returns, ax)
+        return _weighted_mean(self.utility(stock + returns), weights, ax)
 
     def value(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
         """Reported statistic of the law of ``G``: samples, or atoms with probability ``weights``.
 
-        The objective's own initial stock is used (for CVaR, the exact lower-tail mean).
+        ``returns`` and ``weights`` as in :meth:`score`; the result has the batch shape. The
+        objective's own initial stock is used (for CVaR, the exact lower-tail mean).
         """
         returns = _as_float_array(returns)
-        _check_distribution(returns, weights)
+        ax = _negative_axis(axis, returns.ndim)
+        _check_distribution(returns, weights, ax)
         c0 = self.initial_stock
-        return self.value_from_utility(c0, self.score(c0, returns, weights, axis))
+        return self.value_from_utility(c0, self.score(c0, returns, weights, ax))
+
+    def best_initial_stock(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
+        """The ``c0`` to start from when the return distribution is the given one.
+
+        For a fixed-stock objective this is :attr:`initial_stock` (whatever the distribution);
+        :class:`CVaR` overrides it with the outer search over one distribution (or a batch).
+        """
+        return self.initial_stock
 
     def select_initial_stock(self, stocks: Any, expected_utilities: Any) -> tuple[int, float]:
         """Choose ``c0`` among candidate ``stocks`` given ``E[f(c + G^pi_c)]`` for each.
@@ -262,7 +342,7 @@ class TargetReturn(Objective):
         return -expected_utility
 
     def __str__(self) -> str:
-        return f"target:{self.target:g}"
+        return f"target:{_fmt(self.target)}"
 
 
 class ProbabilityAtLeast(Objective):
@@ -284,7 +364,7 @@ class ProbabilityAtLeast(Objective):
         return expected_utility
 
     def __str__(self) -> str:
-        return f"prob:{self.threshold:g}"
+        return f"prob:{_fmt(self.threshold)}"
 
 
 class CVaR(Objective):
@@ -314,12 +394,27 @@ class CVaR(Objective):
         return -initial_stock + expected_utility / self.alpha
 
     def value(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
+        """``CVaR_alpha(G)``: the exact mean of the lowest ``alpha`` probability mass of ``G``."""
         returns = _as_float_array(returns)
-        _check_distribution(returns, weights)
-        return _lower_tail_mean(returns, weights, self.alpha, axis)
+        ax = _negative_axis(axis, returns.ndim)
+        _check_distribution(returns, weights, ax)
+        return _lower_tail_mean(returns, weights, self.alpha, ax)
+
+    def best_initial_stock(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
+        """``argmax_c -c + E[min(c + G, 0)] / alpha`` over the given distribution(s) of ``G``.
+
+        The maximizer is ``c0 = -VaR_alpha(G)`` (minus the lower ``alpha``-quantile, the smallest
+        atom whose cumulative probability reaches ``alpha``); plugging it into the outer objective
+        gives :meth:`value`. For a *family* of stock-conditioned distributions (one policy per
+        stock), score each candidate stock and use :meth:`select_initial_stock` instead.
+        """
+        returns = _as_float_array(returns)
+        ax = _negative_axis(axis, returns.ndim)
+        _check_distribution(returns, weights, ax)
+        return -_lower_quantile(returns, weights, self.alpha, ax)
 
     def __str__(self) -> str:
-        return f"cvar:{self.alpha:g}"
+        return f"cvar:{_fmt(self.alpha)}"
 
 
 class Homeostasis(Objective):
@@ -348,8 +443,8 @@ class Homeostasis(Objective):
 
     def __str__(self) -> str:
         if self.initial_level == 0.0:
-            return f"homeostasis:{self.setpoint:g}"
-        return f"homeostasis:{self.setpoint:g}:{self.initial_level:g}"
+            return f"homeostasis:{_fmt(self.setpoint)}"
+        return f"homeostasis:{_fmt(self.setpoint)}:{_fmt(self.initial_level)}"
 
 
 class ExpectedUtility(Objective):
@@ -366,7 +461,7 @@ class ExpectedUtility(Objective):
                  homogeneous: bool = False, higher_is_better: bool = True):
         if not callable(f):
             raise TypeError(f"ExpectedUtility: f must be callable, got {type(f).__name__}")
-        if not name or any(ch in name for ch in " :"):
+        if not isinstance(name, str) or not name or any(ch.isspace() or ch == ":" for ch in name):
             raise ValueError(f"ExpectedUtility: name must be non-empty without spaces or ':', got {name!r}")
         self.f = f
         self.name = name
@@ -396,7 +491,7 @@ class ExpectedUtility(Objective):
 
     def __repr__(self) -> str:
         return (f"ExpectedUtility({getattr(self.f, '__name__', self.f)!s}, name={self.name!r}, "
-                f"initial_stock={self._initial_stock:g}, homogeneous={self.homogeneous})")
+                f"initial_stock={_fmt(self._initial_stock)}, homogeneous={self.homogeneous})")
 
 
 _SPEC_HELP = ("expected one of 'mean', 'target:G', 'prob:THRESHOLD', 'cvar:ALPHA', "
@@ -408,14 +503,11 @@ def make_objective(spec: str | Objective) -> Objective:
     if isinstance(spec, Objective):
         return spec
     if not isinstance(spec, str):
-        raise TypeError(f"objective must be an Objective or a string spec, got {type(spec).__name__}; {_SPEC_HELP}")
+        raise TypeError(f"objective must be an Objective or a string spec, got "
+                        f"{type(spec).__name__}; {_SPEC_HELP}")
     kind, _, rest = spec.strip().partition(":")
     kind = kind.strip().lower()
     args = [a.strip() for a in rest.split(":")] if rest else []
-    try:
-        numbers = [float(a) for a in args]
-    except ValueError:
-        raise ValueError(f"malformed objective spec {spec!r}: arguments must be numbers; {_SPEC_HELP}") from None
     arity = {"mean": (0, 0), "expectation": (0, 0), "target": (1, 1), "prob": (1, 1),
              "cvar": (1, 1), "homeostasis": (1, 2)}
     if kind == "utility":
@@ -423,6 +515,11 @@ def make_objective(spec: str | Objective) -> Objective:
                          "rdo_gym.ExpectedUtility(f, name=...) in Python instead")
     if kind not in arity:
         raise ValueError(f"unknown objective {kind!r} in spec {spec!r}; {_SPEC_HELP}")
+    try:
+        numbers = [float(a) for a in args]
+    except ValueError:
+        raise ValueError(f"malformed objective spec {spec!r}: arguments must be numbers; "
+                         f"{_SPEC_HELP}") from None
     lo, hi = arity[kind]
     if not (lo <= len(numbers) <= hi):
         raise ValueError(f"objective spec {spec!r} takes {lo if lo == hi else f'{lo} to {hi}'} "
