@@ -23,6 +23,12 @@ __all__ = ["StockAugmentation", "UniformStock", "ChoiceStock", "find_stock_wrapp
 STOCK_KEY = "stock"
 OBSERVATION_KEY = "observation"
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_isfinite = math.isfinite
+# Reward types converted with a plain float(): the generic numpy checks cost ~1 us per step.
+_REAL_SCALAR_TYPES = frozenset({float, int, np.float64, np.float32, np.float16, np.int64, np.int32,
+                                np.int16, np.int8, np.uint8, np.uint16, np.uint32, np.uint64})
+
 
 class UniformStock:
     """Initial-stock sampler: uniform on ``[low, high]``.
@@ -31,7 +37,11 @@ class UniformStock:
     """
 
     def __init__(self, low: float, high: float, integer: bool = False):
-        low, high = float(low), float(high)
+        try:
+            low, high = float(low), float(high)
+        except (TypeError, ValueError):
+            raise ValueError(f"UniformStock needs numbers low <= high, got low={low!r}, "
+                             f"high={high!r}") from None
         if not (math.isfinite(low) and math.isfinite(high) and low <= high):
             raise ValueError(f"UniformStock needs finite low <= high, got low={low}, high={high}")
         if integer and (low != int(low) or high != int(high)):
@@ -44,14 +54,24 @@ class UniformStock:
         return float(rng.uniform(self.low, self.high))
 
     def __repr__(self) -> str:
-        return f"UniformStock({self.low:g}, {self.high:g}, integer={self.integer})"
+        return f"UniformStock({self.low!r}, {self.high!r}, integer={self.integer})"
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is UniformStock and (self.low, self.high, self.integer)
+                == (other.low, other.high, other.integer))
+
+    def __hash__(self) -> int:
+        return hash(("UniformStock", self.low, self.high, self.integer))
 
 
 class ChoiceStock:
     """Initial-stock sampler: one of ``values`` (with optional probabilities ``p``)."""
 
     def __init__(self, values: Sequence[float], p: Sequence[float] | None = None):
-        self.values = np.asarray(values, dtype=np.float64).reshape(-1)
+        try:
+            self.values = np.asarray(values, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"ChoiceStock needs a non-empty list of finite values, got {values!r}") from None
         if self.values.size == 0 or not np.all(np.isfinite(self.values)):
             raise ValueError(f"ChoiceStock needs a non-empty list of finite values, got {values!r}")
         self.p = None if p is None else np.asarray(p, dtype=np.float64)
@@ -63,7 +83,16 @@ class ChoiceStock:
         return float(rng.choice(self.values, p=self.p))
 
     def __repr__(self) -> str:
-        return f"ChoiceStock({self.values.tolist()})"
+        p = "" if self.p is None else f", p={self.p.tolist()}"
+        return f"ChoiceStock({self.values.tolist()}{p})"
+
+    def __eq__(self, other: object) -> bool:
+        return (type(other) is ChoiceStock and np.array_equal(self.values, other.values)
+                and (self.p is None) == (other.p is None)
+                and (self.p is None or np.array_equal(self.p, other.p)))
+
+    def __hash__(self) -> int:
+        return hash(("ChoiceStock", tuple(self.values.tolist())))
 
 
 InitialStock = float | Callable[[np.random.Generator], float]
@@ -73,9 +102,11 @@ def _check_stock(value: Any, where: str) -> float:
     try:
         c = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{where}: the initial stock must be a finite number, got {value!r}") from None
-    if not math.isfinite(c):
-        raise ValueError(f"{where}: the initial stock must be a finite number, got {value!r}")
+        c = math.nan
+    if isinstance(value, (str, bytes)) or not math.isfinite(c):
+        raise ValueError(f"{where}: the initial stock must be a finite number (or, as the wrapper's "
+                         "initial_stock, a sampler rng -> float such as UniformStock(low, high) or "
+                         f"ChoiceStock(values)), got {value!r}")
     return c
 
 
@@ -93,7 +124,10 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             for SB3's ``MlpPolicy``). Otherwise a Dict: ``{"observation": obs, "stock": (1,)}``,
             or, for a Dict env, the env's keys plus ``"stock"``.
         stock_scale: the observation carries ``stock_scale * C_t`` (float32); ``info`` and
-            :attr:`stock` are unscaled.
+            :attr:`stock` are unscaled. With ``gamma < 1``, ``C_t`` grows like ``gamma^-t``: in
+            float32 it would overflow after ``~88 / -ln(gamma)`` steps without rewards (8800 for
+            0.99), so the observed value saturates at the float32 range (with one warning) instead
+            of becoming ``inf``; the float64 ``info`` values stay exact.
 
     ``info`` (on reset and step) carries ``"stock"`` (``C_t``), ``"initial_stock"`` (``c0``) and
     ``"discounted_return"`` (``sum_{k<t} gamma^k R_{k+1}``). Rewards pass through unchanged; a
@@ -109,7 +143,10 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if not callable(initial_stock):
             initial_stock = _check_stock(initial_stock, "StockAugmentation(initial_stock=...)")
         self.initial_stock = initial_stock
-        scale = float(stock_scale)
+        try:
+            scale = float(stock_scale)
+        except (TypeError, ValueError):
+            scale = math.nan
         if not (math.isfinite(scale) and scale > 0):
             raise ValueError(f"stock_scale must be a finite positive number, got {stock_scale!r}")
         self.stock_scale = scale
@@ -144,12 +181,13 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._discount = 1.0  # gamma^t
         self._t = 0
         self._stock_rng: np.random.Generator | None = None
+        self._saturation_warned = False
 
     # -- state ------------------------------------------------------------------------------------
     @property
     def stock(self) -> float:
-        """The current unscaled stock ``C_t = X_t / gamma^t``."""
-        return self._x / self._discount
+        """The current unscaled stock ``C_t = X_t / gamma^t`` (``+-inf`` once ``gamma^t`` underflows)."""
+        return _divide(self._x, self._discount)
 
     @property
     def episode_initial_stock(self) -> float:
@@ -181,41 +219,71 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._c0 = self._x = c0
         self._discount = 1.0
         self._t = 0
-        return self._augment(obs), self._add_info(info)
+        info = self._add_info(info)
+        return self._augment(obs, info["stock"]), info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
-        r = self._check_reward(reward)
-        self._x += self._discount * r
-        self._discount *= self.gamma
+        # Hot path: plain python numbers skip the generic (slow) numpy checks.
+        r = float(reward) if type(reward) in _REAL_SCALAR_TYPES else self._check_reward(reward)
+        if not _isfinite(r):
+            self._check_reward(r)  # raises, naming the step
+        x = self._x = self._x + self._discount * r
+        discount = self._discount = self._discount * self.gamma
         self._t += 1
-        return self._augment(obs), reward, terminated, truncated, self._add_info(info)
+        try:
+            stock = x / discount
+        except ZeroDivisionError:  # gamma^t underflowed (~74000 steps at gamma=0.99)
+            stock = _divide(x, discount)
+        info["stock"] = stock
+        info["initial_stock"] = c0 = self._c0
+        info["discounted_return"] = x - c0
+        return self._augment(obs, stock), reward, terminated, truncated, info
 
     # -- helpers ----------------------------------------------------------------------------------
     def _check_reward(self, reward: SupportsFloat) -> float:
+        step = self._t + 1
         if np.ndim(reward) != 0:
-            raise ValueError(f"StockAugmentation: step {self._t + 1} returned a non-scalar reward "
+            raise ValueError(f"StockAugmentation: step {step} returned a non-scalar reward "
                              f"of shape {np.shape(reward)}; rewards must be scalar numbers")
-        r = float(reward)
+        if isinstance(reward, (str, bytes)) or np.iscomplexobj(reward):
+            raise ValueError(f"StockAugmentation: step {step} returned reward={reward!r} of type "
+                             f"{type(reward).__name__}; rewards must be real numbers")
+        try:
+            r = float(reward)
+        except (TypeError, ValueError):
+            raise ValueError(f"StockAugmentation: step {step} returned reward={reward!r} of type "
+                             f"{type(reward).__name__}; rewards must be real numbers") from None
         if not math.isfinite(r):
-            raise ValueError(f"StockAugmentation: step {self._t + 1} returned reward={r}; rewards "
+            raise ValueError(f"StockAugmentation: step {step} returned reward={r}; rewards "
                              "must be finite")
         return r
 
-    def _augment(self, obs: Any) -> Any:
-        scaled = self.stock_scale * self._x / self._discount
+    def _augment(self, obs: Any, stock: float) -> Any:
+        scaled = self.stock_scale * stock
+        if not -_FLOAT32_MAX <= scaled <= _FLOAT32_MAX:
+            scaled = self._saturate(scaled)
         if self.flatten:
             out = np.empty(obs.shape[0] + 1, dtype=self._flat_dtype)
             out[:-1] = obs
             out[-1] = scaled
             return out
-        stock = np.array([scaled], dtype=np.float32)
+        stock_array = np.array([scaled], dtype=np.float32)
         if self._dict_inner:
-            return {**obs, STOCK_KEY: stock}
-        return {OBSERVATION_KEY: obs, STOCK_KEY: stock}
+            return {**obs, STOCK_KEY: stock_array}
+        return {OBSERVATION_KEY: obs, STOCK_KEY: stock_array}
+
+    def _saturate(self, scaled: float) -> float:
+        if not self._saturation_warned:
+            self._saturation_warned = True
+            gym.logger.warn(
+                f"StockAugmentation: the scaled stock {scaled:.3g} at step {self._t} exceeds the "
+                f"float32 range of the observation and is clipped to +-{_FLOAT32_MAX:.3g} (gamma="
+                f"{self.gamma}); use a smaller stock_scale or shorter episodes. info['stock'] is exact.")
+        return math.copysign(_FLOAT32_MAX, scaled)
 
     def _add_info(self, info: dict[str, Any]) -> dict[str, Any]:
-        info["stock"] = self._x / self._discount
+        info["stock"] = self.stock
         info["initial_stock"] = self._c0
         info["discounted_return"] = self._x - self._c0
         return info
@@ -225,6 +293,13 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if self.flatten:
             return np.asarray(observation)[..., -1].astype(np.float64) / self.stock_scale
         return np.asarray(observation[STOCK_KEY])[..., 0].astype(np.float64) / self.stock_scale
+
+
+def _divide(x: float, discount: float) -> float:
+    """``x / discount``, with ``discount == 0`` (underflow of ``gamma^t``) giving ``+-inf`` or 0."""
+    if discount > 0.0:
+        return x / discount
+    return math.copysign(math.inf, x) if x != 0.0 else 0.0
 
 
 def find_stock_wrapper(env: gym.Env) -> StockAugmentation | None:
