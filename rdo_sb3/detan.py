@@ -1,0 +1,384 @@
+"""DηN: QR-DQN on a stock-augmented env, acting on an objective of ``stock + return``.
+
+Paper: Ávila Pires et al., "Optimizing Return Distributions with Distributional Dynamic
+Programming", JMLR 2025 (arXiv 2501.13028). Conventions: DESIGN.md section 2.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, ClassVar, TypeVar
+
+import numpy as np
+import torch as th
+from gymnasium import spaces
+from sb3_contrib import QRDQN
+from sb3_contrib.common.utils import quantile_huber_loss
+from stable_baselines3.common.base_class import maybe_make_env
+from stable_baselines3.common.buffers import ReplayBuffer
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.policies import BasePolicy
+from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
+
+from rdo_gym.objectives import Objective, make_objective
+from rdo_sb3.objective_hook import ObjectiveHook
+from rdo_sb3.policies import CnnPolicy, DEtaNPolicy, MlpPolicy, MultiInputPolicy
+from rdo_sb3.stock_input import WRAP_HINT, StockLocation, read_stock_settings
+
+__all__ = ["DEtaN"]
+
+SelfDEtaN = TypeVar("SelfDEtaN", bound="DEtaN")
+
+
+def _relabel_probability(relabel_stocks: bool | float) -> float:
+    if isinstance(relabel_stocks, bool):
+        return 0.5 if relabel_stocks else 0.0
+    try:
+        p = float(relabel_stocks)
+    except (TypeError, ValueError):
+        p = math.nan
+    if not (0.0 <= p <= 1.0):
+        raise ValueError(f"relabel_stocks must be a bool or a probability in [0, 1], got {relabel_stocks!r}")
+    return p
+
+
+def _check_range(stock_range: Any) -> tuple[float, float] | None:
+    if stock_range is None:
+        return None
+    try:
+        low, high = (float(v) for v in stock_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"stock_range must be a pair (low, high) of numbers, got {stock_range!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+        raise ValueError(f"stock_range must be finite with low <= high, got {stock_range!r}")
+    return low, high
+
+
+class DEtaN(QRDQN):
+    """DηN (the paper's DEtaN): QR-DQN that learns stock-conditioned return distributions and acts
+    greedily on ``score(s, c, a) = mean_i f(c + theta_i(s, c, a))`` for the objective's utility ``f``.
+
+    The env must carry the stock (:class:`rdo_gym.StockAugmentation`); the network sees it as part of
+    the observation. The quantiles are those of the return-to-go ``G`` (the stock is added only when
+    the objective is applied). Both acting and the bootstrap action of the target go through one
+    :class:`~rdo_sb3.ObjectiveHook`; the target uses the *next* stock read from the stored next
+    observation: ``r + gamma * theta(s', c', a*)``, ``a* = argmax_a mean_i f(c' + theta_i(s', c', a))``
+    with the target network, as in QR-DQN. Ties are broken uniformly at random.
+
+    Args (beyond sb3-contrib's ``QRDQN``, whose arguments and defaults are kept):
+        objective: an :class:`rdo_gym.Objective` or its string (``"cvar:0.1"``, ``"target:5"``,
+            ``"prob:3"``, ``"homeostasis:0"``, ``"mean"``).
+        gamma: the discount; ``None`` takes the env's ``StockAugmentation`` gamma. It must equal it.
+        stock_key: the Dict observation key holding the stock (Dict observations).
+        stock_index: the index of the stock in a flat Box observation (default: last).
+        naive: the time-inconsistent baseline: ignore the stock and act on the objective's
+            statistic of the return-to-go (e.g. its CVaR); the env need not carry a stock.
+        relabel_stocks: probability that a replayed transition gets a fresh stock ``c`` drawn from
+            ``stock_range`` (``True`` = 0.5), with next stock ``(c + r) / gamma`` (``gamma^n`` for
+            n-step returns). Valid because the stock update is known.
+        stock_range: ``(low, high)`` of unscaled stocks used for relabelling and for the CVaR
+            initial-stock search; default: the env's initial-stock sampler range.
+
+    Initial stocks: during training the env's sampler draws them; for evaluation
+    :meth:`choose_initial_stock` gives the objective's own choice (fixed ``c0``, or the CVaR outer
+    search over ``stock_candidates``), used by :func:`rdo_sb3.evaluate_objective`.
+
+    Example::
+
+        import gymnasium as gym
+        from rdo_gym import StockAugmentation, UniformStock
+        from rdo_sb3 import DEtaN, evaluate_objective
+
+        env = StockAugmentation(gym.make("CartPole-v1"), gamma=1.0,
+                                initial_stock=UniformStock(-300, 0), stock_scale=0.01)
+        model = DEtaN("MultiInputPolicy", env, objective="cvar:0.1", learning_starts=1000)
+        model.learn(100_000, progress_bar=True)
+        report = evaluate_objective(model, env, n_episodes=100)
+        print(report.value, report.ci)
+    """
+
+    policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
+        "MlpPolicy": MlpPolicy,
+        "CnnPolicy": CnnPolicy,
+        "MultiInputPolicy": MultiInputPolicy,
+    }
+    policy: DEtaNPolicy
+
+    def __init__(
+        self,
+        policy: str | type[DEtaNPolicy],
+        env: GymEnv | str,
+        learning_rate: float | Schedule = 5e-5,
+        buffer_size: int = 1000000,
+        learning_starts: int = 100,
+        batch_size: int = 32,
+        tau: float = 1.0,
+        gamma: float | None = None,
+        train_freq: int | tuple[int, str] = 4,
+        gradient_steps: int = 1,
+        replay_buffer_class: type[ReplayBuffer] | None = None,
+        replay_buffer_kwargs: dict[str, Any] | None = None,
+        optimize_memory_usage: bool = False,
+        n_steps: int = 1,
+        target_update_interval: int = 10000,
+        exploration_fraction: float = 0.005,
+        exploration_initial_eps: float = 1.0,
+        exploration_final_eps: float = 0.01,
+        max_grad_norm: float | None = None,
+        stats_window_size: int = 100,
+        tensorboard_log: str | None = None,
+        policy_kwargs: dict[str, Any] | None = None,
+        verbose: int = 0,
+        seed: int | None = None,
+        device: th.device | str = "auto",
+        _init_setup_model: bool = True,
+        *,
+        objective: Objective | str = "mean",
+        stock_key: str = "stock",
+        stock_index: int = -1,
+        naive: bool = False,
+        relabel_stocks: bool | float = False,
+        stock_range: tuple[float, float] | None = None,
+    ):
+        self.objective = make_objective(objective)
+        self.naive = bool(naive)
+        self.stock_key = str(stock_key)
+        self.stock_index = int(stock_index)
+        self.relabel_stocks = _relabel_probability(relabel_stocks)
+        self.stock_range = _check_range(stock_range)
+        self.stock_range_integer = False
+        self.stock_scale: float | None = None
+        self._start_obs: Any = None
+        settings = None
+        if env is not None:
+            env = maybe_make_env(env, verbose)
+            if not isinstance(env.action_space, spaces.Discrete):
+                raise ValueError(f"DEtaN needs a Discrete action space (it scores each action), got "
+                                 f"{env.action_space}; discretize the actions or use another agent")
+            settings = read_stock_settings(env)
+        if gamma is None:
+            gamma = settings.gamma if settings is not None else 0.99
+        if policy == "CnnPolicy":  # a class, not the string: SB3 refuses the string on Dict spaces
+            policy = CnnPolicy
+        super().__init__(policy, env, learning_rate, buffer_size, learning_starts, batch_size, tau, gamma,
+                         train_freq, gradient_steps, replay_buffer_class, replay_buffer_kwargs,
+                         optimize_memory_usage, n_steps, target_update_interval, exploration_fraction,
+                         exploration_initial_eps, exploration_final_eps, max_grad_norm, stats_window_size,
+                         tensorboard_log, policy_kwargs, verbose, seed, device, _init_setup_model=False)
+        if _init_setup_model:
+            self._setup_model()
+
+    # -- set-up -----------------------------------------------------------------------------------
+    def _configure_stock(self) -> StockLocation | None:
+        """Check the env's stock against the model; fill ``stock_scale``/``stock_range`` if unset."""
+        if not self.naive:
+            self.objective.check_gamma(self.gamma)
+        self.stock_range = _check_range(self.stock_range)  # a list after load()
+        if self.env is not None:
+            if self._vec_normalize_env is not None:
+                raise ValueError("DEtaN cannot use VecNormalize: normalized observations hide the stock "
+                                 "and normalized rewards break the stock recursion C' = (C + r) / gamma; "
+                                 "scale the stock with StockAugmentation(stock_scale=...) instead")
+            settings = read_stock_settings(self.env)
+            if settings is None and not self.naive:
+                raise ValueError(f"DEtaN needs an env whose observation carries the stock: {WRAP_HINT}. "
+                                 "(naive=True runs the stock-free baseline.)")
+            if settings is not None:
+                if not self.naive and not math.isclose(settings.gamma, self.gamma, rel_tol=0, abs_tol=1e-12):
+                    raise ValueError(f"DEtaN's gamma={self.gamma} differs from the env's StockAugmentation "
+                                     f"gamma={settings.gamma}; they must be equal for the stock recursion "
+                                     "C' = (C + r) / gamma to match the agent's bootstrap "
+                                     "(or pass gamma=None)")
+                if self.stock_scale is not None and not math.isclose(self.stock_scale, settings.scale):
+                    raise ValueError(f"the model was trained with stock_scale={self.stock_scale} but the "
+                                     f"env's StockAugmentation has stock_scale={settings.scale}")
+                self.stock_scale = settings.scale
+                if self.stock_range is None:
+                    self.stock_range, self.stock_range_integer = settings.stock_range, settings.integer
+        elif self.stock_scale is None and not self.naive:
+            raise ValueError(f"DEtaN needs an env whose observation carries the stock: {WRAP_HINT}")
+        location = None
+        if self.stock_scale is not None:
+            location = StockLocation.for_space(self.observation_space, self.stock_key, self.stock_index,
+                                               self.stock_scale)
+        if self.relabel_stocks > 0:
+            if self.naive or location is None:
+                raise ValueError("relabel_stocks needs a stock in the observation (not naive mode)")
+            if self.stock_range is None or self.stock_range[0] == self.stock_range[1]:
+                raise ValueError(f"relabel_stocks needs a range of stocks to draw from, got stock_range="
+                                 f"{self.stock_range}: pass stock_range=(low, high) or sample initial stocks "
+                                 "with rdo_gym.UniformStock / ChoiceStock")
+        return location
+
+    def _setup_model(self) -> None:
+        location = self._configure_stock()
+        super()._setup_model()
+        self.policy.configure(self.objective, location, self.naive)
+
+    def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
+        """SB3's ``set_env``, also checking the env's stock (gamma, scale, key) against the model."""
+        super().set_env(env, force_reset)
+        self.policy.configure(self.objective, self._configure_stock(), self.naive)
+
+    def set_objective(self, objective: Objective | str) -> None:
+        """Act on another objective from now on (e.g. another target with the same utility)."""
+        obj = make_objective(objective)
+        if not self.naive:
+            obj.check_gamma(self.gamma)
+        self.objective = obj
+        self.policy.configure(obj, self.policy.hook.stock if self.policy.hook else None, self.naive)
+
+    @property
+    def hook(self) -> ObjectiveHook:
+        """The objective hook used for acting and for the bootstrap action."""
+        assert self.policy.hook is not None
+        return self.policy.hook
+
+    # -- training ---------------------------------------------------------------------------------
+    def relabel(self, replay_data: Any) -> Any:
+        """Replace the stocks of a sampled batch, each with probability ``relabel_stocks``.
+
+        The new stock ``c`` is drawn uniformly from ``stock_range`` (integers if the sampler draws
+        integers) and the next stock becomes ``(c + r) / discount``; other transitions are unchanged.
+        """
+        loc = self.hook.stock
+        assert loc is not None and self.stock_range is not None
+        rewards = replay_data.rewards.view(-1)
+        n = rewards.shape[0]
+        low, high = self.stock_range
+        u = th.rand(n, device=rewards.device)
+        if self.stock_range_integer:
+            c = th.clamp(th.floor(low + (high - low + 1.0) * u), max=high)
+        else:
+            c = low + (high - low) * u
+        discounts = replay_data.discounts
+        discounts = discounts.view(-1) if discounts is not None else self.gamma
+        c_next = (c + rewards) / discounts
+        if self.relabel_stocks < 1.0:
+            keep = th.rand(n, device=rewards.device) >= self.relabel_stocks
+            c = th.where(keep, loc.read(replay_data.observations), c)
+            c_next = th.where(keep, loc.read(replay_data.next_observations), c_next)
+        return replay_data._replace(observations=loc.write(replay_data.observations, c),
+                                    next_observations=loc.write(replay_data.next_observations, c_next))
+
+    def target_quantiles(self, replay_data: Any) -> th.Tensor:
+        """TD target ``r + (1 - done) * gamma * theta_target(s', c', a*)``, shape ``(batch, n_quantiles)``.
+
+        ``a*`` maximizes the objective hook's score at the next observation (hence the next stock).
+        """
+        discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
+        with th.no_grad():
+            next_quantiles = self.quantile_net_target(replay_data.next_observations)
+            actions = self.hook.greedy_actions(next_quantiles, replay_data.next_observations)
+            index = actions.view(-1, 1, 1).expand(-1, next_quantiles.shape[1], 1)
+            next_quantiles = next_quantiles.gather(dim=2, index=index).squeeze(dim=2)
+            return replay_data.rewards + (1 - replay_data.dones) * discounts * next_quantiles
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.policy.set_training_mode(True)
+        self._update_learning_rate(self.policy.optimizer)
+        losses = []
+        for _ in range(gradient_steps):
+            replay_data = self.replay_buffer.sample(batch_size, env=self._vec_normalize_env)  # type: ignore[union-attr]
+            if self.relabel_stocks > 0:
+                replay_data = self.relabel(replay_data)
+            target = self.target_quantiles(replay_data)
+            current = self.quantile_net(replay_data.observations)
+            actions = replay_data.actions[..., None].long().expand(batch_size, self.n_quantiles, 1)
+            current = th.gather(current, dim=2, index=actions).squeeze(dim=2)
+            loss = quantile_huber_loss(current, target, sum_over_quantiles=True)
+            losses.append(loss.item())
+            self.policy.optimizer.zero_grad()
+            loss.backward()
+            if self.max_grad_norm is not None:
+                th.nn.utils.clip_grad_norm_(self.policy.parameters(), self.max_grad_norm)
+            self.policy.optimizer.step()
+        self._n_updates += gradient_steps
+        self.logger.record("train/n_updates", self._n_updates, exclude="tensorboard")
+        self.logger.record("train/loss", np.mean(losses))
+
+    # -- initial stock and the objective's estimate -------------------------------------------------
+    def stock_candidates(self, n: int = 101) -> np.ndarray:
+        """Candidate initial stocks on ``stock_range``: all integers if the sampler draws integers
+        (and there are at most 1000), else ``n`` evenly spaced values."""
+        if self.stock_range is None:
+            raise ValueError("no stock_range to search the initial stock in: pass stock_range=(low, high) to "
+                             "DEtaN, or stock_candidates= explicitly")
+        low, high = self.stock_range
+        if self.stock_range_integer and high - low <= 1000:
+            return np.arange(low, high + 1.0)
+        return np.linspace(low, high, n)
+
+    def quantiles(self, observation: Any) -> th.Tensor:
+        """Learned quantiles ``(batch, n_quantiles, n_actions)`` of ``G`` for (a batch of) observations."""
+        self.policy.set_training_mode(False)
+        obs, _ = self.policy.obs_to_tensor(observation)
+        with th.no_grad():
+            return self.quantile_net(obs)
+
+    def choose_initial_stock(self, observation: Any, stock_candidates: Any = None) -> tuple[float, float]:
+        """The objective's initial stock at a start ``observation`` and the learned objective value.
+
+        ``observation``: one unbatched observation (its stock is overwritten). Fixed-stock objectives
+        (target, probability, homeostasis, mean) return their ``c0``; searched ones (CVaR) maximize
+        ``objective.value_from_utility(c, max_a mean_i f(c + theta_i(s0, c, a)))`` over
+        ``stock_candidates`` (default :meth:`stock_candidates`). Returns ``(c0, estimated value)``;
+        in naive mode ``c0`` is NaN and the value is the objective's statistic of the greedy action's
+        return-to-go quantiles.
+        """
+        obj = self.objective
+        if self.naive:
+            scores = self.hook.scores(self.quantiles(observation), None)[0]
+            best = float(scores.max())
+            return math.nan, best if obj.higher_is_better else -best
+        loc = self.hook.stock
+        assert loc is not None
+        if obj.initial_stock is not None:
+            candidates = np.array([obj.initial_stock], dtype=np.float64)
+        elif stock_candidates is None:
+            candidates = self.stock_candidates()
+        else:
+            candidates = np.asarray(stock_candidates, dtype=np.float64).reshape(-1)
+        q = self.quantiles(loc.write_numpy(observation, candidates))
+        c = th.as_tensor(candidates, dtype=q.dtype, device=q.device)
+        utilities = obj.score(c[:, None], q, axis=1).max(dim=1).values
+        idx, value = obj.select_initial_stock(candidates, utilities.cpu().numpy())
+        return float(candidates[idx]), value
+
+    def _setup_learn(self, total_timesteps: int, callback: MaybeCallback = None,
+                     reset_num_timesteps: bool = True, tb_log_name: str = "run",
+                     progress_bar: bool = False) -> tuple[int, BaseCallback]:
+        out = super()._setup_learn(total_timesteps, callback, reset_num_timesteps, tb_log_name, progress_bar)
+        last = self._last_obs
+        if isinstance(last, dict):
+            self._start_obs = {k: np.array(v[0]) for k, v in last.items()}
+        elif last is not None:
+            self._start_obs = np.array(last[0])
+        return out
+
+    def dump_logs(self) -> None:
+        """SB3's logs plus ``rollout/objective_estimate`` (the learned objective value at the first
+        start state of this ``learn`` call, with the objective's initial-stock choice) and
+        ``rollout/initial_stock`` (that choice)."""
+        if self._start_obs is not None and (self.naive or self.objective.initial_stock is not None
+                                            or self.stock_range is not None):
+            try:
+                c0, value = self.choose_initial_stock(self._start_obs)
+            except (ValueError, RuntimeError) as err:  # never let logging break training
+                warnings.warn(f"DEtaN could not estimate the objective for logging: {err}", stacklevel=2)
+            else:
+                self.logger.record("rollout/objective_estimate", value)
+                if not self.naive:
+                    self.logger.record("rollout/initial_stock", c0)
+        super().dump_logs()
+
+    def learn(self: SelfDEtaN, total_timesteps: int, callback: MaybeCallback = None, log_interval: int = 4,
+              tb_log_name: str = "DEtaN", reset_num_timesteps: bool = True,
+              progress_bar: bool = False) -> SelfDEtaN:
+        return super().learn(total_timesteps=total_timesteps, callback=callback, log_interval=log_interval,
+                             tb_log_name=tb_log_name, reset_num_timesteps=reset_num_timesteps,
+                             progress_bar=progress_bar)
+
+    def _excluded_save_params(self) -> list[str]:
+        return [*super()._excluded_save_params(), "_start_obs"]

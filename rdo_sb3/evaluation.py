@@ -1,0 +1,160 @@
+"""Objective-aware evaluation of a DηN agent: run episodes from the objective's initial stock.
+
+Returns are discounted with the model's gamma: ``G = sum_k gamma^k R_{k+1}`` (DESIGN.md); the
+reported value is ``objective.value(G samples)`` (e.g. CVaR_alpha(G), E|G - target|).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import gymnasium as gym
+import numpy as np
+from stable_baselines3.common.vec_env import VecEnv
+
+from rdo_gym.objectives import Objective
+from rdo_gym.stock import find_stock_wrapper
+from rdo_sb3.stock_input import WRAP_HINT, StockLocation
+
+if TYPE_CHECKING:
+    from rdo_sb3.detan import DEtaN
+
+__all__ = ["ObjectiveEvaluation", "evaluate_objective", "objective_values"]
+
+
+def objective_values(objective: Objective, samples: np.ndarray) -> np.ndarray:
+    """``objective.value`` of each row of ``samples`` ``(n_sets, n_samples)`` at once."""
+    samples = np.asarray(samples, dtype=np.float64)
+    c0 = objective.initial_stock
+    if c0 is None:
+        return np.asarray(objective.value(samples, axis=-1), dtype=np.float64)
+    utilities = objective.score(np.full(samples.shape[:-1], c0), samples, axis=-1)
+    return np.asarray(objective.value_from_utility(c0, utilities), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class ObjectiveEvaluation:
+    """Result of :func:`evaluate_objective`.
+
+    Attributes:
+        objective: the objective whose ``value`` is reported.
+        returns: discounted return ``G`` of each episode (without the initial stock).
+        initial_stocks: ``c0`` used in each episode (NaN in naive mode: the env's own stock).
+        estimated_values: the agent's learned estimate of the objective at each ``(s0, c0)``.
+        episode_lengths: number of steps of each episode.
+        value: ``objective.value(returns)``; ``objective.higher_is_better`` gives its direction.
+        ci: ``(low, high)`` percentile-bootstrap confidence interval of ``value``.
+        confidence: the CI's level, e.g. 0.95.
+    """
+
+    objective: Objective
+    returns: np.ndarray
+    initial_stocks: np.ndarray
+    estimated_values: np.ndarray
+    episode_lengths: np.ndarray
+    value: float
+    ci: tuple[float, float]
+    confidence: float
+
+    def __str__(self) -> str:
+        return (f"{self.objective}: value {self.value:.4g} ({self.confidence:.0%} CI {self.ci[0]:.4g} .. "
+                f"{self.ci[1]:.4g}) over {len(self.returns)} episodes; "
+                f"mean return {self.returns.mean():.4g}; "
+                f"learned estimate {np.nanmean(self.estimated_values):.4g}")
+
+
+def _bootstrap_ci(objective: Objective, returns: np.ndarray, confidence: float, n_bootstrap: int,
+                  rng: np.random.Generator) -> tuple[float, float]:
+    n = returns.shape[0]
+    if n < 2:
+        v = float(objective_values(objective, returns[None])[0])
+        return v, v
+    values = np.empty(n_bootstrap)
+    chunk = max(1, 2_000_000 // n)  # bounded memory
+    for start in range(0, n_bootstrap, chunk):
+        stop = min(n_bootstrap, start + chunk)
+        values[start:stop] = objective_values(objective, returns[rng.integers(0, n, size=(stop - start, n))])
+    tail = (1.0 - confidence) / 2.0
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
+
+
+def _same_start(a: Any, b: Any, stock: StockLocation) -> bool:
+    """Whether two observations are equal apart from their stock."""
+    if isinstance(a, dict):
+        return all(np.array_equal(a[k], b[k]) for k in a if k != stock.key)
+    return np.array_equal(np.delete(np.asarray(a), stock.index), np.delete(np.asarray(b), stock.index))
+
+
+def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, deterministic: bool = True,
+                       seed: int | None = None, initial_stock: float | None = None,
+                       stock_candidates: Any = None, confidence: float = 0.95,
+                       n_bootstrap: int = 2000) -> ObjectiveEvaluation:
+    """Run ``n_episodes`` with the objective's initial-stock choice and report its value.
+
+    Each episode is reset with its own seed (drawn from ``seed``). For a fixed-stock objective (or a
+    given ``initial_stock``) the env is reset with ``options={"initial_stock": c0}``. For a searched
+    one (CVaR) the env is reset, ``c0`` is chosen at that start observation by
+    :meth:`DEtaN.choose_initial_stock` over ``stock_candidates``, and the env is reset again with the
+    same seed and that ``c0``. In naive mode the env's own stock (if any) is left alone.
+
+    Args:
+        model: a trained :class:`~rdo_sb3.DEtaN`.
+        env: a single (non-vectorized) gymnasium env, stock-augmented like the training env.
+        confidence, n_bootstrap: level and resamples of the percentile-bootstrap CI.
+    """
+    if isinstance(env, VecEnv):
+        raise TypeError("evaluate_objective takes a single gymnasium env (it resets episodes with their own "
+                        "initial stock), not a VecEnv; SB3's evaluate_policy accepts VecEnvs")
+    if not (isinstance(n_episodes, int | np.integer) and n_episodes >= 1):
+        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
+    if not (0.0 < confidence < 1.0):
+        raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
+    objective = model.objective
+    if not model.naive and find_stock_wrapper(env) is None:
+        raise ValueError(f"evaluate_objective needs the env's stock to set the initial stock: {WRAP_HINT}")
+    rng = np.random.default_rng(seed)
+    seeds = rng.integers(0, 2**31 - 1, size=n_episodes)
+    gamma = model.gamma
+    returns, stocks, estimates, lengths = [], [], [], []
+    warned = False
+    for i in range(n_episodes):
+        ep_seed = int(seeds[i])
+        if model.naive:
+            obs, _ = env.reset(seed=ep_seed)
+            c0, estimate = model.choose_initial_stock(obs)
+        elif initial_stock is not None or objective.initial_stock is not None:
+            c0 = float(initial_stock if initial_stock is not None else objective.initial_stock)
+            obs, _ = env.reset(seed=ep_seed, options={"initial_stock": c0})
+            if initial_stock is None:
+                _, estimate = model.choose_initial_stock(obs)
+            else:
+                estimate = math.nan
+        else:
+            first, _ = env.reset(seed=ep_seed)
+            c0, estimate = model.choose_initial_stock(first, stock_candidates)
+            obs, _ = env.reset(seed=ep_seed, options={"initial_stock": c0})
+            if not warned and not _same_start(first, obs, model.hook.stock):
+                warnings.warn("the env's start state differs between two resets with the same seed; the "
+                              "initial stock was chosen at the first one", stacklevel=2)
+                warned = True
+        g, discount, steps, done = 0.0, 1.0, 0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=deterministic)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            g += discount * float(reward)
+            discount *= gamma
+            steps += 1
+            done = terminated or truncated
+        returns.append(g)
+        stocks.append(c0)
+        estimates.append(estimate)
+        lengths.append(steps)
+    returns_arr = np.asarray(returns, dtype=np.float64)
+    value = float(objective_values(objective, returns_arr[None])[0])
+    ci = _bootstrap_ci(objective, returns_arr, confidence, n_bootstrap, rng)
+    return ObjectiveEvaluation(objective, returns_arr, np.asarray(stocks, dtype=np.float64),
+                               np.asarray(estimates, dtype=np.float64), np.asarray(lengths),
+                               value, ci, confidence)
