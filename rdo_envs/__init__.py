@@ -1,0 +1,47 @@
+"""rdo_envs: registered benchmark envs with exact reference optima (namespace ``rdo/``).
+
+Importing this package registers (idempotently):
+
+* ``rdo/TargetGrid-v0`` (:class:`TargetGridEnv`): generate a target return, ``TargetReturn(g)``.
+* ``rdo/CVaRGrid-v0`` (:class:`CVaRGridEnv`): risky short cut or safe detour, ``CVaR(alpha)``.
+* ``rdo/Homeostasis-v0`` (:class:`HomeostasisEnv`): keep energy near a set point,
+  ``Homeostasis(setpoint, initial_level)``.
+
+``gym.make("rdo_envs:rdo/CVaRGrid-v0")`` works without importing this package first. Every env
+has integer rewards, gamma = 1, a fixed horizon (time left in the observation,
+``terminated=True`` at the horizon), its exact :class:`~rdo_gym.dp.TabularMDP` as
+``env.unwrapped.model``, the tabular state in ``info["state"]`` and the steps taken in
+``info["t"]`` (so ``policy.action(info["state"], stock, info["t"])`` of a DP solution can be
+rolled out in the real env).
+
+Helpers: :func:`make_stock_env` builds the stock-augmented env in one line, :func:`benchmark_info`
+gives an id's metadata (default objectives, gamma, training range of initial stocks) and
+:func:`reference` the exact DP reference numbers (documented in :data:`REFERENCE_OPTIMA`).
+"""
+
+from rdo_envs.benchmarks import ENV_IDS, BenchmarkInfo, benchmark_info, env_class, register_envs
+from rdo_envs.cvar_grid import CVaRGridEnv
+from rdo_envs.gridworld import GridBenchmarkEnv
+from rdo_envs.homeostasis import HomeostasisEnv
+from rdo_envs.references import REFERENCE_OPTIMA, Reference, reference, reference_table
+from rdo_envs.stock_env import make_stock_env
+from rdo_envs.target_grid import TargetGridEnv
+
+register_envs()
+
+__all__ = [
+    "ENV_IDS",
+    "TargetGridEnv",
+    "CVaRGridEnv",
+    "HomeostasisEnv",
+    "GridBenchmarkEnv",
+    "BenchmarkInfo",
+    "benchmark_info",
+    "env_class",
+    "make_stock_env",
+    "register_envs",
+    "reference",
+    "reference_table",
+    "Reference",
+    "REFERENCE_OPTIMA",
+]

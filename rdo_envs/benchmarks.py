@@ -1,0 +1,78 @@
+"""The registry of ``rdo/`` benchmark ids, their metadata and Gymnasium registration."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+from rdo_envs.cvar_grid import CVaRGridEnv
+from rdo_envs.gridworld import GridBenchmarkEnv
+from rdo_envs.homeostasis import HomeostasisEnv
+from rdo_envs.target_grid import TargetGridEnv
+from rdo_gym.objectives import Homeostasis, Objective
+
+__all__ = ["ENV_IDS", "BenchmarkInfo", "benchmark_info", "env_class", "register_envs",
+           "check_objective_for_env"]
+
+_CLASSES: dict[str, type[GridBenchmarkEnv]] = {
+    "rdo/TargetGrid-v0": TargetGridEnv,
+    "rdo/CVaRGrid-v0": CVaRGridEnv,
+    "rdo/Homeostasis-v0": HomeostasisEnv,
+}
+#: The registered benchmark ids.
+ENV_IDS: tuple[str, ...] = tuple(_CLASSES)
+
+
+def register_envs() -> None:
+    """Register the ``rdo/`` ids with Gymnasium (ids already registered are left alone)."""
+    for env_id, cls in _CLASSES.items():
+        if env_id not in gym.registry:
+            gym.register(id=env_id, entry_point=f"{cls.__module__}:{cls.__name__}")
+
+
+def env_class(env_id: str) -> type[GridBenchmarkEnv]:
+    """The env class of a benchmark id (``"rdo/CVaRGrid-v0"``, with or without ``"rdo_envs:"``)."""
+    name = env_id.split(":", 1)[1] if isinstance(env_id, str) and ":" in env_id else env_id
+    if name not in _CLASSES:
+        raise ValueError(f"unknown rdo benchmark id {env_id!r}; expected one of {list(ENV_IDS)}")
+    return _CLASSES[name]
+
+
+@dataclass(frozen=True)
+class BenchmarkInfo:
+    """Metadata of a registered benchmark (with the env's default kwargs).
+
+    ``default_objectives``: objective spec strings whose reference optima are documented;
+    ``gamma``: the discount the objectives are defined with (1); ``training_stocks``: an integer
+    ``(low, high)`` range of initial stocks to sample when training a stock-augmented agent for all
+    documented objectives; ``stock_scale``: suggested scale of the stock in the network input;
+    ``horizon``: the fixed cap on the episode length.
+    """
+
+    env_id: str
+    env_class: type[GridBenchmarkEnv]
+    default_objectives: tuple[str, ...]
+    gamma: float
+    training_stocks: tuple[int, int]
+    stock_scale: float
+    horizon: int
+
+
+def benchmark_info(env_id: str) -> BenchmarkInfo:
+    """Metadata of a registered benchmark id."""
+    cls = env_class(env_id)
+    return BenchmarkInfo(env_id=env_id.split(":", 1)[-1], env_class=cls,
+                         default_objectives=cls.default_objectives, gamma=cls.gamma,
+                         training_stocks=cls.training_stocks, stock_scale=cls.stock_scale,
+                         horizon=cls().horizon)
+
+
+def check_objective_for_env(env: GridBenchmarkEnv, objective: Objective) -> None:
+    """Raise ``ValueError`` if a homeostasis objective's initial level is not the env's."""
+    if isinstance(env, HomeostasisEnv) and isinstance(objective, Homeostasis):
+        if objective.initial_level != env.initial_energy:
+            raise ValueError(
+                f"objective {objective} starts the internal level at {objective.initial_level:g} but "
+                f"the env's energy starts at initial_energy={env.initial_energy}; use "
+                f"'homeostasis:{objective.setpoint:g}:{env.initial_energy}'")

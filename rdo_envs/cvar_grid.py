@@ -1,0 +1,90 @@
+"""CVaR gridworld (``rdo/CVaRGrid-v0``): a risky short cut over thin ice or a long safe detour."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rdo_envs.gridworld import GridBenchmarkEnv
+
+__all__ = ["CVaRGridEnv"]
+
+
+class CVaRGridEnv(GridBenchmarkEnv):
+    """Reach the goal over thin ice (short, risky) or by a detour (long, safe) after a gusty ridge.
+
+    Layout (``S`` start, ``w`` gusty ridge, ``~`` thin ice, ``G`` goal, ``#`` rock)::
+
+        # # . . . .
+        # # . # # .
+        S w w ~ ~ G
+
+    Actions: 0 up, 1 right, 2 down, 3 left; moves are deterministic (walls block).
+
+    Rewards and hazards, for the cell entered: every step costs -1; on a gusty ridge cell ``w`` a
+    gust (probability ``p_gust`` = 0.25) costs ``gust_penalty`` = 4 more (reward -5); on thin ice
+    ``~`` the agent falls through with probability ``p_fall`` = 0.05 (reward -``fall_penalty`` = -5,
+    episode ends); entering ``G`` gives +``goal_reward`` = +10 and ends the episode. After
+    ``horizon`` = 12 steps the episode ends (``terminated=True``).
+
+    Every path crosses the ridge; then the short cut over the ice (return 6 before gusts) competes
+    with the detour (return 2 before gusts). The risk-neutral policy always takes the ice, the naive
+    (stock-free) CVaR policy always takes the detour; the optimal static-CVaR policy takes the
+    detour after a calm crossing and the ice after gusts (when the episode is already in the lower
+    tail, the tail is best served by the higher mean). Objectives: ``CVaR(alpha)`` for alpha in
+    {0.05, 0.1, 0.25} (and ``Expectation``); gamma = 1. Reference optima: see
+    ``rdo_envs.REFERENCE_OPTIMA`` and ``docs/envs.md``.
+    """
+
+    layout: ClassVar[tuple[str, ...]] = (
+        "##....",
+        "##.##.",
+        "Sww~~G",
+    )
+    n_actions: ClassVar[int] = 4
+    cell_colors: ClassVar[dict[str, tuple[int, int, int]]] = {
+        "S": (200, 200, 255), "G": (120, 200, 120), "w": (200, 180, 150), "~": (170, 210, 250),
+    }
+    default_objectives: ClassVar[tuple[str, ...]] = ("cvar:0.05", "cvar:0.1", "cvar:0.25", "mean")
+    reference_objectives: ClassVar[tuple[str, ...]] = default_objectives
+    training_stocks: ClassVar[tuple[int, int]] = (-8, 8)
+    stock_scale: ClassVar[float] = 0.1
+
+    def __init__(self, horizon: int = 12, p_gust: float = 0.25, gust_penalty: int = 4,
+                 p_fall: float = 0.05, fall_penalty: int = 5, goal_reward: int = 10,
+                 render_mode: str | None = None):
+        super().__init__(horizon, render_mode)
+        for name, p in (("p_gust", p_gust), ("p_fall", p_fall)):
+            if not (0.0 <= p <= 1.0):
+                raise ValueError(f"{name} must be a probability in [0, 1], got {name}={p!r}")
+        for name, v in (("gust_penalty", gust_penalty), ("fall_penalty", fall_penalty),
+                        ("goal_reward", goal_reward)):
+            if int(v) != v:
+                raise ValueError(f"{name} must be an integer (lattice rewards), got {name}={v!r}")
+        self.p_gust, self.p_fall = float(p_gust), float(p_fall)
+        self.gust_penalty, self.fall_penalty = int(gust_penalty), int(fall_penalty)
+        self.goal_reward = int(goal_reward)
+
+    def _is_terminal_cell(self, state: int) -> bool:
+        return self.char(state) == "G"
+
+    def _simulate(self, state: int, action: int) -> tuple[int, int, bool]:
+        nxt = self._move(state, action)
+        ch = self.char(nxt)
+        if ch == "G":
+            return nxt, self.goal_reward, True
+        if ch == "~" and self.np_random.random() < self.p_fall:
+            return nxt, -self.fall_penalty, True
+        if ch == "w" and self.np_random.random() < self.p_gust:
+            return nxt, -1 - self.gust_penalty, False
+        return nxt, -1, False
+
+    def _outcomes(self, state: int, action: int) -> list[tuple[float, int, int, bool]]:
+        nxt = self._move(state, action)
+        ch = self.char(nxt)
+        if ch == "G":
+            return [(1.0, nxt, self.goal_reward, True)]
+        if ch == "~":
+            return [(self.p_fall, nxt, -self.fall_penalty, True), (1 - self.p_fall, nxt, -1, False)]
+        if ch == "w":
+            return [(self.p_gust, nxt, -1 - self.gust_penalty, False), (1 - self.p_gust, nxt, -1, False)]
+        return [(1.0, nxt, -1, False)]
