@@ -9,11 +9,12 @@ the stock (it does: the stock wrapper is underneath).
 
 from __future__ import annotations
 
+import math
 from typing import Any, Literal
 
 import gymnasium as gym
 
-from rdo_gym.objectives import Objective, make_objective
+from rdo_gym.objectives import Expectation, Objective, make_objective
 from rdo_gym.stock import StockAugmentation, find_stock_wrapper
 
 __all__ = ["TerminalObjectiveReward"]
@@ -32,10 +33,16 @@ class TerminalObjectiveReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
             (``target``, ``prob``, ``homeostasis``) set the stock wrapper's ``initial_stock`` to
             ``objective.initial_stock``.
         on_truncation: what a truncated (not terminated) episode pays: ``"pay"`` the terminal
-            reward computed from the stock so far, or ``"zero"`` (nothing).
+            reward computed from the stock so far (truncation *ends the problem*: right when the
+            agent does not bootstrap through truncation), or ``"zero"`` (nothing: right when the
+            agent bootstraps through truncation, as SB3 does for time limits, so that the value of
+            the last observation stands for the rest of the episode).
 
     ``info["original_reward"]`` keeps the env's reward of each step and
-    ``info["terminal_reward"]`` is set on the last step.
+    ``info["terminal_reward"]`` is set on the last step. A fixed numeric ``initial_stock`` of the
+    stock wrapper that differs from the objective's own (e.g. ``target:5`` with ``c0 != -5``)
+    triggers a warning: the agent would then optimize another target. The objective must be
+    valid for the stock wrapper's gamma (:meth:`~rdo_gym.objectives.Objective.check_gamma`).
     """
 
     def __init__(self, env: gym.Env, objective: Objective | str,
@@ -56,12 +63,24 @@ class TerminalObjectiveReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.objective.check_gamma(stock.gamma)
         self.on_truncation = on_truncation
         self._stock: StockAugmentation = stock
+        wanted, given = self.objective.initial_stock, stock.initial_stock
+        if (wanted is not None and not callable(given) and given != wanted
+                and not isinstance(self.objective, Expectation)):
+            gym.logger.warn(
+                f"TerminalObjectiveReward: objective {self.objective} prescribes the initial stock "
+                f"{wanted:g} but the StockAugmentation beneath starts from {given:g}, so the terminal "
+                f"reward is f({given:g} + G); pass initial_stock={wanted:g} to StockAugmentation "
+                "unless this is intended")
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)
         info["original_reward"] = reward
         paid = 0.0
         if terminated or (truncated and self.on_truncation == "pay"):
-            paid = float(self.objective.utility(self._stock.stock_times_discount))
+            total = self._stock.stock_times_discount  # c0 + G = gamma^T C_T
+            paid = float(self.objective.utility(total))
+            if not math.isfinite(paid):
+                raise ValueError(f"TerminalObjectiveReward: the utility of {self.objective} at "
+                                 f"c0 + G = {total!r} is {paid}; the terminal reward must be finite")
             info["terminal_reward"] = paid
         return obs, paid, terminated, truncated, info
