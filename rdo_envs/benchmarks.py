@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass
+from typing import Any
 
 import gymnasium as gym
 
@@ -13,7 +15,7 @@ from rdo_envs.target_grid import TargetGridEnv
 from rdo_gym.objectives import Homeostasis, Objective
 
 __all__ = ["ENV_IDS", "BenchmarkInfo", "benchmark_info", "env_class", "register_envs",
-           "check_objective_for_env"]
+           "default_kwargs", "check_objective_for_env"]
 
 _CLASSES: dict[str, type[GridBenchmarkEnv]] = {
     "rdo/TargetGrid-v0": TargetGridEnv,
@@ -24,11 +26,23 @@ _CLASSES: dict[str, type[GridBenchmarkEnv]] = {
 ENV_IDS: tuple[str, ...] = tuple(_CLASSES)
 
 
+def default_kwargs(cls: type[GridBenchmarkEnv]) -> dict[str, Any]:
+    """The default dynamics kwargs of a benchmark class (its ``__init__`` defaults)."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return {p.name: p.default for p in params
+            if p.name not in ("self", "render_mode") and p.default is not inspect.Parameter.empty}
+
+
 def register_envs() -> None:
-    """Register the ``rdo/`` ids with Gymnasium (ids already registered are left alone)."""
+    """Register the ``rdo/`` ids with Gymnasium (ids already registered are left alone).
+
+    ``gym.spec(id).kwargs`` lists the default dynamics parameters; the benchmark metadata are
+    attributes of the env class (``gym.spec(id).entry_point``), see :func:`benchmark_info`.
+    """
     for env_id, cls in _CLASSES.items():
         if env_id not in gym.registry:
-            gym.register(id=env_id, entry_point=f"{cls.__module__}:{cls.__name__}")
+            gym.register(id=env_id, entry_point=f"{cls.__module__}:{cls.__name__}",
+                         kwargs=default_kwargs(cls))
 
 
 def env_class(env_id: str) -> type[GridBenchmarkEnv]:

@@ -26,13 +26,15 @@ class CVaRGridEnv(GridBenchmarkEnv):
     episode ends); entering ``G`` gives +``goal_reward`` = +10 and ends the episode. After
     ``horizon`` = 12 steps the episode ends (``terminated=True``).
 
-    Every path crosses the ridge; then the short cut over the ice (return 6 before gusts) competes
-    with the detour (return 2 before gusts). The risk-neutral policy always takes the ice, the naive
-    (stock-free) CVaR policy always takes the detour; the optimal static-CVaR policy takes the
-    detour after a calm crossing and the ice after gusts (when the episode is already in the lower
-    tail, the tail is best served by the higher mean). Objectives: ``CVaR(alpha)`` for alpha in
-    {0.05, 0.1, 0.25} (and ``Expectation``); gamma = 1. Reference optima: see
-    ``rdo_envs.REFERENCE_OPTIMA`` and ``docs/envs.md``.
+    Every path crosses the ridge (0, 1 or 2 gusts); then the short cut over the ice (return 6
+    before gusts, mean 4.69 with the falls) competes with the detour (return 2 before gusts). The
+    risk-neutral policy always takes the ice and the naive (stock-free) CVaR policy always takes
+    the detour. The optimal static-CVaR policy depends on the stock at the fork: after two gusts
+    (and, for alpha = 0.25, after one) the episode is already in the lower tail, where the higher
+    mean of the ice serves the tail best, so it crosses the ice; otherwise it takes the detour.
+    Objectives: ``CVaR(alpha)`` for alpha in {0.05, 0.1, 0.25} (and ``Expectation``); gamma = 1.
+    Reference optima (optimum / risk-neutral / naive): alpha = 0.05: -3.644 / -11.463 / -6.0;
+    0.1: -2.822 / -9.3 / -4.5; 0.25: -1.301 / -3.383 / -3.0 (``rdo_envs.REFERENCE_OPTIMA``).
     """
 
     layout: ClassVar[tuple[str, ...]] = (

@@ -116,7 +116,8 @@ class GridBenchmarkEnv(gym.Env):
     # -- exact model -------------------------------------------------------------------------------
     @property
     def model(self) -> TabularMDP:
-        """The exact :class:`~rdo_gym.dp.TabularMDP` of this env (built from its parameters)."""
+        """The exact :class:`~rdo_gym.dp.TabularMDP` of this env, built once (on first access)
+        from the constructor's parameters, with the env's horizon."""
         if self._model is None:
             outcomes = []
             for s in range(self.n_states):
@@ -139,7 +140,9 @@ class GridBenchmarkEnv(gym.Env):
     def _info(self) -> dict[str, Any]:
         return {"state": self._state, "t": self._t, **self._extra_info()}
 
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+    def reset(self, *, seed: int | None = None,
+              options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+        """Start an episode in the start cell ``S`` (``options`` is unused)."""
         super().reset(seed=seed)
         self._state = self.start_state
         self._t = 0
@@ -147,7 +150,8 @@ class GridBenchmarkEnv(gym.Env):
         self._done = False
         return self._observation(), self._info()
 
-    def step(self, action):
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        """One move; ``terminated`` on a terminal event or at the horizon, never ``truncated``."""
         if self._done:
             raise RuntimeError(f"{type(self).__name__}.step() called after the episode ended; "
                                "call reset() first")
@@ -170,7 +174,9 @@ class GridBenchmarkEnv(gym.Env):
     def _status(self) -> str:
         return f"t={self._t}/{self.horizon} return={self._return:g}"
 
-    def render(self):
+    def render(self) -> str | np.ndarray | None:
+        """``"ansi"``: the grid as text (``A`` = agent) and a status line; ``"rgb_array"``: an
+        ``(rows * 24, cols * 24, 3)`` uint8 image; ``None`` without a render mode."""
         if self.render_mode == "ansi":
             rows = []
             for r in range(self.grid.shape[0]):

@@ -34,8 +34,9 @@ class HomeostasisEnv(GridBenchmarkEnv):
     Objective: ``Homeostasis(setpoint, initial_level=initial_energy)``, e.g. ``"homeostasis:6:3"``
     (start hungry) and ``"homeostasis:3:3"`` (start at the set point); reported value: mean
     absolute deviation at the end (lower is better). The risk-neutral policy maximizes intake
-    (it camps on the meat) and ends far above the set point. Reference optima: see
-    ``rdo_envs.REFERENCE_OPTIMA`` and ``docs/envs.md``.
+    (it camps on the meat) and ends far above the set point. Reference optima (optimum /
+    risk-neutral): ``homeostasis:6:3``: 1.455 / 8.648; ``homeostasis:3:3``: 0.669 / 10.292
+    (``rdo_envs.REFERENCE_OPTIMA``).
     """
 
     layout: ClassVar[tuple[str, ...]] = (
@@ -95,3 +96,6 @@ class HomeostasisEnv(GridBenchmarkEnv):
 
     def _extra_info(self) -> dict[str, Any]:
         return {"energy": self.initial_energy + int(self._return)}
+
+    def _status(self) -> str:
+        return f"t={self._t}/{self.horizon} energy={self.initial_energy + int(self._return)}"

@@ -80,6 +80,11 @@ def test_metadata(env_id):
         make_objective(spec)
         assert (env_id, spec) in REFERENCE_OPTIMA
     assert benchmark_info("rdo_envs:" + env_id) == info
+    spec = gym.spec(env_id)
+    assert spec.kwargs and "render_mode" not in spec.kwargs
+    env = cls(**spec.kwargs)  # the registered kwargs are the class defaults
+    assert env.horizon == info.horizon
+    assert all(getattr(env, k) == v for k, v in spec.kwargs.items())
     with pytest.raises(ValueError, match="unknown rdo benchmark"):
         benchmark_info("rdo/Nope-v0")
 
