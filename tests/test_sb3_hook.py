@@ -1,0 +1,105 @@
+"""Unit tests of DηN's objective hook, tie-breaking and stock location (no training)."""
+
+import numpy as np
+import pytest
+import torch as th
+from gymnasium import spaces
+
+from rdo_gym import CVaR, Expectation, Homeostasis, ProbabilityAtLeast, TargetReturn
+from rdo_sb3 import ObjectiveHook, StockLocation, greedy_with_random_ties
+
+# quantiles (batch=2, n_quantiles=4, n_actions=2): column a holds theta_1..4 of action a
+THETA = th.tensor([
+    [[0.0, 3.0], [1.0, 3.0], [2.0, 3.0], [13.0, 3.0]],
+    [[-4.0, 1.0], [0.0, 1.0], [4.0, 1.0], [8.0, 1.0]],
+])
+THETA_NP = THETA.numpy().astype(np.float64)
+
+
+def _flat_obs(stocks, scale):
+    """Flat observations [x, scale * c] for the given unscaled stocks."""
+    return th.tensor([[0.5, scale * c] for c in stocks], dtype=th.float32)
+
+
+@pytest.mark.parametrize("objective, f", [
+    (TargetReturn(4.0), lambda x: -np.abs(x)),
+    (CVaR(0.25), lambda x: np.minimum(x, 0.0)),
+    (ProbabilityAtLeast(2.0), lambda x: (x >= 0).astype(float)),
+    (Homeostasis(1.0), lambda x: -np.abs(x)),
+])
+def test_scores_match_hand_computation(objective, f):
+    stocks = [-3.0, 2.5]
+    scale = 0.5
+    hook = ObjectiveHook(objective, StockLocation(None, 1, scale))
+    got = hook.scores(THETA, _flat_obs(stocks, scale)).numpy()
+    for b, c in enumerate(stocks):
+        for a in range(2):
+            expected = np.mean([f(c + q) for q in THETA_NP[b, :, a]])
+            assert got[b, a] == pytest.approx(expected, abs=1e-6)
+
+
+def test_score_example_by_hand():
+    # target 4 at stock c = -3: action 0: mean(-|-3+0|, -|-3+1|, -|-3+2|, -|-3+13|) = -(3+2+1+10)/4 = -4
+    # action 1: -|-3+3| = 0  -> action 1 is greedy although action 0 has the larger mean (4 > 3)
+    hook = ObjectiveHook(TargetReturn(4.0), StockLocation("stock", None, 1.0))
+    obs = {"observation": th.zeros(2, 1), "stock": th.tensor([[-3.0], [0.0]])}
+    scores = hook.scores(THETA, obs)
+    assert scores[0].tolist() == pytest.approx([-4.0, 0.0])
+    assert hook.greedy_actions(THETA, obs)[0].item() == 1
+    assert THETA.mean(dim=1)[0].argmax().item() == 0
+
+
+def test_dict_stock_reads_last_entry_and_scale():
+    loc = StockLocation("stock", None, 0.1)
+    obs = {"stock": th.tensor([[5.0], [-2.0]])}
+    assert loc.read(obs).tolist() == pytest.approx([50.0, -20.0])
+    written = loc.write(obs, th.tensor([1.0, 2.0]))
+    assert written["stock"].flatten().tolist() == pytest.approx([0.1, 0.2])
+    assert obs["stock"].tolist() == [[5.0], [-2.0]]  # not modified in place
+
+
+def test_naive_scores_use_return_to_go_statistic():
+    # CVaR_0.25 of 4 equally likely atoms = the lowest atom; the stock is ignored
+    hook = ObjectiveHook(CVaR(0.25), None, naive=True)
+    scores = hook.scores(THETA, None)
+    assert scores.flatten().tolist() == pytest.approx([0.0, 3.0, -4.0, 1.0])
+    # target 4 on G (no stock): -E|G - 4|; action 0 row 0: -(4+3+2+9)/4 = -4.5, action 1: -1
+    hook = ObjectiveHook(TargetReturn(4.0), None, naive=True)
+    assert hook.scores(THETA, None)[0].tolist() == pytest.approx([-4.5, -1.0])
+
+
+def test_expectation_score_is_the_mean():
+    hook = ObjectiveHook(Expectation(), StockLocation(None, 1, 1.0))
+    obs = _flat_obs([100.0, -7.0], 1.0)
+    assert th.equal(hook.scores(THETA, obs), THETA.mean(dim=1))
+
+
+def test_ties_are_broken_uniformly_at_random():
+    th.manual_seed(0)
+    scores = th.tensor([[1.0, 0.0, 1.0, 1.0]]).repeat(3000, 1)
+    actions = greedy_with_random_ties(scores).numpy()
+    counts = np.bincount(actions, minlength=4) / len(actions)
+    assert counts[1] == 0.0
+    assert counts[[0, 2, 3]] == pytest.approx([1 / 3] * 3, abs=0.04)
+    # without ties: the argmax, always
+    assert greedy_with_random_ties(th.tensor([[0.0, 2.0, 1.0]] * 50)).tolist() == [1] * 50
+
+
+def test_probability_objective_ties_in_acting():
+    # every quantile of both actions clears the threshold from stock 0 -> scores tie at 1
+    th.manual_seed(1)
+    hook = ObjectiveHook(ProbabilityAtLeast(0.0), StockLocation(None, 1, 1.0))
+    quantiles = th.tensor([[[1.0, 5.0]] * 4]).repeat(2000, 1, 1)
+    actions = hook.greedy_actions(quantiles, _flat_obs([0.0] * 2000, 1.0))
+    assert 0.45 < actions.float().mean().item() < 0.55
+
+
+def test_stock_location_errors():
+    dict_space = spaces.Dict({"observation": spaces.Box(-1, 1, (2,)), "stock": spaces.Box(-9, 9, (1,))})
+    with pytest.raises(ValueError, match="stock_key='budget' is not a key"):
+        StockLocation.for_space(dict_space, "budget", -1, 1.0)
+    with pytest.raises(ValueError, match="stock_index=5 does not exist"):
+        StockLocation.for_space(spaces.Box(-1, 1, (3,)), "stock", 5, 1.0)
+    with pytest.raises(ValueError, match="StockAugmentation"):
+        StockLocation.for_space(spaces.Discrete(3), "stock", -1, 1.0)
+    assert StockLocation.for_space(spaces.Box(-1, 1, (3,)), "stock", -1, 2.0) == StockLocation(None, 2, 2.0)
