@@ -1,5 +1,28 @@
-"""Exact distributional dynamic programming on stock-augmented tabular MDPs."""
+"""Exact distributional dynamic programming on stock-augmented tabular MDPs (gamma = 1).
 
+``solve`` computes the optimal stock-augmented policy, its value and return distribution for any
+objective of :mod:`rdo_gym.objectives` (CVaR with the exact outer search over the initial stock);
+``evaluate`` gives the exact return distribution and value of a given policy; the baselines are the
+risk-neutral and the naive (stock-free) CVaR policies. See :mod:`rdo_gym.dp.solver` for the
+conventions. Only numpy is used.
+"""
+
+from rdo_gym.dp.baselines import naive_cvar_policy, risk_neutral_policy
+from rdo_gym.dp.evaluation import Evaluation, evaluate
+from rdo_gym.dp.lattice import StockGrid
 from rdo_gym.dp.model import TabularMDP
+from rdo_gym.dp.policy import TabularPolicy
+from rdo_gym.dp.solver import DEFAULT_MAX_MEMORY, Solution, solve
 
-__all__ = ["TabularMDP"]
+__all__ = [
+    "TabularMDP",
+    "solve",
+    "evaluate",
+    "risk_neutral_policy",
+    "naive_cvar_policy",
+    "Solution",
+    "Evaluation",
+    "TabularPolicy",
+    "StockGrid",
+    "DEFAULT_MAX_MEMORY",
+]

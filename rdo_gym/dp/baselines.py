@@ -1,0 +1,108 @@
+"""The two reference policies benchmarks compare against (evaluate them with :func:`evaluate`).
+
+* :func:`risk_neutral_policy`: maximizes ``E[G]`` (standard value iteration, no stock).
+* :func:`naive_cvar_policy`: no stock; at each (time, state) picks the action whose return-to-go
+  distribution (under the naive policy itself from the next step on) has the highest
+  ``CVaR_alpha``. This is time-inconsistent and in general worse than the stock-augmented optimum
+  on the static ``CVaR_alpha(G)``.
+
+Ties go to the lowest action index (values within ``1e-10 * (1 + scale)``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rdo_gym.dp.lattice import prefix_bounds, reward_lattice
+from rdo_gym.dp.model import TabularMDP
+from rdo_gym.dp.policy import TabularPolicy
+from rdo_gym.dp.solver import (
+    DEFAULT_MAX_MEMORY,
+    MAX_ITERATIONS,
+    TIE_RTOL,
+    TOLERANCE,
+    check_memory,
+    greedy,
+)
+from rdo_gym.objectives import CVaR
+
+__all__ = ["risk_neutral_policy", "naive_cvar_policy"]
+
+
+def _expected_backup(mdp: TabularMDP, V: np.ndarray) -> np.ndarray:
+    """``Q[a, s] = sum_m p * (r + V[s'] if not terminated else r)``."""
+    cont = np.where(mdp.terminated, 0.0, V[mdp.next_state])
+    return np.einsum("sam,sam->as", mdp.prob, mdp.reward + cont)
+
+
+def risk_neutral_policy(mdp: TabularMDP) -> TabularPolicy:
+    """Deterministic policy maximizing ``E[G]`` (undiscounted): time-dependent ``(H, S)`` with a
+    horizon, stationary ``(S,)`` otherwise (value iteration to 1e-12; raises if it diverges)."""
+    S = mdp.n_states
+    atol = TIE_RTOL * (1.0 + float(np.abs(mdp.reward).max()) * (mdp.horizon or 1))
+    if mdp.horizon is not None:
+        table = np.zeros((mdp.horizon, S), dtype=np.int64)
+        V = np.zeros(S)
+        for t in range(mdp.horizon - 1, -1, -1):
+            table[t], V = greedy(_expected_backup(mdp, V), atol)
+        return TabularPolicy(table, time_dependent=True, name="risk-neutral")
+    V = np.zeros(S)
+    for _ in range(MAX_ITERATIONS):
+        new = _expected_backup(mdp, V).max(axis=0)
+        delta = float(np.abs(new - V).max())
+        V = new
+        if not np.isfinite(delta) or delta > 1e12:
+            break
+        if delta <= TOLERANCE * (1.0 + float(np.abs(V).max())):
+            act, _ = greedy(_expected_backup(mdp, V), atol * (1.0 + float(np.abs(V).max())))
+            return TabularPolicy(act, time_dependent=False, name="risk-neutral")
+    raise ValueError("risk-neutral value iteration did not converge without a horizon (unbounded or "
+                     "non-terminating returns); give the MDP a horizon")
+
+
+def naive_cvar_policy(mdp: TabularMDP, alpha: float,
+                      max_memory: float = DEFAULT_MAX_MEMORY) -> TabularPolicy:
+    """The "naive" CVaR policy (no stock), time-dependent ``(H, S)``; needs a horizon.
+
+    Backward over ``t``: the return-to-go law of each action is ``r + G_{t+1}(s')`` with the naive
+    policy from ``t + 1`` on (exact, categorical on the reward lattice); the action maximizing
+    ``CVaR(alpha).value`` of that law is chosen.
+    """
+    objective = CVaR(alpha)
+    H = mdp.horizon
+    if H is None:
+        raise ValueError("naive_cvar_policy needs an MDP with a finite horizon (the greedy CVaR of the "
+                         "return-to-go has no fixed point in general); use mdp.with_horizon(H)")
+    lattice = reward_lattice(mdp)
+    units = lattice.units
+    lo, hi = prefix_bounds(mdp, units, H)
+    g_lo, g_hi = int(lo.min()), int(hi.max())
+    L = g_hi - g_lo + 1
+    S, A, M = mdp.prob.shape
+    check_memory(8.0 * A * S * L * 8, f"naive_cvar_policy ({S} states x {L} returns x {A} actions)",
+                 max_memory)
+    atoms = lattice.step * (g_lo + np.arange(L)).astype(np.float64)
+    atol = TIE_RTOL * (1.0 + float(np.abs(atoms).max()))
+    live = mdp.prob > 0
+    j = np.arange(L)
+    eta = np.zeros((S, L))
+    eta[:, -g_lo] = 1.0
+    table = np.zeros((H, S), dtype=np.int64)
+    rows = np.arange(S)
+    for t in range(H - 1, -1, -1):
+        ext = np.append(eta.reshape(-1), 0.0)  # index S * L reads probability 0
+        Z = np.zeros((A, S, L))
+        for a in range(A):
+            for m in range(M):
+                r = units[:, a, m]
+                pt = np.where(live[:, a, m] & mdp.terminated[:, a, m], mdp.prob[:, a, m], 0.0)
+                Z[a, rows, r - g_lo] += pt
+                pn = np.where(live[:, a, m] & ~mdp.terminated[:, a, m], mdp.prob[:, a, m], 0.0)
+                if np.any(pn > 0):
+                    src = j - r[:, None]  # G = r + G' => G' index = G index - r
+                    flat = np.where((src >= 0) & (src < L), mdp.next_state[:, a, m, None] * L + src, S * L)
+                    Z[a] += pn[:, None] * ext[flat]
+        cvar = objective.value(np.broadcast_to(atoms, Z.shape), Z, axis=-1)
+        table[t], _ = greedy(cvar, atol)
+        eta = Z[table[t], rows]
+    return TabularPolicy(table, time_dependent=True, name=f"naive CVaR({alpha:g})")

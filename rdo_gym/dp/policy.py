@@ -1,0 +1,88 @@
+"""Deterministic tabular policies returned by :mod:`rdo_gym.dp`.
+
+Every policy answers ``action(state, stock, t)`` where ``stock`` is the current stock
+``c0 + rewards so far`` (gamma = 1) and ``t`` the number of steps taken so far. Policies that ignore
+the stock or the time accept any value there.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from rdo_gym.dp.lattice import StockGrid
+
+__all__ = ["TabularPolicy"]
+
+
+class TabularPolicy:
+    """A deterministic policy stored as a table of action indices.
+
+    ``table`` has shape ``(S,)`` (stationary), ``(H, S)`` (time-dependent), ``(S, K)``
+    (stock-dependent) or ``(H, S, K)`` (stock- and time-dependent), where ``K`` indexes the stocks
+    of ``grid``. For stock-dependent tables, ``valid_low`` / ``valid_high`` (shape ``(H or 1, S)``)
+    bound the grid indices on which the table is exact; asking outside raises ``ValueError`` rather
+    than returning an action computed from a clipped grid. ``initial_stock`` is the ``c0`` the
+    policy was computed for (``None`` if it does not use the stock).
+    """
+
+    def __init__(self, table: np.ndarray, *, time_dependent: bool, grid: StockGrid | None = None,
+                 valid_low: np.ndarray | None = None, valid_high: np.ndarray | None = None,
+                 initial_stock: float | None = None, name: str = "policy"):
+        self.table = np.asarray(table)
+        self.time_dependent = bool(time_dependent)
+        self.grid = grid
+        self.valid_low = valid_low
+        self.valid_high = valid_high
+        self.initial_stock = initial_stock
+        self.name = name
+        expected = 1 + int(self.time_dependent) + int(grid is not None)
+        if self.table.ndim != expected:
+            raise ValueError(f"policy table has {self.table.ndim} dimensions, expected {expected}")
+
+    @property
+    def stock_dependent(self) -> bool:
+        return self.grid is not None
+
+    @property
+    def horizon(self) -> int | None:
+        return self.table.shape[0] if self.time_dependent else None
+
+    @property
+    def n_states(self) -> int:
+        return self.table.shape[1 if self.time_dependent else 0]
+
+    def action(self, state: int, stock: float = 0.0, t: int = 0) -> int:
+        """The action at ``state`` with current ``stock`` after ``t`` steps."""
+        return int(self.actions(np.array([state]), np.array([stock], dtype=np.float64), t)[0])
+
+    def actions(self, states: np.ndarray, stocks: np.ndarray, t: int) -> np.ndarray:
+        """Vectorized :meth:`action` for arrays of states and stocks at one time ``t``."""
+        states = np.asarray(states, dtype=np.int64)
+        if np.any((states < 0) | (states >= self.n_states)):
+            raise ValueError(f"{self.name}: states must lie in [0, {self.n_states}), got {states}")
+        table = self.table
+        if self.time_dependent:
+            if not 0 <= t < table.shape[0]:
+                raise ValueError(f"{self.name}: t must lie in [0, {table.shape[0]}) (the horizon), got {t}")
+            table = table[t]
+        if self.grid is None:
+            return table[states]
+        k, ok = self.grid.index(stocks)
+        row = t if self.time_dependent else 0
+        ok &= (k >= self.valid_low[row, states]) & (k <= self.valid_high[row, states])
+        if not np.all(ok):
+            bad = int(np.argmin(ok))
+            lo = self.grid.values()[int(self.valid_low[row, states[bad]])]
+            hi = self.grid.values()[int(self.valid_high[row, states[bad]])]
+            raise ValueError(
+                f"{self.name}: stock {float(np.asarray(stocks).reshape(-1)[bad])!r} at state "
+                f"{int(states[bad])}, t={t} is outside the range the DP solved exactly "
+                f"([{lo:g}, {hi:g}] on the lattice of step {self.grid.step:g}); such a stock is not "
+                "reachable from the initial stock(s) the policy was computed for")
+        return table[states, k]
+
+    def __repr__(self) -> str:
+        kind = ("stock- and time-dependent" if self.stock_dependent and self.time_dependent else
+                "stock-dependent" if self.stock_dependent else
+                "time-dependent" if self.time_dependent else "stationary")
+        return f"TabularPolicy({self.name}, {kind}, table shape {self.table.shape})"
