@@ -25,19 +25,10 @@ from rdo_envs import (
     make_stock_env,
     reference,
 )
-from rdo_gym import StockAugmentation, UniformStock, make_objective
+from rdo_gym import StockAugmentation, UniformStock, dp, make_objective
 
 CLASSES = {"rdo/TargetGrid-v0": TargetGridEnv, "rdo/CVaRGrid-v0": CVaRGridEnv,
            "rdo/Homeostasis-v0": HomeostasisEnv}
-
-
-def _dp():
-    try:
-        from rdo_gym import dp
-        dp.solve  # noqa: B018
-    except (ImportError, AttributeError):
-        pytest.skip("rdo_gym.dp.solve is not available")
-    return dp
 
 
 # -- registration and metadata ------------------------------------------------------------------
@@ -265,7 +256,6 @@ def test_make_stock_env_initial_stocks():
 
 
 def test_make_stock_env_cvar_uses_optimal_initial_stock():
-    _dp()
     for alpha in (0.05, 0.1, 0.25):
         env = make_stock_env("rdo/CVaRGrid-v0", f"cvar:{alpha}")
         _, info = env.reset(seed=0)
@@ -331,7 +321,6 @@ def test_model_vs_simulator_check_detects_a_wrong_model(env_id, wrong):
 
 # -- reference optima ---------------------------------------------------------------------------
 def test_reference_table_matches_dp():
-    _dp()
     assert {k for k in REFERENCE_OPTIMA} == {(e, o) for e in ENV_IDS for o in CLASSES[e].reference_objectives}
     for (env_id, spec), documented in REFERENCE_OPTIMA.items():
         computed = reference(env_id, spec)
@@ -357,21 +346,18 @@ CVAR_MARGIN = 1.5
 
 @pytest.mark.parametrize("alpha", [0.05, 0.1, 0.25])
 def test_cvar_grid_optimum_beats_both_baselines_by_a_margin(alpha):
-    _dp()
     ref = reference("rdo/CVaRGrid-v0", f"cvar:{alpha}")
     assert ref.optimum - ref.risk_neutral > CVAR_MARGIN
     assert ref.optimum - ref.naive_cvar > CVAR_MARGIN
 
 
 def test_homeostasis_risk_neutral_is_far_from_optimum():
-    _dp()
     for spec in HomeostasisEnv.default_objectives:
         ref = reference("rdo/Homeostasis-v0", spec)
         assert ref.risk_neutral > ref.optimum + 5.0
 
 
 def test_reference_follows_env_kwargs():
-    _dp()
     default = reference("rdo/CVaRGrid-v0", "cvar:0.1")
     safer = reference("rdo/CVaRGrid-v0", "cvar:0.1", p_fall=0.0)
     assert safer.optimum > default.optimum
@@ -418,7 +404,6 @@ def _rollout(env_id, objective, policy, c0, episodes, seed, n_envs=100):
     ("rdo/Homeostasis-v0", "homeostasis:3:3"),
 ])
 def test_optimal_policy_achieves_reference_in_real_env(env_id, spec):
-    dp = _dp()
     objective = make_objective(spec)
     mdp = gym.make(env_id).unwrapped.model
     sol = dp.solve(mdp, objective)
@@ -437,7 +422,6 @@ def test_optimal_policy_achieves_reference_in_real_env(env_id, spec):
 
 def test_naive_policy_achieves_its_reference_in_real_env():
     """The naive-CVaR baseline is measurably worse than the optimum in the real env too."""
-    dp = _dp()
     alpha = 0.1
     documented = REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", f"cvar:{alpha}")]
     policy = dp.naive_cvar_policy(CVaRGridEnv().model, alpha)
@@ -446,3 +430,18 @@ def test_naive_policy_achieves_its_reference_in_real_env():
     cvar_hat = make_objective(f"cvar:{alpha}").value(returns)
     assert abs(cvar_hat - documented.naive_cvar) < 0.5
     assert cvar_hat < documented.optimum - 1.0
+
+
+@pytest.mark.parametrize("alpha", [0.05, 0.1, 0.25])
+def test_cvar_grid_optimal_policy_depends_on_the_stock_at_the_fork(alpha):
+    """The documented mechanism: ice after two gusts (in the tail), detour after a calm crossing."""
+    env = CVaRGridEnv()
+    sol = dp.solve(env.model, f"cvar:{alpha}")
+    fork, c0 = env.index[(2, 2)], sol.initial_stock
+    up, right = 0, 1
+    assert sol.policy.action(fork, c0 - 2, 2) == up  # calm crossing: the detour
+    assert sol.policy.action(fork, c0 - 10, 2) == right  # two gusts: the ice
+    assert sol.policy.action(fork, c0 - 6, 2) == (right if alpha == 0.25 else up)
+    naive = dp.naive_cvar_policy(env.model, alpha)
+    assert naive.action(fork, 0.0, 2) == up
+    assert dp.risk_neutral_policy(env.model).action(fork, 0.0, 2) == right
