@@ -1,0 +1,273 @@
+"""DηN learning quality on the rdo benchmarks, against the exact DP optimum, in one run.
+
+For each setting (benchmark + objective) and seed it trains, with the presets of
+``rdo_sb3/presets`` (identical hyperparameters for every agent):
+
+* ``detan``          DηN acting on the objective with the stock (initial stocks sampled on the
+                     benchmark's training range);
+* ``detan-relabel``  the same with stock relabelling of replayed transitions;
+* ``detan-naive``    DηN in naive mode (objective applied to the return-to-go, no stock);
+* ``qrdqn``          plain sb3-contrib QR-DQN (maximizes the mean, no stock).
+
+Each agent is evaluated by Monte Carlo in the real env (``--episodes`` episodes) with its own
+initial-stock choice (CVaR: the learned outer search). The normalized score is
+``(agent - risk-neutral) / (optimum - risk-neutral)`` with both references from ``rdo_gym.dp``
+(1 = optimal, 0 = no better than the risk-neutral policy; it is direction-free).
+
+    python benchmarks/learning.py                      # full: 3 seeds, presets' steps, 2 processes
+    python benchmarks/learning.py --quick              # smoke: 1 seed, 3k steps, 200 episodes
+    python benchmarks/learning.py --settings cvar0.1 --agents detan qrdqn --seeds 5
+
+Writes ``results.json`` and ``table.md`` to ``--out`` (default ``docs/learning``) and, with
+matplotlib installed, the plot ``return_distributions.png`` (learned vs optimal vs risk-neutral).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+AGENTS = ("detan", "detan-relabel", "detan-naive", "qrdqn")
+
+
+@dataclass(frozen=True)
+class Setting:
+    """A benchmark, the objective an agent is trained on, and the objectives it is evaluated on."""
+
+    env_id: str
+    train_objective: str
+    eval_objectives: tuple[str, ...]
+
+
+SETTINGS: dict[str, Setting] = {
+    "cvar0.1": Setting("rdo/CVaRGrid-v0", "cvar:0.1", ("cvar:0.1",)),
+    "cvar0.25": Setting("rdo/CVaRGrid-v0", "cvar:0.25", ("cvar:0.25",)),
+    # One DηN serves every target: the utility -|x| is shared and only c0 = -g changes.
+    "target": Setting("rdo/TargetGrid-v0", "target:0", ("target:-4", "target:0", "target:4", "target:8")),
+    "homeostasis": Setting("rdo/Homeostasis-v0", "homeostasis:3:3", ("homeostasis:3:3",)),
+}
+
+
+@dataclass(frozen=True)
+class Job:
+    setting: str
+    agent: str
+    seed: int
+    steps: int | None
+    episodes: int
+
+
+def _rollout_returns(model, env, n_episodes: int, seed: int) -> np.ndarray:
+    """Undiscounted returns (gamma = 1 on every benchmark) of ``n_episodes`` greedy episodes."""
+    rng = np.random.default_rng(seed)
+    returns = np.empty(n_episodes)
+    for i, ep_seed in enumerate(rng.integers(0, 2**31 - 1, size=n_episodes)):
+        obs, _ = env.reset(seed=int(ep_seed))
+        g, done = 0.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=True)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            g += float(reward)
+            done = terminated or truncated
+        returns[i] = g
+    return returns
+
+
+def run_job(job: Job) -> dict:
+    """Train one agent on one setting with one seed and evaluate it on the setting's objectives."""
+    import gymnasium as gym
+    import torch
+    from sb3_contrib import QRDQN
+
+    import rdo_envs
+    from rdo_gym import make_objective
+    from rdo_sb3 import DEtaN, evaluate_objective
+    from rdo_sb3.presets import load_preset
+
+    torch.set_num_threads(1)
+    setting = SETTINGS[job.setting]
+    preset = load_preset(setting.env_id, "qrdqn" if job.agent == "qrdqn" else "detan")
+    steps = job.steps or preset.pop("n_timesteps")
+    preset.pop("n_timesteps", None)
+    policy = preset.pop("policy")
+    start = time.perf_counter()
+    if job.agent == "qrdqn":
+        model = QRDQN(policy, gym.make(setting.env_id), seed=job.seed, **preset)
+    elif job.agent == "detan-naive":
+        model = DEtaN(policy, gym.make(setting.env_id), objective=setting.train_objective, naive=True,
+                      seed=job.seed, **preset)
+    else:
+        model = DEtaN(policy, rdo_envs.make_stock_env(setting.env_id), objective=setting.train_objective,
+                      relabel_stocks=job.agent == "detan-relabel", seed=job.seed, **preset)
+    model.learn(steps)
+    train_seconds = time.perf_counter() - start
+
+    results = []
+    for spec in setting.eval_objectives:
+        objective = make_objective(spec)
+        ref = rdo_envs.reference(setting.env_id, objective)
+        eval_seed = 10_000 + job.seed
+        if job.agent == "qrdqn":
+            returns = _rollout_returns(model, gym.make(setting.env_id), job.episodes, eval_seed)
+            stocks = np.full(job.episodes, math.nan)
+        else:
+            model.set_objective(objective)
+            env = gym.make(setting.env_id) if job.agent == "detan-naive" else rdo_envs.make_stock_env(setting.env_id)
+            report = evaluate_objective(model, env, job.episodes, seed=eval_seed, n_bootstrap=200)
+            returns, stocks = report.returns, report.initial_stocks
+        value = float(objective.value(returns))
+        results.append({
+            "objective": spec,
+            "value": value,
+            "stderr": _bootstrap_stderr(objective, returns, job.seed),
+            "optimum": ref.optimum,
+            "risk_neutral": ref.risk_neutral,
+            "normalized": (value - ref.risk_neutral) / (ref.optimum - ref.risk_neutral),
+            "mean_return": float(returns.mean()),
+            "initial_stocks": sorted({float(c) for c in stocks if not math.isnan(c)}),
+            "returns": returns.tolist(),
+        })
+    return {**asdict(job), "steps": steps, "train_seconds": train_seconds, "results": results}
+
+
+def _bootstrap_stderr(objective, returns: np.ndarray, seed: int, n: int = 200) -> float:
+    rng = np.random.default_rng(seed)
+    samples = returns[rng.integers(0, len(returns), size=(n, len(returns)))]
+    return float(np.std([objective.value(row) for row in samples]))
+
+
+def summarize(runs: list[dict]) -> list[dict]:
+    """Per (setting, agent): the mean over seeds of each objective's value and normalized score."""
+    rows = []
+    keys = sorted({(r["setting"], r["agent"]) for r in runs}, key=lambda k: (k[0], AGENTS.index(k[1])))
+    for setting, agent in keys:
+        mine = [r for r in runs if r["setting"] == setting and r["agent"] == agent]
+        per_objective = {}
+        for res in (x for r in mine for x in r["results"]):
+            per_objective.setdefault(res["objective"], []).append(res)
+        values = {o: np.array([x["value"] for x in xs]) for o, xs in per_objective.items()}
+        norms = {o: np.array([x["normalized"] for x in xs]) for o, xs in per_objective.items()}
+        first = {o: xs[0] for o, xs in per_objective.items()}
+        rows.append({
+            "setting": setting, "agent": agent, "seeds": len(mine),
+            "steps": mine[0]["steps"],
+            "train_seconds": float(np.median([r["train_seconds"] for r in mine])),
+            "objectives": {o: {"value_mean": float(v.mean()),
+                               "value_ci95": float(1.96 * v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan,
+                               "normalized_mean": float(norms[o].mean()),
+                               "normalized_per_seed": norms[o].round(3).tolist(),
+                               "optimum": first[o]["optimum"], "risk_neutral": first[o]["risk_neutral"]}
+                           for o, v in values.items()},
+        })
+    return rows
+
+
+def markdown(rows: list[dict]) -> str:
+    lines = ["| setting | agent | objective | value (mean ± 95% CI over seeds) | DP optimum | risk-neutral | "
+             "normalized score (mean; per seed) | steps | train s (median) |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        for obj, o in row["objectives"].items():
+            ci = "" if math.isnan(o["value_ci95"]) else f" ± {o['value_ci95']:.3f}"
+            lines.append(
+                f"| {row['setting']} | {row['agent']} | `{obj}` | {o['value_mean']:.3f}{ci} | {o['optimum']:.3f} | "
+                f"{o['risk_neutral']:.3f} | {o['normalized_mean']:.3f}; {o['normalized_per_seed']} | "
+                f"{row['steps']} | {row['train_seconds']:.0f} |")
+    target_rows = [r for r in rows if r["setting"] == "target"]
+    if target_rows:
+        lines += ["", "| target-return agent | mean over targets of E|G - g| | DP optimum (mean) | gap |", "|---|---|---|---|"]
+        for row in target_rows:
+            agent_mean = np.mean([o["value_mean"] for o in row["objectives"].values()])
+            opt_mean = np.mean([o["optimum"] for o in row["objectives"].values()])
+            lines.append(f"| {row['agent']} | {agent_mean:.3f} | {opt_mean:.3f} | {agent_mean - opt_mean:.3f} |")
+    return "\n".join(lines)
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    """Return-distribution CDFs: learned (first seed) vs DP optimum vs risk-neutral, per objective."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot", file=sys.stderr)
+        return
+    import rdo_envs
+    from rdo_gym.dp import evaluate, risk_neutral_policy, solve
+
+    panels = sorted({(r["setting"], res["objective"]) for r in runs for res in r["results"]})
+    ncols = min(3, len(panels))
+    nrows = math.ceil(len(panels) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (setting, spec) in zip(axes.flat, panels):
+        env_id = SETTINGS[setting].env_id
+        mdp = rdo_envs.env_class(env_id)().model
+        for label, (atoms, probs), style in (
+                ("DP optimum", solve(mdp, spec).return_distribution, "k-"),
+                ("risk-neutral", evaluate(mdp, risk_neutral_policy(mdp), spec).return_distribution, "k:")):
+            order = np.argsort(atoms)
+            ax.step(atoms[order], np.cumsum(probs[order]), style, where="post", label=label)
+        for agent in AGENTS:
+            run = next((r for r in runs if r["setting"] == setting and r["agent"] == agent), None)
+            if run is None:
+                continue
+            returns = np.sort(next(x["returns"] for x in run["results"] if x["objective"] == spec))
+            ax.step(returns, np.arange(1, len(returns) + 1) / len(returns), where="post", label=agent, alpha=0.8)
+        ax.set_title(f"{env_id.split('/')[-1]}  {spec}")
+        ax.set_xlabel("return G")
+        ax.set_ylabel("P(return <= G)")
+    axes.flat[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    print(f"wrote {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
+    parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS))
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--steps", type=int, default=None, help="env steps per run (default: the preset's)")
+    parser.add_argument("--episodes", type=int, default=2000, help="Monte Carlo evaluation episodes")
+    parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 3000 steps, 200 episodes")
+    parser.add_argument("--out", type=Path, default=Path("docs/learning"))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.seeds, args.steps, args.episodes = 1, args.steps or 3000, min(args.episodes, 200)
+    jobs = [Job(s, a, seed, args.steps, args.episodes)
+            for seed in range(args.seeds) for s in args.settings for a in args.agents]
+    print(f"{len(jobs)} runs on {args.jobs} process(es)", flush=True)
+    runs = []
+    start = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=args.jobs) as pool:
+        for run in pool.map(run_job, jobs):
+            res = ", ".join(f"{x['objective']}={x['value']:.3f} (norm {x['normalized']:.2f})" for x in run["results"])
+            print(f"[{time.perf_counter() - start:6.0f}s] {run['setting']:12s} {run['agent']:14s} seed {run['seed']}: "
+                  f"{res}; trained {run['steps']} steps in {run['train_seconds']:.0f}s", flush=True)
+            runs.append(run)
+    rows = summarize(runs)
+    table = markdown(rows)
+    print(table)
+    args.out.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/learning.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    (args.out / "results.json").write_text(json.dumps({"command": command, "summary": rows, "runs": runs}))
+    (args.out / "table.md").write_text(f"Command: `{command.strip()}`\n\n{table}\n")
+    plot(runs, args.out / "return_distributions.png")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
