@@ -211,7 +211,7 @@ def plot(runs: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
-    for ax, (setting, spec) in zip(axes.flat, panels):
+    for ax, (setting, spec) in zip(axes.flat, panels, strict=False):
         env_id = SETTINGS[setting].env_id
         mdp = rdo_envs.env_class(env_id)().model
         for label, (atoms, probs), style in (

@@ -8,7 +8,7 @@ is a mapping, never evaluated code).
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -18,7 +18,7 @@ __all__ = ["ALGOS", "load_preset", "preset_env_ids"]
 ALGOS = ("detan", "qrdqn")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(algo: str) -> dict[str, dict[str, Any]]:
     import yaml
 
