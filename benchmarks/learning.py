@@ -162,13 +162,18 @@ def summarize(runs: list[dict]) -> list[dict]:
             "steps": mine[0]["steps"],
             "train_seconds": float(np.median([r["train_seconds"] for r in mine])),
             "objectives": {o: {"value_mean": float(v.mean()),
-                               "value_ci95": float(1.96 * v.std(ddof=1) / math.sqrt(len(v))) if len(v) > 1 else math.nan,
+                               "value_ci95": _ci95(v),
                                "normalized_mean": float(norms[o].mean()),
                                "normalized_per_seed": norms[o].round(3).tolist(),
                                "optimum": first[o]["optimum"], "risk_neutral": first[o]["risk_neutral"]}
                            for o, v in values.items()},
         })
     return rows
+
+
+def _ci95(values: np.ndarray) -> float:
+    """Half-width of the normal 95% confidence interval of the mean over seeds (NaN for one seed)."""
+    return float(1.96 * values.std(ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
 
 
 def markdown(rows: list[dict]) -> str:
@@ -184,7 +189,8 @@ def markdown(rows: list[dict]) -> str:
                 f"{row['steps']} | {row['train_seconds']:.0f} |")
     target_rows = [r for r in rows if r["setting"] == "target"]
     if target_rows:
-        lines += ["", "| target-return agent | mean over targets of E|G - g| | DP optimum (mean) | gap |", "|---|---|---|---|"]
+        lines += ["", "| target-return agent | mean over targets of E|G - g| | DP optimum (mean) | gap |",
+                  "|---|---|---|---|"]
         for row in target_rows:
             agent_mean = np.mean([o["value_mean"] for o in row["objectives"].values()])
             opt_mean = np.mean([o["optimum"] for o in row["objectives"].values()])
