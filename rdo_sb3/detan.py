@@ -360,9 +360,9 @@ class DEtaN(QRDQN):
     def dump_logs(self) -> None:
         """SB3's logs plus ``rollout/objective_estimate`` (the learned objective value at the first
         start state of this ``learn`` call, with the objective's initial-stock choice) and
-        ``rollout/initial_stock`` (that choice)."""
-        if self._start_obs is not None and (self.naive or self.objective.initial_stock is not None
-                                            or self.stock_range is not None):
+        ``rollout/initial_stock`` (that choice). Skipped when the logger has no output."""
+        if self._start_obs is not None and self.logger.output_formats and (
+                self.naive or self.objective.initial_stock is not None or self.stock_range is not None):
             try:
                 c0, value = self.choose_initial_stock(self._start_obs)
             except (ValueError, RuntimeError) as err:  # never let logging break training

@@ -66,6 +66,12 @@ class StockLocation:
             return obs[self.key][..., -1]  # type: ignore[index]
         return obs[..., self.index]  # type: ignore[index]
 
+    def read_scaled_numpy(self, obs: th.Tensor | dict[str, th.Tensor]) -> np.ndarray:
+        """:meth:`read_scaled` as a numpy view, for CPU tensors."""
+        if self.key is not None:
+            return obs[self.key].numpy()[..., -1]  # type: ignore[index]
+        return obs.numpy()[..., self.index]  # type: ignore[union-attr]
+
     def read(self, obs: th.Tensor | dict[str, th.Tensor]) -> th.Tensor:
         """Unscaled stocks ``C`` of a batch of (raw, unpreprocessed) observations, shape ``(batch,)``."""
         if self.key is not None:

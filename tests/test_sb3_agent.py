@@ -19,6 +19,7 @@ from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
 from rdo_gym import ChoiceStock, ExpectedUtility, StockAugmentation, TargetReturn, UniformStock
 from rdo_sb3 import DEtaN, evaluate_objective
 
+
 @pytest.fixture(autouse=True)
 def one_torch_thread():
     """Tiny nets: intra-op threads only add contention on a busy 2-core machine."""
@@ -155,16 +156,18 @@ def test_expectation_agent_matches_qrdqn():
         model.policy.optimizer = th.optim.Adam(model.quantile_net.parameters(), lr=1e-3)
         np.random.seed(7)
         model.train(gradient_steps=3, batch_size=16)
-    for (name, p), q in zip(detan.policy.state_dict().items(), qrdqn.policy.state_dict().values(), strict=True):
-        assert th.equal(p, q), name
+    theirs = qrdqn.policy.state_dict()
+    for name, p in detan.policy.state_dict().items():
+        assert th.equal(p, theirs[name]), name
 
 
 # -- relabelling --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("flatten", [True, False])
 def test_relabelled_transitions_satisfy_the_stock_recursion(flatten):
     env = coin(gamma=0.9, flatten=flatten, scale=0.25)
-    model = fill_buffer(DEtaN("MlpPolicy" if flatten else "MultiInputPolicy", env, objective="target:2", seed=0,
-                              relabel_stocks=1.0, stock_range=(-10.0, 5.0), **SMALL), steps=200)
+    policy = "MlpPolicy" if flatten else "MultiInputPolicy"
+    model = fill_buffer(DEtaN(policy, env, objective="target:2", seed=0, relabel_stocks=1.0,
+                              stock_range=(-10.0, 5.0), **SMALL), steps=200)
     loc = model.hook.stock
     th.manual_seed(0)
     batch = model.replay_buffer.sample(512)
@@ -183,8 +186,9 @@ def test_relabelled_transitions_satisfy_the_stock_recursion(flatten):
 
 
 def test_partial_relabelling_keeps_the_other_transitions():
-    model = fill_buffer(DEtaN("MlpPolicy", coin(initial_stock=ChoiceStock([-3.0, -1.0])), objective="target:2",
-                              seed=0, relabel_stocks=True, **SMALL), steps=200)
+    env = coin(initial_stock=ChoiceStock([-3.0, -1.0]))
+    model = fill_buffer(DEtaN("MlpPolicy", env, objective="target:2", seed=0, relabel_stocks=True, **SMALL),
+                        steps=200)
     assert model.relabel_stocks == 0.5 and model.stock_range == (-3.0, -1.0) and model.stock_range_integer
     loc = model.hook.stock
     batch = model.replay_buffer.sample(2000)

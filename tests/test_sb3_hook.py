@@ -7,6 +7,7 @@ from gymnasium import spaces
 
 from rdo_gym import CVaR, Expectation, Homeostasis, ProbabilityAtLeast, TargetReturn
 from rdo_sb3 import ObjectiveHook, StockLocation, greedy_with_random_ties
+from rdo_sb3.objective_hook import greedy_with_random_ties_numpy
 
 # quantiles (batch=2, n_quantiles=4, n_actions=2): column a holds theta_1..4 of action a
 THETA = th.tensor([
@@ -103,3 +104,28 @@ def test_stock_location_errors():
     with pytest.raises(ValueError, match="StockAugmentation"):
         StockLocation.for_space(spaces.Discrete(3), "stock", -1, 1.0)
     assert StockLocation.for_space(spaces.Box(-1, 1, (3,)), "stock", -1, 2.0) == StockLocation(None, 2, 2.0)
+
+
+def test_numpy_tie_breaking_twin():
+    np.random.seed(0)
+    scores = np.tile(np.array([[2.0, 2.0, -1.0]]), (3000, 1))
+    counts = np.bincount(greedy_with_random_ties_numpy(scores), minlength=3) / 3000
+    assert counts[2] == 0.0 and counts[:2] == pytest.approx([0.5, 0.5], abs=0.04)
+    assert greedy_with_random_ties_numpy(np.array([[0.0, 3.0, 1.0]] * 20)).tolist() == [1] * 20
+
+
+@pytest.mark.parametrize("objective", [TargetReturn(1.0), CVaR(0.3), ProbabilityAtLeast(-0.5), Expectation()])
+@pytest.mark.parametrize("naive", [False, True])
+def test_numpy_and_torch_paths_choose_alike(objective, naive):
+    th.manual_seed(0)
+    hook = ObjectiveHook(objective, StockLocation(None, 1, 0.5), naive=naive)
+    quantiles = th.randn(400, 16, 3)
+    obs = _flat_obs(np.random.default_rng(0).uniform(-3, 3, 400), 0.5)
+    fast = hook.greedy_actions(quantiles, obs)  # CPU, no grad: numpy path
+    slow = hook.greedy_actions(quantiles.clone().requires_grad_(True), obs)  # torch path
+    scores = hook.scores(quantiles, obs)
+    best = scores.max(dim=1).values
+    # both pick a maximizer of the same scores (they may break exact ties differently)
+    assert th.equal(scores.gather(1, fast.view(-1, 1)).view(-1), best)
+    assert th.equal(scores.gather(1, slow.view(-1, 1)).view(-1), best)
+    assert fast.dtype == th.int64 and fast.shape == (400,)
