@@ -6,7 +6,8 @@
   ``CVaR_alpha``. This is time-inconsistent and in general worse than the stock-augmented optimum
   on the static ``CVaR_alpha(G)``.
 
-Ties go to the lowest action index (values within ``1e-10 * (1 + scale)``).
+Ties go to the lowest action index (values within ``1e-10 * (1 + scale)``); without a horizon,
+first to the tied actions that can terminate soonest.
 """
 
 from __future__ import annotations
@@ -35,6 +36,20 @@ def _expected_backup(mdp: TabularMDP, V: np.ndarray) -> np.ndarray:
     return np.einsum("sam,sam->as", mdp.prob, mdp.reward + cont)
 
 
+def _steps_to_termination(mdp: TabularMDP, allowed: np.ndarray) -> np.ndarray:
+    """(A, S): fewest steps to a possible termination after each action, then ``allowed`` ones."""
+    live = mdp.prob > 0
+    may_end = (live & mdp.terminated).any(axis=2).T
+    dist = np.full(mdp.n_states, np.inf)
+    while True:
+        via = np.where(live & ~mdp.terminated, dist[mdp.next_state] + 1.0, np.inf).min(axis=2).T
+        d_a = np.where(may_end, 1.0, via)
+        new = np.where(allowed, d_a, np.inf).min(axis=0)
+        if np.array_equal(new, dist):
+            return d_a
+        dist = new
+
+
 def risk_neutral_policy(mdp: TabularMDP) -> TabularPolicy:
     """Deterministic policy maximizing ``E[G]`` (undiscounted): time-dependent ``(H, S)`` with a
     horizon, stationary ``(S,)`` otherwise (value iteration to 1e-12; raises if it diverges)."""
@@ -54,7 +69,10 @@ def risk_neutral_policy(mdp: TabularMDP) -> TabularPolicy:
         if not np.isfinite(delta) or delta > 1e12:
             break
         if delta <= TOLERANCE * (1.0 + float(np.abs(V).max())):
-            act, _ = greedy(_expected_backup(mdp, V), atol * (1.0 + float(np.abs(V).max())))
+            Q = _expected_backup(mdp, V)
+            optimal = Q >= Q.max(axis=0) - atol * (1.0 + float(np.abs(V).max()))
+            d = _steps_to_termination(mdp, optimal)
+            act = np.argmax(optimal & (d <= d.min(axis=0, initial=np.inf, where=optimal)), axis=0)
             return TabularPolicy(act, time_dependent=False, name="risk-neutral")
     raise ValueError("risk-neutral value iteration did not converge without a horizon (unbounded or "
                      "non-terminating returns); give the MDP a horizon")

@@ -18,7 +18,9 @@ Conventions (DESIGN.md section 2):
 * The stock grid is computed from prefix-sum bounds of the rewards, so every stock reachable
   from the initial stock(s) is on the grid; cells whose values could be affected by the grid edge
   are marked invalid and the returned policy refuses them (no silent clipping).
-* Ties between actions (Q-values within ``1e-10 * (1 + max|f|)``) go to the lowest action index.
+* Ties between actions (Q-values within ``1e-10 * (1 + max|f|)``) go to the lowest action index;
+  without a horizon, first to the tied actions that can terminate soonest (so a tie never picks
+  a policy that loops forever).
 * For searched-``c0`` objectives (CVaR) the outer search ``max_c0 value_from_utility(c0, U_0)``
   runs over every lattice stock in ``[-max G, -min G]`` (or the given ``stocks``): this is exact,
   since the optimal ``c0 = -VaR_alpha(G)`` is an atom of ``G``.
@@ -141,6 +143,8 @@ class Backup:
         self.terminal = np.zeros((A, S, K))
         self.pairs: list[tuple[int, np.ndarray, np.ndarray]] = []
         live = mdp.prob > 0
+        #: (A, S): some outcome of the action terminates with positive probability.
+        self.may_terminate = (live & mdp.terminated).any(axis=2).T
         for a in range(A):
             for m in range(M):
                 p, r = mdp.prob[:, a, m], units[:, a, m]
@@ -160,6 +164,23 @@ class Backup:
             Q[a] += w * flat.take(idx)
         return Q
 
+    def steps_to_termination(self, allowed: np.ndarray) -> np.ndarray:
+        """Fewest steps after which each (action, cell) can terminate with positive probability,
+        using only ``allowed`` (A, S, K) actions afterwards (``inf`` if it cannot)."""
+        A, S, K = self.shape
+        inf = np.inf
+        dist = np.full((S, K), inf)
+        while True:
+            d_a = np.where(self.may_terminate[:, :, None], 1.0, inf) * np.ones((A, S, K))
+            flat = dist.reshape(-1)
+            for a, w, idx in self.pairs:
+                reach = np.where(np.broadcast_to(w > 0, idx.shape), flat.take(idx) + 1.0, inf)
+                np.minimum(d_a[a], reach, out=d_a[a])
+            new = np.where(allowed, d_a, inf).min(axis=0)
+            if np.array_equal(new, dist):
+                return d_a
+            dist = new
+
     def nbytes(self) -> int:
         return int(self.terminal.nbytes + sum(w.nbytes + i.nbytes for _, w, i in self.pairs))
 
@@ -176,6 +197,17 @@ def greedy(Q: np.ndarray, atol: float) -> tuple[np.ndarray, np.ndarray]:
     """Lowest-index action within ``atol`` of the best, and the best value, per cell."""
     best = Q.max(axis=0)
     return np.argmax(Q >= best - atol, axis=0), best
+
+
+def proper_greedy(Q: np.ndarray, atol: float, backup: Backup) -> np.ndarray:
+    """Greedy action without a horizon: among the actions within ``atol`` of the best, one that
+    can terminate soonest (so that ties never select a policy that loops forever, e.g. waiting
+    in place when waiting is "as good as" finishing), then the lowest index."""
+    best = Q.max(axis=0)
+    optimal = Q >= best - atol
+    d = np.where(optimal, backup.steps_to_termination(optimal), np.inf)
+    soonest = d.min(axis=0)
+    return np.argmax(optimal & (d <= soonest), axis=0)
 
 
 def propagate(mdp: TabularMDP, units: np.ndarray, size: int, start: int, action_fn,
@@ -317,7 +349,7 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
     if abs(eu0 - float(eu[best])) > 1e-7 * scale + 2 * left * scale:
         raise RuntimeError(f"internal error: forward E[f]={eu0!r} differs from the DP value "
                            f"{float(eu[best])!r}")
-    if initial_stock is None and abs(value - dp_value) > 1e-7 * scale + 2 * left * scale:
+    if initial_stock is None and stocks is None and abs(value - dp_value) > 1e-7 * scale + 2 * left * scale:
         raise RuntimeError(f"internal error: reported value {value!r} differs from the DP value "
                            f"{dp_value!r}")
     return Solution(value=value, initial_stock=c0, policy=policy, return_distribution=(atoms, probs),
@@ -368,14 +400,13 @@ def _infinite_horizon(backup: Backup, terminal_V: np.ndarray, atol: float, metho
 
     if method == "value_iteration":
         V, it = iterate(lambda V: backup(V).max(axis=0), V)
-        act, V = greedy(backup(V), atol)
-        return act.astype(adtype), V, it
-    act, _ = greedy(backup(V), atol)
+        return proper_greedy(backup(V), atol, backup).astype(adtype), V, it
+    act = proper_greedy(backup(V), atol, backup)
     total = 0
     for _ in range(MAX_ITERATIONS):
         V, it = iterate(lambda V, act=act: np.take_along_axis(backup(V), act[None], 0)[0], V)
         total += it
-        new, _ = greedy(backup(V), atol)
+        new = proper_greedy(backup(V), atol, backup)
         if np.array_equal(new[mask], act[mask]):
             return act.astype(adtype), V, total
         act = new
