@@ -14,10 +14,10 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
-from stable_baselines3.common.vec_env import DummyVecEnv, VecNormalize
+from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 
 from rdo_gym import ChoiceStock, ExpectedUtility, StockAugmentation, TargetReturn, UniformStock
-from rdo_sb3 import DEtaN, evaluate_objective
+from rdo_sb3 import DEtaN, DEtaNPolicy, evaluate_objective
 
 
 @pytest.fixture(autouse=True)
@@ -406,3 +406,36 @@ def test_error_vecnormalize_and_policy_mismatch():
         DEtaN("MlpPolicy", coin(flatten=False), objective="target:2")
     with pytest.raises(ValueError, match="CnnPolicy needs the Dict observation"):
         DEtaN("CnnPolicy", coin(flatten=True), objective="target:2")
+
+
+def test_subprocess_vec_env_reads_stock_settings():
+    vec = make_vec_env(CoinEnv, n_envs=2, seed=0, vec_env_cls=SubprocVecEnv, wrapper_class=StockAugmentation,
+                       wrapper_kwargs=dict(gamma=1.0, initial_stock=UniformStock(-4, 0), flatten=True,
+                                           stock_scale=0.5))
+    try:
+        model = DEtaN("MlpPolicy", vec, objective="target:2", relabel_stocks=True, **SMALL)
+        assert (model.stock_scale, model.stock_range, model.gamma) == (0.5, (-4.0, 0.0), 1.0)
+        model.learn(60)
+    finally:
+        vec.close()
+
+
+def test_n_step_relabelling_uses_the_n_step_discount():
+    model = fill_buffer(DEtaN("MlpPolicy", coin(gamma=0.9), objective="target:2", relabel_stocks=1.0,
+                              n_steps=3, **SMALL), steps=200)
+    batch = model.replay_buffer.sample(256)
+    assert batch.discounts is not None and (batch.discounts < 0.9).any()
+    out = model.relabel(batch)
+    loc = model.hook.stock
+    c, c_next = loc.read(out.observations), loc.read(out.next_observations)
+    assert th.allclose(c_next, (c + out.rewards.view(-1)) / out.discounts.view(-1), rtol=1e-5, atol=1e-5)
+
+
+def test_policy_save_load_standalone(tmp_path):
+    model = DEtaN("MlpPolicy", coin(), objective="target:2", seed=0, **SMALL)  # no ties: deterministic
+    model.policy.save(tmp_path / "policy.pt")
+    policy = DEtaNPolicy.load(tmp_path / "policy.pt")
+    assert str(policy.hook.objective) == "target:2" and policy.hook.stock == model.hook.stock
+    obs = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
+    np.testing.assert_array_equal(policy.predict(obs, deterministic=True)[0],
+                                  model.policy.predict(obs, deterministic=True)[0])
