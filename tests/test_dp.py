@@ -349,3 +349,26 @@ def test_non_terminating_policy_is_detected():
         sol = solve(mdp, "prob:1", method=method)
         assert sol.value == pytest.approx(1.0) and sol.policy.action(0, -1.0) == 1
     assert risk_neutral_policy(mdp).action(0) == 1
+
+
+def test_memory_estimate_bounds_the_measured_peak():
+    import tracemalloc
+
+    from rdo_gym.dp.solver import estimate_solve_memory
+
+    mdp = random_mdp(4, S=30, A=4, M=3, horizon=25)
+    sol = solve(mdp, "cvar:0.1")
+    tracemalloc.start()
+    solve(mdp, "cvar:0.1")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    estimate = estimate_solve_memory(30, 4, 3, sol.grid.size, 25)
+    assert peak <= estimate <= 4 * peak
+    with pytest.raises(ValueError, match="estimated"):
+        solve(mdp, "cvar:0.1", max_memory=estimate / 2)
+
+
+def test_evaluate_rejects_a_policy_for_another_mdp():
+    sol = solve(random_mdp(1, S=4), "mean")
+    with pytest.raises(ValueError, match="states"):
+        evaluate(random_mdp(1, S=5), sol.policy, "mean")

@@ -37,6 +37,8 @@ def _action_fn(policy: Any, mdp: TabularMDP, grid: StockGrid) -> Callable:
     S, A = mdp.n_states, mdp.n_actions
     stocks = grid.values()
     if isinstance(policy, TabularPolicy):
+        if policy.n_states != S:
+            raise ValueError(f"{policy.name} has {policy.n_states} states, the MDP has {S}")
         return lambda t, s, k: policy.actions(s, stocks[k], t)
     if callable(policy):
         def call(t, s, k):

@@ -190,7 +190,8 @@ def estimate_solve_memory(S: int, A: int, M: int, K: int, H: int | None) -> floa
     idx_bytes = 4 if S * K < 2**31 else 8
     policy_rows = H if H is not None else 1
     return (A * M * S * K * idx_bytes + 2 * A * S * K * 8 + 4 * S * K * 8
-            + policy_rows * S * K * (1 if A <= 127 else 2) + 6 * S * K * M * 8)
+            + policy_rows * S * K * (1 if A <= 127 else 2) + 6 * S * K * M * 8
+            + 4 * (policy_rows + 1) * S * 8)
 
 
 def greedy(Q: np.ndarray, atol: float) -> tuple[np.ndarray, np.ndarray]:
@@ -218,8 +219,15 @@ def propagate(mdp: TabularMDP, units: np.ndarray, size: int, start: int, action_
     index (length ``size``) and the probability left unterminated (only without a horizon, when it
     falls below 1e-12). Raises if the policy does not terminate within ``max_steps`` steps.
     """
-    S, A, _ = mdp.prob.shape
+    S, A, M = mdp.prob.shape
     H = mdp.horizon
+    # Per (state, action) rows: weights of terminating / continuing outcomes, reward shifts, targets.
+    prob = mdp.prob.reshape(S * A, M)
+    live = prob > 0
+    p_end = np.where(live & mdp.terminated.reshape(S * A, M), prob, 0.0)
+    p_go = np.where(live & ~mdp.terminated.reshape(S * A, M), prob, 0.0)
+    shift = units.reshape(S * A, M)
+    target = mdp.next_state.reshape(S * A, M) * size
     mass = np.zeros(S * size)
     mass[np.arange(S) * size + start] = mdp.initial
     final = np.zeros(size)
@@ -239,16 +247,13 @@ def propagate(mdp: TabularMDP, units: np.ndarray, size: int, start: int, action_
         a = np.asarray(action_fn(t, s, k), dtype=np.int64)
         if a.shape != s.shape or np.any((a < 0) | (a >= A)):
             raise ValueError(f"policy returned actions outside [0, {A}) at t={t}: {np.unique(a)}")
-        p, r = mdp.prob[s, a], units[s, a]
-        nxt, term = mdp.next_state[s, a], mdp.terminated[s, a]
-        nk = k[:, None] + r
-        ww = w[:, None] * p
-        on = p > 0
-        if np.any(on & ((nk < 0) | (nk >= size))):
+        sa = s * A + a
+        nk = k[:, None] + shift[sa]
+        if np.any(live[sa] & ((nk < 0) | (nk >= size))):
             raise RuntimeError("internal error: a reachable stock left the computed grid")
-        tm, cm = on & term, on & ~term
-        final += np.bincount(nk[tm], ww[tm], minlength=size)
-        mass = np.bincount(nxt[cm] * size + nk[cm], ww[cm], minlength=S * size)
+        np.clip(nk, 0, size - 1, out=nk)  # only zero-probability padding is moved
+        final += np.bincount(nk.ravel(), (w[:, None] * p_end[sa]).ravel(), minlength=size)
+        mass = np.bincount((target[sa] + nk).ravel(), (w[:, None] * p_go[sa]).ravel(), minlength=S * size)
         t += 1
 
 
@@ -264,6 +269,9 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
     ``stocks``: candidate initial stocks for that search (lattice points); default: all lattice
     stocks in ``[-max G, -min G]``, which contains the optimum.
     ``method``: ``"value_iteration"`` (backward induction with a horizon) or ``"policy_iteration"``.
+    ``value`` is always ``objective.value`` of the returned law of ``G``; with a given
+    ``initial_stock`` or restricted ``stocks`` for CVaR it is the true CVaR of the policy found
+    (at least its ``candidate_values`` entry). Among equally good candidate stocks the lowest wins.
     Raises ``ValueError`` for an objective invalid at ``gamma``, gamma < 1, non-lattice rewards,
     unbounded returns without a horizon, or an estimated memory above ``max_memory`` bytes.
     """
