@@ -372,3 +372,11 @@ def test_evaluate_rejects_a_policy_for_another_mdp():
     sol = solve(random_mdp(1, S=4), "mean")
     with pytest.raises(ValueError, match="states"):
         evaluate(random_mdp(1, S=5), sol.policy, "mean")
+
+
+def test_monte_carlo_without_horizon_frozenlake():
+    mdp = TabularMDP.from_gymnasium(gym.make("FrozenLake-v1", is_slippery=True))
+    sol = solve(mdp, "prob:1")
+    G = rollout(mdp, sol.policy, sol.initial_stock, 20_000, np.random.default_rng(1))
+    p = sol.value
+    assert abs((G >= 1).mean() - p) < 5 * np.sqrt(p * (1 - p) / 20_000)
