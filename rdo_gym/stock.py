@@ -8,6 +8,7 @@ and, at termination, ``c0 + G = gamma^T C_T``. The wrapper keeps the numerically
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any, SupportsFloat
@@ -49,9 +50,13 @@ class UniformStock:
         self.low, self.high, self.integer = low, high, bool(integer)
 
     def __call__(self, rng: np.random.Generator) -> float:
+        # One rng.random() draw: Generator.uniform/integers with scalar arguments cost several
+        # microseconds each (broadcasting machinery), which showed at every reset.
+        u = rng.random()
         if self.integer:
-            return float(rng.integers(int(self.low), int(self.high) + 1))
-        return float(rng.uniform(self.low, self.high))
+            count = int(self.high - self.low) + 1  # floor(u * count) is uniform to within 2^-53
+            return self.low + min(int(u * count), count - 1)
+        return self.low + (self.high - self.low) * u
 
     def __repr__(self) -> str:
         return f"UniformStock({self.low!r}, {self.high!r}, integer={self.integer})"
@@ -78,9 +83,19 @@ class ChoiceStock:
         if self.p is not None and (self.p.shape != self.values.shape or np.any(self.p < 0)
                                    or not np.isclose(self.p.sum(), 1.0)):
             raise ValueError(f"ChoiceStock: p must be probabilities matching values, got {p!r}")
+        # Python lists: indexing and bisect on them are much cheaper than numpy calls per reset.
+        self._values = self.values.tolist()
+        self._cdf = None if self.p is None else np.cumsum(self.p / self.p.sum()).tolist()
 
     def __call__(self, rng: np.random.Generator) -> float:
-        return float(rng.choice(self.values, p=self.p))
+        u = rng.random()  # one draw; rng.choice costs ~10 us per call
+        n = len(self._values)
+        if self._cdf is None:
+            return self._values[min(int(u * n), n - 1)]
+        index = min(bisect.bisect_right(self._cdf, u), n - 1)
+        while self.p[index] == 0.0:  # clamped onto a zero-probability last value (cdf rounding)
+            index -= 1
+        return self._values[index]
 
     def __repr__(self) -> str:
         p = "" if self.p is None else f", p={self.p.tolist()}"
@@ -96,6 +111,7 @@ class ChoiceStock:
 
 
 InitialStock = float | Callable[[np.random.Generator], float]
+_OWN_SAMPLERS = (UniformStock, ChoiceStock)
 
 
 def _check_stock(value: Any, where: str) -> float:
@@ -182,6 +198,7 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._t = 0
         self._stock_rng: np.random.Generator | None = None
         self._saturation_warned = False
+        self._stock_template = np.zeros(1, dtype=np.float32)  # copying it beats np.array([x], ...)
 
     # -- state ------------------------------------------------------------------------------------
     @property
@@ -212,6 +229,8 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             self._stock_rng = np.random.default_rng(None if seed is None else [seed, 0x570C])
         if options is not None and "initial_stock" in options:
             c0 = _check_stock(options["initial_stock"], "reset(options={'initial_stock': ...})")
+        elif type(self.initial_stock) in _OWN_SAMPLERS:  # always finite floats: skip the check
+            c0 = self.initial_stock(self._stock_rng)
         elif callable(self.initial_stock):
             c0 = _check_stock(self.initial_stock(self._stock_rng), f"sampler {self.initial_stock!r}")
         else:
@@ -268,7 +287,8 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             out[:-1] = obs
             out[-1] = scaled
             return out
-        stock_array = np.array([scaled], dtype=np.float32)
+        stock_array = self._stock_template.copy()  # a new array each step (agents keep references)
+        stock_array[0] = scaled
         if self._dict_inner:
             return {**obs, STOCK_KEY: stock_array}
         return {OBSERVATION_KEY: obs, STOCK_KEY: stock_array}

@@ -398,3 +398,42 @@ def test_find_stock_wrapper_looks_through_other_wrappers():
     outer = gym.wrappers.RecordEpisodeStatistics(stock)
     assert find_stock_wrapper(outer) is stock
     assert find_stock_wrapper(gym.make("CartPole-v1")) is None
+
+
+class FixedDraw:
+    """A stand-in generator whose random() returns the given values in turn."""
+
+    def __init__(self, *values):
+        self.values = list(values)
+
+    def random(self):
+        return self.values.pop(0)
+
+
+def test_samplers_follow_their_distributions():
+    rng = np.random.default_rng(0)
+    uniform = np.array([UniformStock(-2, 6)(rng) for _ in range(20000)])
+    assert uniform.min() >= -2 and uniform.max() < 6
+    assert np.histogram(uniform, bins=4, range=(-2, 6))[0] / 20000 == pytest.approx([0.25] * 4, abs=0.02)
+    integers = [UniformStock(-1, 2, integer=True)(rng) for _ in range(20000)]
+    counts = np.unique(integers, return_counts=True)
+    assert counts[0].tolist() == [-1, 0, 1, 2] and counts[1] / 20000 == pytest.approx([0.25] * 4, abs=0.02)
+    weighted = [ChoiceStock([5, 6, 7, 8], p=[0.1, 0.0, 0.6, 0.3])(rng) for _ in range(20000)]
+    counts = np.unique(weighted, return_counts=True)
+    assert counts[0].tolist() == [5, 7, 8] and counts[1] / 20000 == pytest.approx([0.1, 0.6, 0.3], abs=0.02)
+    plain = [ChoiceStock([1.5, 2.5])(rng) for _ in range(20000)]
+    assert np.mean(np.array(plain) == 1.5) == pytest.approx(0.5, abs=0.02)
+
+
+def test_samplers_at_the_edges_of_the_unit_draw():
+    top = 1.0 - 2.0**-53
+    assert UniformStock(-1, 2, integer=True)(FixedDraw(top)) == 2.0
+    assert UniformStock(-1, 2, integer=True)(FixedDraw(0.0)) == -1.0
+    assert UniformStock(3, 3)(FixedDraw(0.7)) == 3.0
+    # the cdf of seven 1/7 then a 0 ends at 1 - 2^-52, below a draw close to 1: the clamp must not
+    # land on the zero-probability value
+    sevenths = ChoiceStock(list(range(8)), p=[1 / 7] * 7 + [0.0])
+    assert sevenths._cdf[-1] < top
+    assert sevenths(FixedDraw(top)) == 6.0
+    assert ChoiceStock([1, 2, 3], p=[0.0, 1.0, 0.0])(FixedDraw(0.0)) == 2.0
+    assert ChoiceStock([4, 9])(FixedDraw(top)) == 9.0
