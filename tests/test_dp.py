@@ -380,3 +380,14 @@ def test_monte_carlo_without_horizon_frozenlake():
     G = rollout(mdp, sol.policy, sol.initial_stock, 20_000, np.random.default_rng(1))
     p = sol.value
     assert abs((G >= 1).mean() - p) < 5 * np.sqrt(p * (1 - p) / 20_000)
+
+
+def test_policy_error_when_no_stock_is_solved_at_a_state():
+    # State 1 is never a start state; at t=0 only the start stock is solved there.
+    mdp = TabularMDP.from_outcomes({0: {0: [(1.0, 1, 5, False)]}, 1: {0: [(1.0, 1, 5, False)]}},
+                                   [1.0, 0.0], horizon=3)
+    sol = solve(mdp, "target:15")
+    assert sol.value == 0.0 and str(sol.value) == "0.0"
+    assert sol.policy.action(1, -10.0, 1) == 0
+    with pytest.raises(ValueError, match="outside the range the DP solved exactly"):
+        sol.policy.action(1, 0.0, 0)

@@ -90,5 +90,5 @@ def evaluate(mdp: TabularMDP, policy: PolicyLike, objective: Objective | str, *,
     atoms = lattice.step * (g_lo + nz).astype(np.float64)
     probs = final[nz]
     eu = float(probs @ np.asarray(obj.utility(grid.values()[nz]), dtype=np.float64))
-    return Evaluation(value=float(obj.value(atoms, probs)), return_distribution=(atoms, probs),
+    return Evaluation(value=float(obj.value(atoms, probs)) + 0.0, return_distribution=(atoms, probs),
                       expected_utility=eu, initial_stock=c0, truncated_mass=left)

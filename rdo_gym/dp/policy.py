@@ -72,13 +72,15 @@ class TabularPolicy:
         ok &= (k >= self.valid_low[row, states]) & (k <= self.valid_high[row, states])
         if not np.all(ok):
             bad = int(np.argmin(ok))
-            lo = self.grid.values()[int(self.valid_low[row, states[bad]])]
-            hi = self.grid.values()[int(self.valid_high[row, states[bad]])]
+            g = self.grid
+            lo, hi = int(self.valid_low[row, states[bad]]), int(self.valid_high[row, states[bad]])
+            solved = (f"[{g.step * (g.base_units + g.offset + lo):g}, {g.step * (g.base_units + g.offset + hi):g}]"
+                      if lo <= hi else "no stock")
             raise ValueError(
                 f"{self.name}: stock {float(np.asarray(stocks).reshape(-1)[bad])!r} at state "
-                f"{int(states[bad])}, t={t} is outside the range the DP solved exactly "
-                f"([{lo:g}, {hi:g}] on the lattice of step {self.grid.step:g}); such a stock is not "
-                "reachable from the initial stock(s) the policy was computed for")
+                f"{int(states[bad])}, t={t} is outside the range the DP solved exactly ({solved} on "
+                f"the lattice of step {g.step:g}); such a stock is not reachable from the initial "
+                "stock(s) the policy was computed for")
         return table[states, k]
 
     def __repr__(self) -> str:

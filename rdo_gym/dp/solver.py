@@ -351,7 +351,7 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
     atoms = step * (offset + nz - u0).astype(np.float64)
     probs = final[nz]
     eu0 = float(probs @ np.asarray(obj.utility(grid.values()[nz]), dtype=np.float64))
-    value = float(obj.value(atoms, probs))
+    value = float(obj.value(atoms, probs)) + 0.0  # no -0.0
     dp_value = float(rep[best])
     scale = 1.0 + float(np.abs(F).max())
     if abs(eu0 - float(eu[best])) > 1e-7 * scale + 2 * left * scale:
