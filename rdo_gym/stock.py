@@ -238,8 +238,9 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._c0 = self._x = c0
         self._discount = 1.0
         self._t = 0
-        info = self._add_info(info)
-        return self._augment(obs, info["stock"]), info
+        info["stock"] = info["initial_stock"] = c0  # C_0 = c0
+        info["discounted_return"] = 0.0
+        return self._augment(obs, c0), info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
