@@ -8,6 +8,10 @@ Conventions (DESIGN.md section 2):
   search over ``c0`` (only :class:`CVaR`).
 * ``value`` reports the statistic a user cares about (e.g. ``CVaR_alpha(G)``, ``E|G - target|``),
   computed from return samples or from weighted atoms. ``higher_is_better`` says its direction.
+* ``score(stock, returns)`` is ``E[f(stock + G)]`` (acting); the initial stock is fixed
+  (``initial_stock``) or searched: ``best_initial_stock(returns)`` over one distribution (CVaR:
+  ``-VaR_alpha``), ``select_initial_stock(stocks, utilities)`` over a family of stock-conditioned
+  distributions (the outer ``max_c -c + E[min(c + G, 0)] / alpha``).
 * ``utility`` works element-wise on numpy arrays, python floats and torch tensors alike (torch is
   never imported here).
 
@@ -283,6 +287,10 @@ class Objective(ABC):
                 f"{stocks.size} and {utilities.size}"
             )
         values = np.asarray(self.value_from_utility(stocks, utilities), dtype=np.float64)
+        if np.any(np.isnan(values)):
+            bad = int(np.flatnonzero(np.isnan(values))[0])
+            raise ValueError(f"select_initial_stock: candidate stock {stocks[bad]:g} has value NaN "
+                             f"(expected utility {utilities[bad]!r}); every candidate needs a number")
         best = int(np.argmax(values) if self.higher_is_better else np.argmin(values))
         return best, float(values[best])
 

@@ -400,3 +400,11 @@ def test_select_initial_stock_shape_mismatch():
         CVaR(0.5).select_initial_stock([0.0, 1.0], [0.0])
     with pytest.raises(ValueError, match="non-empty"):
         CVaR(0.5).select_initial_stock([], [])
+
+
+def test_select_initial_stock_refuses_nan_candidates():
+    # Regression: np.argmax returns the first NaN, so a NaN utility won the search silently.
+    with pytest.raises(ValueError, match="candidate stock 0 has value NaN"):
+        CVaR(0.5).select_initial_stock([0.0, 1.0, 2.0], [float("nan"), 0.0, 0.0])
+    index, _ = TargetReturn(0).select_initial_stock([0.0, 0.0], [-np.inf, -1.0])
+    assert index == 1  # -inf utilities (impossible candidates) are allowed and lose
