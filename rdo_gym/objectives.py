@@ -462,11 +462,12 @@ class ExpectedUtility(Objective):
     Declare ``homogeneous=True`` only if ``f`` is positively homogeneous (``f(kx) = k f(x)``, or an
     increasing transform of such), otherwise gamma < 1 is refused. ``name`` is its string form
     (``utility:NAME``); it cannot be parsed back from a string, only pickled (with cloudpickle for
-    lambdas, as SB3's ``save`` does).
+    lambdas, as SB3's ``save`` does). The reported value is ``E[f(c0 + G)]``, higher is better (to
+    minimize a cost ``g``, pass ``f = -g``).
     """
 
     def __init__(self, f: Callable[[Any], Any], name: str = "custom", initial_stock: float = 0.0,
-                 homogeneous: bool = False, higher_is_better: bool = True):
+                 homogeneous: bool = False):
         if not callable(f):
             raise TypeError(f"ExpectedUtility: f must be callable, got {type(f).__name__}")
         if not isinstance(name, str) or not name or any(ch.isspace() or ch == ":" for ch in name):
@@ -475,7 +476,6 @@ class ExpectedUtility(Objective):
         self.name = name
         self._initial_stock = _finite("initial_stock", initial_stock, "ExpectedUtility")
         self.homogeneous = bool(homogeneous)
-        self.higher_is_better = bool(higher_is_better)
 
     def utility(self, x: Any) -> Any:
         return self.f(x)
