@@ -439,3 +439,12 @@ def test_policy_save_load_standalone(tmp_path):
     obs = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
     np.testing.assert_array_equal(policy.predict(obs, deterministic=True)[0],
                                   model.policy.predict(obs, deterministic=True)[0])
+
+
+def test_set_env_checks_the_stock():
+    model = DEtaN("MlpPolicy", coin(), objective="target:2", **SMALL)
+    model.set_env(coin())
+    with pytest.raises(ValueError, match=r"gamma=1.0 differs .* gamma=0.5"):
+        model.set_env(coin(gamma=0.5))
+    with pytest.raises(ValueError, match="stock_scale"):
+        model.set_env(coin(scale=3.0))
