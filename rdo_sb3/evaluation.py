@@ -153,7 +153,7 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
         estimates.append(estimate)
         lengths.append(steps)
     returns_arr = np.asarray(returns, dtype=np.float64)
-    value = float(objective_values(objective, returns_arr[None])[0])
+    value = float(objective_values(objective, returns_arr[None])[0]) + 0.0  # no -0.0
     ci = _bootstrap_ci(objective, returns_arr, confidence, n_bootstrap, rng)
     return ObjectiveEvaluation(objective, returns_arr, np.asarray(stocks, dtype=np.float64),
                                np.asarray(estimates, dtype=np.float64), np.asarray(lengths),
