@@ -434,14 +434,13 @@ def test_naive_policy_achieves_its_reference_in_real_env():
 
 @pytest.mark.parametrize("alpha", [0.05, 0.1, 0.25])
 def test_cvar_grid_optimal_policy_depends_on_the_stock_at_the_fork(alpha):
-    """The documented mechanism: ice after two gusts (in the tail), detour after a calm crossing."""
+    """The documented mechanism: ice after two gusts (in the tail), mud after a calm crossing."""
     env = CVaRGridEnv()
     sol = dp.solve(env.model, f"cvar:{alpha}")
-    fork, c0 = env.index[(2, 2)], sol.initial_stock
-    up, right = 0, 1
-    assert sol.policy.action(fork, c0 - 2, 2) == up  # calm crossing: the detour
-    assert sol.policy.action(fork, c0 - 10, 2) == right  # two gusts: the ice
-    assert sol.policy.action(fork, c0 - 6, 2) == (right if alpha == 0.25 else up)
-    naive = dp.naive_cvar_policy(env.model, alpha)
-    assert naive.action(fork, 0.0, 2) == up
-    assert dp.risk_neutral_policy(env.model).action(fork, 0.0, 2) == right
+    fork, c0 = env.index[(1, 2)], sol.initial_stock
+    mud, ice = 0, 2  # up, down
+    assert sol.policy.action(fork, c0 - 2, 2) == mud  # calm crossing
+    assert sol.policy.action(fork, c0 - 10, 2) == ice  # two gusts
+    assert sol.policy.action(fork, c0 - 6, 2) == (ice if alpha == 0.25 else mud)
+    assert dp.naive_cvar_policy(env.model, alpha).action(fork, 0.0, 2) == mud
+    assert dp.risk_neutral_policy(env.model).action(fork, 0.0, 2) == ice
