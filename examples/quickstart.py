@@ -1,4 +1,4 @@
-"""rdo quickstart: objectives, stock augmentation and a terminal-reward wrapper on real Gymnasium envs.
+"""rdo quickstart: objectives, stock augmentation, a terminal-reward wrapper and exact DP.
 
 Run:  python examples/quickstart.py
 """
@@ -45,6 +45,17 @@ def main() -> None:
             done = terminated or truncated
         successes += reward
     print(f"FrozenLake, random policy: P(G >= 0.5) ~ {successes / episodes:.3f} (terminal reward = 1{{c0 + G >= 0}})")
+
+    # 4. Exact distributional DP: the true optimum of a registered benchmark, against the baselines.
+    import rdo_envs
+    from rdo_gym.dp import TabularMDP, solve
+
+    for alpha in (0.1, 0.25):
+        ref = rdo_envs.reference("rdo/CVaRGrid-v0", f"cvar:{alpha}")
+        print(f"CVaRGrid CVaR_{alpha}: optimum {ref.optimum:.3f} (c0* = {ref.initial_stock:g}), "
+              f"risk-neutral policy {ref.risk_neutral:.3f}, naive stock-free CVaR policy {ref.naive_cvar:.3f}")
+    lake_model = TabularMDP.from_gymnasium(gym.make("FrozenLake-v1"), horizon=100)
+    print(f"FrozenLake, optimal P(reach the goal within 100 steps) = {solve(lake_model, 'prob:1').value:.4f}")
 
 
 if __name__ == "__main__":
