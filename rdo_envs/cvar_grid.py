@@ -24,7 +24,7 @@ class CVaRGridEnv(GridBenchmarkEnv):
     gust (probability ``p_gust`` = 0.25) costs ``gust_penalty`` = 4 more (reward -5); mud ``m``
     costs ``mud_penalty`` = 2 more (reward -3); on thin ice ``~`` the agent falls through with
     probability ``p_fall`` = 0.05 (reward -``fall_penalty`` = -5, episode ends); entering ``G``
-    gives +``goal_reward`` = +10 and ends the episode. After ``horizon`` = 8 steps the episode
+    gives +``goal_reward`` = +10 and ends the episode. After ``horizon`` = 16 steps the episode
     ends (``terminated=True``).
 
     Every path crosses the ridge (0, 1 or 2 gusts) to the fork (the second ridge cell); from there
@@ -54,7 +54,7 @@ class CVaRGridEnv(GridBenchmarkEnv):
     training_stocks: ClassVar[tuple[int, int]] = (-8, 8)
     stock_scale: ClassVar[float] = 0.1
 
-    def __init__(self, horizon: int = 8, p_gust: float = 0.25, gust_penalty: int = 4,
+    def __init__(self, horizon: int = 16, p_gust: float = 0.25, gust_penalty: int = 4,
                  p_fall: float = 0.05, fall_penalty: int = 5, goal_reward: int = 10,
                  mud_penalty: int = 2, render_mode: str | None = None):
         super().__init__(horizon, render_mode)
