@@ -100,7 +100,7 @@ def reference_table(env_ids: tuple[str, ...] = ENV_IDS) -> list[Reference]:
 
 
 def markdown_table(rows: list[Reference]) -> str:
-    """The references as a Markdown table (the one in ``docs/envs.md``)."""
+    """The references as a Markdown table (the one in ``docs/benchmarks.md``)."""
     def fmt(x: float | None) -> str:
         return "—" if x is None else f"{x:.4f}"
 

@@ -340,7 +340,7 @@ def test_reference_table_matches_dp():
         "rdo/CVaRGrid-v0", "cvar:0.1")
 
 
-#: Documented margins (docs/envs.md): static-CVaR optimum minus the better baseline.
+#: Documented margins (docs/benchmarks.md, section 3): static-CVaR optimum minus the better baseline.
 CVAR_MARGIN = 1.5
 
 
