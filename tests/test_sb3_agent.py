@@ -15,6 +15,7 @@ from stable_baselines3.common.env_util import make_vec_env
 from stable_baselines3.common.evaluation import evaluate_policy
 from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
+from toy_envs import CoinEnv
 
 from rdo_gym import ChoiceStock, ExpectedUtility, StockAugmentation, TargetReturn, UniformStock
 from rdo_sb3 import DEtaN, DEtaNPolicy, evaluate_objective
@@ -31,28 +32,6 @@ def one_torch_thread():
 
 SMALL = dict(policy_kwargs=dict(n_quantiles=8, net_arch=[16]), learning_starts=20, batch_size=16,
              buffer_size=2000, train_freq=1, target_update_interval=50)
-
-
-class CoinEnv(gym.Env):
-    """``horizon`` steps; action 1 pays 1, action 0 pays 0. Observation: time left / horizon."""
-
-    def __init__(self, horizon: int = 4):
-        self.horizon = horizon
-        self.observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
-        self.action_space = spaces.Discrete(2)
-        self.t = 0
-
-    def _obs(self):
-        return np.array([(self.horizon - self.t) / self.horizon], dtype=np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self._obs(), {}
-
-    def step(self, action):
-        self.t += 1
-        return self._obs(), float(action), self.t >= self.horizon, False, {}
 
 
 class DictCoinEnv(CoinEnv):

@@ -1,38 +1,12 @@
 """DηN learning test (slow): reach several asked returns with one stock-conditioned agent."""
 
-import gymnasium as gym
 import numpy as np
 import pytest
 import torch as th
-from gymnasium import spaces
+from toy_envs import CoinEnv
 
 from rdo_gym import StockAugmentation, TargetReturn, UniformStock
 from rdo_sb3 import DEtaN, evaluate_objective
-
-
-class CoinEnv(gym.Env):
-    """``horizon`` steps; action 1 pays 1, action 0 pays 0. Observation: time left / horizon.
-
-    Every return in {0, ..., horizon} is reachable, and only a stock-aware policy can hit a target:
-    the right action depends on how much has been collected so far (the stock)."""
-
-    def __init__(self, horizon: int = 5):
-        self.horizon = horizon
-        self.observation_space = spaces.Box(0.0, 1.0, (1,), np.float32)
-        self.action_space = spaces.Discrete(2)
-        self.t = 0
-
-    def _obs(self):
-        return np.array([(self.horizon - self.t) / self.horizon], dtype=np.float32)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return self._obs(), {}
-
-    def step(self, action):
-        self.t += 1
-        return self._obs(), float(action), self.t >= self.horizon, False, {}
 
 
 @pytest.mark.slow

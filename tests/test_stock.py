@@ -17,6 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.env_util import make_vec_env
+from toy_envs import RandomLength
 
 from rdo_gym import ChoiceStock, StockAugmentation, UniformStock, find_stock_wrapper
 
@@ -42,25 +43,6 @@ class ScriptedRewards(gym.Env):
         self.t += 1
         done = self.t >= len(self.rewards)
         return np.array([self.t], dtype=np.float32), reward, done, False, {}
-
-
-class RandomLength(gym.Env):
-    """Reward 1 per step, episodes of 1 to 5 steps drawn from ``np_random``; observation = steps."""
-
-    metadata = {"render_modes": ["rgb_array"]}
-
-    def __init__(self):
-        self.observation_space = spaces.Box(0, 10, shape=(1,), dtype=np.float32)
-        self.action_space = spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t, self.length = 0, int(self.np_random.integers(1, 6))
-        return np.array([0.0], dtype=np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        return np.array([self.t], dtype=np.float32), 1.0, self.t >= self.length, False, {}
 
 
 class DictAndMultiDiscrete(gym.Env):

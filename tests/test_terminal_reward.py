@@ -18,6 +18,7 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.env_util import make_vec_env
+from toy_envs import RandomLength
 
 from rdo_gym import (
     ChoiceStock,
@@ -47,23 +48,6 @@ class ScriptedRewards(gym.Env):
         reward = self.rewards[self.t]
         self.t += 1
         return np.array([self.t], dtype=np.float32), reward, self.t >= len(self.rewards), False, {}
-
-
-class RandomLength(gym.Env):
-    """Reward 1 per step, episodes of 1 to 5 steps drawn from ``np_random``; observation = steps."""
-
-    def __init__(self):
-        self.observation_space = spaces.Box(0, 10, shape=(1,), dtype=np.float32)
-        self.action_space = spaces.Discrete(2)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t, self.length = 0, int(self.np_random.integers(1, 6))
-        return np.array([0.0], dtype=np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        return np.array([self.t], dtype=np.float32), 1.0, self.t >= self.length, False, {}
 
 
 class DictObservation(gym.Env):
