@@ -6,7 +6,7 @@ from typing import Any
 
 import gymnasium as gym
 
-from rdo_envs.benchmarks import check_objective_for_env
+from rdo_envs.benchmarks import check_objective_for_env, default_kwargs
 from rdo_envs.gridworld import GridBenchmarkEnv
 from rdo_envs.references import reference
 from rdo_gym.objectives import Objective, make_objective
@@ -42,7 +42,8 @@ def make_stock_env(env_id: str, objective: Objective | str | None = None, *,
             check_objective_for_env(base, obj)
             initial_stock = obj.initial_stock
             if initial_stock is None:  # CVaR: the optimal initial stock is searched
-                dynamics = {k: v for k, v in kwargs.items() if k != "render_mode"}
+                # Only the env's dynamics parameters, not gym.make options such as max_episode_steps.
+                dynamics = {k: v for k, v in kwargs.items() if k in default_kwargs(type(base))}
                 initial_stock = reference(env_id, obj, **dynamics).initial_stock
     scale = base.stock_scale if stock_scale is None else stock_scale
     return StockAugmentation(env, gamma=base.gamma, initial_stock=initial_stock, flatten=flatten,

@@ -354,15 +354,22 @@ class TargetReturn(Objective):
 
 
 class ProbabilityAtLeast(Objective):
-    """Reach ``threshold``: ``f(x) = 1{x >= 0}`` with ``c0 = -threshold``; reports ``P(G >= threshold)``."""
+    """Reach ``threshold``: ``f(x) = 1{x >= 0}`` with ``c0 = -threshold``; reports ``P(G >= threshold)``.
+
+    ``x >= -1e-10`` counts as reaching it: a return that equals the threshold in exact arithmetic
+    must not miss it through float rounding of the reward sum (``-0.9 + 0.3 + 0.3 + 0.3 < 0``).
+    """
+
+    #: Absolute tolerance of the threshold comparison (float rounding of sums of rewards).
+    tolerance = 1e-10
 
     def __init__(self, threshold: float):
         self.threshold = _finite("threshold", threshold, "ProbabilityAtLeast")
 
     def utility(self, x: Any) -> Any:
         if _is_torch(x):
-            return (x >= 0).to(x.dtype)
-        return (np.asarray(x) >= 0).astype(np.float64)
+            return (x >= -self.tolerance).to(x.dtype)
+        return (np.asarray(x) >= -self.tolerance).astype(np.float64)
 
     @property
     def initial_stock(self) -> float:

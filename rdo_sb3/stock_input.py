@@ -135,7 +135,12 @@ def _sampler_range(initial_stock: Any) -> tuple[tuple[float, float] | None, bool
     return (c, c), False
 
 
-def _from_wrapper(w: StockAugmentation) -> StockSettings:
+def _from_wrapper(w: StockAugmentation, env: gym.Env) -> StockSettings:
+    if env.observation_space != w.observation_space:
+        raise ValueError(
+            f"a wrapper above StockAugmentation changes the observation ({w.observation_space} -> "
+            f"{env.observation_space}), so DEtaN cannot tell where the stock is; apply "
+            "StockAugmentation last (outermost), after every observation wrapper")
     rng, integer = _sampler_range(w.initial_stock)
     return StockSettings(w.gamma, w.stock_scale, w.flatten, rng, integer)
 
@@ -148,7 +153,7 @@ def read_stock_settings(env: gym.Env | VecEnv) -> StockSettings | None:
             base = base.venv
         if isinstance(base, DummyVecEnv):
             w = find_stock_wrapper(base.envs[0])
-            return None if w is None else _from_wrapper(w)
+            return None if w is None else _from_wrapper(w, base.envs[0])
         try:  # e.g. SubprocVecEnv: attributes are looked up through the wrapper chain remotely
             scale, gamma, flatten, init = (base.get_attr(name, indices=[0])[0] for name in
                                            ("stock_scale", "gamma", "flatten", "initial_stock"))
@@ -157,4 +162,4 @@ def read_stock_settings(env: gym.Env | VecEnv) -> StockSettings | None:
         rng, integer = _sampler_range(init)
         return StockSettings(float(gamma), float(scale), bool(flatten), rng, integer)
     w = find_stock_wrapper(env)
-    return None if w is None else _from_wrapper(w)
+    return None if w is None else _from_wrapper(w, env)

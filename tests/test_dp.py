@@ -391,3 +391,12 @@ def test_policy_error_when_no_stock_is_solved_at_a_state():
     assert sol.policy.action(1, -10.0, 1) == 0
     with pytest.raises(ValueError, match="outside the range the DP solved exactly"):
         sol.policy.action(1, 0.0, 0)
+
+
+def test_probability_on_a_decimal_lattice_is_exact():
+    """10 fair coin flips paying 0.3: P(G >= 0.9) = P(Bin(10, 1/2) >= 3), although 0.3 * 3 < 0.9 in floats."""
+    mdp = TabularMDP.from_outcomes({0: {0: [(0.5, 0, 0.3, False), (0.5, 0, 0.0, False)]}}, [1.0], horizon=10)
+    exact = 1.0 - (1 + 10 + 45) / 2**10
+    assert solve(mdp, "prob:0.9").value == pytest.approx(exact, abs=1e-12)
+    assert evaluate(mdp, np.zeros(1, dtype=int), "prob:0.9").value == pytest.approx(exact, abs=1e-12)
+    assert solve(mdp, "prob:0.91").value == pytest.approx(1.0 - (1 + 10 + 45 + 120) / 2**10, abs=1e-12)

@@ -444,3 +444,8 @@ def test_cvar_grid_optimal_policy_depends_on_the_stock_at_the_fork(alpha):
     assert sol.policy.action(fork, c0 - 6, 2) == (ice if alpha == 0.25 else mud)
     assert dp.naive_cvar_policy(env.model, alpha).action(fork, 0.0, 2) == mud
     assert dp.risk_neutral_policy(env.model).action(fork, 0.0, 2) == ice
+
+
+def test_make_stock_env_passes_gym_make_options_to_gym_make_only():
+    env = rdo_envs.make_stock_env("rdo/CVaRGrid-v0", "cvar:0.1", max_episode_steps=100, disable_env_checker=True)
+    assert env.initial_stock == rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")].initial_stock

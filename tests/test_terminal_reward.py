@@ -336,3 +336,26 @@ def test_lambda_utility_survives_cloudpickle_and_spec_recreation():
     env = TerminalObjectiveReward(stock, objective)
     for copy in [cloudpickle.loads(cloudpickle.dumps(env)), env]:
         assert play(copy, 2)[-1][1] == -4.0
+
+
+class ThreeTimesPointThree(gym.Env):
+    """Three steps paying 0.3 each: the return is 0.9 in exact arithmetic, 0.8999999999999999 in floats."""
+
+    observation_space = spaces.Box(0.0, 3.0, (1,), np.float32)
+    action_space = spaces.Discrete(1)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.zeros(1, np.float32), {}
+
+    def step(self, action):
+        self.t += 1
+        return np.full(1, self.t, np.float32), 0.3, self.t == 3, False, {}
+
+
+def test_threshold_reached_exactly_despite_float_rounding():
+    env = TerminalObjectiveReward(StockAugmentation(ThreeTimesPointThree(), initial_stock=-0.9), "prob:0.9")
+    env.reset(seed=0)
+    paid = [env.step(0)[1] for _ in range(3)]
+    assert paid == [0.0, 0.0, 1.0]
