@@ -125,6 +125,13 @@ def run_job(job: Job) -> dict:
             report = evaluate_objective(model, env, job.episodes, seed=eval_seed, n_bootstrap=200)
             returns, stocks = report.returns, report.initial_stocks
         value = float(objective.value(returns))
+        # Diagnostic for searched initial stocks (CVaR): the same policy started at the DP's c0*
+        # separates the learned outer search from the learned policy (evaluation only).
+        at_star = math.nan
+        if objective.initial_stock is None and job.agent in ("detan", "detan-relabel"):
+            fixed = evaluate_objective(model, rdo_envs.make_stock_env(setting.env_id), job.episodes,
+                                       seed=eval_seed, initial_stock=ref.initial_stock, n_bootstrap=2)
+            at_star = float(objective.value(fixed.returns))
         results.append({
             "objective": spec,
             "value": value,
@@ -134,6 +141,8 @@ def run_job(job: Job) -> dict:
             "normalized": (value - ref.risk_neutral) / (ref.optimum - ref.risk_neutral),
             "mean_return": float(returns.mean()),
             "initial_stocks": sorted({float(c) for c in stocks if not math.isnan(c)}),
+            "dp_initial_stock": ref.initial_stock,
+            "normalized_at_dp_initial_stock": (at_star - ref.risk_neutral) / (ref.optimum - ref.risk_neutral),
             "returns": returns.tolist(),
         })
     return {**asdict(job), "steps": steps, "train_seconds": train_seconds, "results": results}
@@ -156,6 +165,9 @@ def summarize(runs: list[dict]) -> list[dict]:
             per_objective.setdefault(res["objective"], []).append(res)
         values = {o: np.array([x["value"] for x in xs]) for o, xs in per_objective.items()}
         norms = {o: np.array([x["normalized"] for x in xs]) for o, xs in per_objective.items()}
+        at_star = {o: np.array([x.get("normalized_at_dp_initial_stock", math.nan) for x in xs])
+                   for o, xs in per_objective.items()}
+        chosen = {o: sorted({c for x in xs for c in x["initial_stocks"]}) for o, xs in per_objective.items()}
         first = {o: xs[0] for o, xs in per_objective.items()}
         rows.append({
             "setting": setting, "agent": agent, "seeds": len(mine),
@@ -165,6 +177,8 @@ def summarize(runs: list[dict]) -> list[dict]:
                                "value_ci95": _ci95(v),
                                "normalized_mean": float(norms[o].mean()),
                                "normalized_per_seed": norms[o].round(3).tolist(),
+                               "normalized_at_dp_c0_mean": float(at_star[o].mean()),
+                               "initial_stocks": chosen[o],
                                "optimum": first[o]["optimum"], "risk_neutral": first[o]["risk_neutral"]}
                            for o, v in values.items()},
         })
@@ -178,14 +192,15 @@ def _ci95(values: np.ndarray) -> float:
 
 def markdown(rows: list[dict]) -> str:
     lines = ["| setting | agent | objective | value (mean ± 95% CI over seeds) | DP optimum | risk-neutral | "
-             "normalized score (mean; per seed) | steps | train s (median) |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "normalized score (mean; per seed) | normalized at DP c0 | chosen c0 | steps | train s (median) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         for obj, o in row["objectives"].items():
             ci = "" if math.isnan(o["value_ci95"]) else f" ± {o['value_ci95']:.3f}"
             lines.append(
                 f"| {row['setting']} | {row['agent']} | `{obj}` | {o['value_mean']:.3f}{ci} | {o['optimum']:.3f} | "
                 f"{o['risk_neutral']:.3f} | {o['normalized_mean']:.3f}; {o['normalized_per_seed']} | "
+                f"{o['normalized_at_dp_c0_mean']:.3f} | {o['initial_stocks']} | "
                 f"{row['steps']} | {row['train_seconds']:.0f} |")
     target_rows = [r for r in rows if r["setting"] == "target"]
     if target_rows:
@@ -244,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
     parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS))
-    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ...)")
+    parser.add_argument("--seeds", type=int, default=3, help="number of seeds (first-seed, first-seed + 1, ...)")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed")
     parser.add_argument("--steps", type=int, default=None, help="env steps per run (default: the preset's)")
     parser.add_argument("--episodes", type=int, default=2000, help="Monte Carlo evaluation episodes")
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
@@ -254,7 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seeds, args.steps, args.episodes = 1, args.steps or 3000, min(args.episodes, 200)
     jobs = [Job(s, a, seed, args.steps, args.episodes)
-            for seed in range(args.seeds) for s in args.settings for a in args.agents]
+            for seed in range(args.first_seed, args.first_seed + args.seeds)
+            for s in args.settings for a in args.agents]
     print(f"{len(jobs)} runs on {args.jobs} process(es)", flush=True)
     runs = []
     start = time.perf_counter()
