@@ -17,32 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.env_util import make_vec_env
-from toy_envs import RandomLength
+from toy_envs import RandomLength, ScriptedRewards
 
 from rdo_gym import ChoiceStock, StockAugmentation, UniformStock, find_stock_wrapper
-
-
-class ScriptedRewards(gym.Env):
-    """Pays ``rewards`` in order and terminates after the last one; observation = step index."""
-
-    metadata = {"render_modes": []}
-
-    def __init__(self, rewards=(1.0,)):
-        self.rewards = list(rewards)
-        self.observation_space = spaces.Box(0, np.inf, shape=(1,), dtype=np.float32)
-        self.action_space = spaces.Discrete(2)
-        self.t = 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.array([0.0], dtype=np.float32), {}
-
-    def step(self, action):
-        reward = self.rewards[self.t]
-        self.t += 1
-        done = self.t >= len(self.rewards)
-        return np.array([self.t], dtype=np.float32), reward, done, False, {}
 
 
 class DictAndMultiDiscrete(gym.Env):

@@ -18,7 +18,7 @@ from stable_baselines3 import DQN, PPO
 from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from stable_baselines3.common.env_util import make_vec_env
-from toy_envs import RandomLength
+from toy_envs import RandomLength, ScriptedRewards
 
 from rdo_gym import (
     ChoiceStock,
@@ -28,26 +28,6 @@ from rdo_gym import (
     UniformStock,
     make_objective,
 )
-
-
-class ScriptedRewards(gym.Env):
-    """Pays ``rewards`` in order and terminates after the last one; observation = step index."""
-
-    def __init__(self, rewards=(1.0,)):
-        self.rewards = list(rewards)
-        self.observation_space = spaces.Box(0, np.inf, shape=(1,), dtype=np.float32)
-        self.action_space = spaces.Discrete(2)
-        self.t = 0
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.array([0.0], dtype=np.float32), {}
-
-    def step(self, action):
-        reward = self.rewards[self.t]
-        self.t += 1
-        return np.array([self.t], dtype=np.float32), reward, self.t >= len(self.rewards), False, {}
 
 
 class DictObservation(gym.Env):
@@ -338,24 +318,8 @@ def test_lambda_utility_survives_cloudpickle_and_spec_recreation():
         assert play(copy, 2)[-1][1] == -4.0
 
 
-class ThreeTimesPointThree(gym.Env):
-    """Three steps paying 0.3 each: the return is 0.9 in exact arithmetic, 0.8999999999999999 in floats."""
-
-    observation_space = spaces.Box(0.0, 3.0, (1,), np.float32)
-    action_space = spaces.Discrete(1)
-
-    def reset(self, *, seed=None, options=None):
-        super().reset(seed=seed)
-        self.t = 0
-        return np.zeros(1, np.float32), {}
-
-    def step(self, action):
-        self.t += 1
-        return np.full(1, self.t, np.float32), 0.3, self.t == 3, False, {}
-
-
 def test_threshold_reached_exactly_despite_float_rounding():
-    env = TerminalObjectiveReward(StockAugmentation(ThreeTimesPointThree(), initial_stock=-0.9), "prob:0.9")
+    env = TerminalObjectiveReward(StockAugmentation(ScriptedRewards([0.3, 0.3, 0.3]), initial_stock=-0.9), "prob:0.9")
     env.reset(seed=0)
     paid = [env.step(0)[1] for _ in range(3)]
     assert paid == [0.0, 0.0, 1.0]

@@ -49,3 +49,25 @@ class CoinEnv(gym.Env):
     def step(self, action):
         self.t += 1
         return self._obs(), float(action), self.t >= self.horizon, False, {}
+
+
+class ScriptedRewards(gym.Env):
+    """Pays ``rewards`` in order and terminates after the last one; observation = step index."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, rewards=(1.0,)):
+        self.rewards = list(rewards)
+        self.observation_space = spaces.Box(0, np.inf, shape=(1,), dtype=np.float32)
+        self.action_space = spaces.Discrete(2)
+        self.t = 0
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return np.array([0.0], dtype=np.float32), {}
+
+    def step(self, action):
+        reward = self.rewards[self.t]
+        self.t += 1
+        return np.array([self.t], dtype=np.float32), reward, self.t >= len(self.rewards), False, {}
