@@ -1,0 +1,72 @@
+"""Exact references for the command line: the DP optimum and the risk-neutral policy of a tabular env.
+
+An env has an exact model when it is an ``rdo/`` benchmark (``env.unwrapped.model``) or a
+Gymnasium toy-text env exposing its transition table ``P`` (FrozenLake, Taxi, CliffWalking...),
+whose ``TimeLimit`` becomes the DP horizon.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+
+from rdo_gym import CVaR, Objective
+from rdo_gym.dp import Solution, TabularMDP, evaluate, naive_cvar_policy, risk_neutral_policy, solve
+
+__all__ = ["ExactReference", "tabular_model", "exact_reference", "normalized_score"]
+
+
+@dataclass(frozen=True)
+class ExactReference:
+    """The optimum and baselines of one env and objective, with the exact laws of their returns.
+
+    Values are as ``objective.value`` reports them; ``distributions`` maps a label ("DP optimum",
+    "risk-neutral", "naive (no stock)") to ``(atoms, probs)`` of ``G``.
+    """
+
+    objective: Objective
+    optimum: float
+    risk_neutral: float
+    naive: float | None
+    initial_stock: float
+    solution: Solution
+    distributions: dict[str, tuple[np.ndarray, np.ndarray]]
+
+
+def tabular_model(env: gym.Env, horizon: int | None = None) -> TabularMDP | None:
+    """The exact model of ``env`` (see module doc), or ``None``.
+
+    ``horizon`` overrides the env's ``max_episode_steps`` for a toy-text env.
+    """
+    base = env.unwrapped
+    model = getattr(base, "model", None)
+    if isinstance(model, TabularMDP):
+        return model if horizon is None else model.with_horizon(horizon)
+    if hasattr(base, "P"):
+        if horizon is None and env.spec is not None:
+            horizon = env.spec.max_episode_steps
+        return TabularMDP.from_gymnasium(base, horizon=horizon)
+    return None
+
+
+def exact_reference(mdp: TabularMDP, objective: Objective) -> ExactReference:
+    """Solve ``mdp`` for ``objective`` (gamma = 1) and evaluate the risk-neutral (and, for CVaR,
+    the naive stock-free) policy exactly."""
+    sol = solve(mdp, objective)
+    rn = evaluate(mdp, risk_neutral_policy(mdp), objective)
+    dists = {"DP optimum": sol.return_distribution, "risk-neutral": rn.return_distribution}
+    naive = None
+    if isinstance(objective, CVaR):
+        nv = evaluate(mdp, naive_cvar_policy(mdp, objective.alpha), objective)
+        naive = float(nv.value)
+        dists["naive (no stock)"] = nv.return_distribution
+    return ExactReference(objective, float(sol.value), float(rn.value), naive, float(sol.initial_stock) + 0.0,
+                          sol, dists)
+
+
+def normalized_score(value: float, ref: ExactReference) -> float:
+    """``(value - risk-neutral) / (optimum - risk-neutral)``: 1 = optimal, 0 = risk-neutral (NaN if equal)."""
+    gap = ref.optimum - ref.risk_neutral
+    return float("nan") if abs(gap) < 1e-12 else (value - ref.risk_neutral) / gap

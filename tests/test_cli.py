@@ -1,0 +1,195 @@
+"""The ``rdo`` command line: every command as a user runs it, errors as one line with exit status 2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from importlib.metadata import entry_points
+
+import numpy as np
+import pytest
+import yaml
+
+import rdo_envs
+from rdo_cli.main import main
+from rdo_gym.dp import TabularMDP, solve
+
+TINY = ["learning_starts=100", "buffer_size=2000", "exploration_fraction=0.5", "target_update_interval=100"]
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_console_script_points_to_main():
+    (ep,) = [e for e in entry_points(group="console_scripts") if e.name == "rdo"]
+    assert ep.value == "rdo_cli.main:main"
+
+
+def test_module_entry_point_runs_and_errors_in_one_line():
+    ok = subprocess.run([sys.executable, "-m", "rdo_cli", "--help"], capture_output=True, text=True, timeout=120)
+    assert ok.returncode == 0
+    for cmd in ("demo", "train", "evaluate", "solve", "plot"):
+        assert cmd in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "rdo_cli", "solve", "NoSuchEnv-v0", "-o", "mean"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines() == [bad.stderr.strip()]  # one line
+    assert "Traceback" not in bad.stderr and "unknown environment id 'NoSuchEnv-v0'" in bad.stderr
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["solve", "FrozenLak-v1", "-o", "prob:1"], "did you mean FrozenLake-v1"),
+    (["train", "NoSuchEnv-v0", "-o", "cvar:0.1"], "unknown environment id"),
+    (["solve", "FrozenLake-v1", "-o", "cvar:2"], "alpha must lie in (0, 1]"),
+    (["solve", "FrozenLake-v1", "-o", "cvar"], "takes 1 argument"),
+    (["train", "rdo/CVaRGrid-v0", "-o", "quantile:0.5"], "unknown objective 'quantile'"),
+    (["solve", "CartPole-v1", "-o", "mean"], "no exact tabular model"),
+    (["evaluate", "no/such/run"], "does not exist"),
+    (["plot", "no/such/run", "--out", "x.png"], "does not exist"),
+    (["train", "CartPole-v1", "-o", "cvar:0.1", "-n", "10"], "--stock-range"),
+    (["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "-n", "10", "--hyperparams", "learning_rat=1"],
+     "bad hyperparameters"),
+    (["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "--hyperparams", "oops"], "key=value"),
+])
+def test_user_errors_are_one_line_with_status_2(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("rdo: error: ") and err.count("\n") == 1
+    assert message in err
+
+
+def test_missing_model_file_in_an_existing_folder(capsys, tmp_path):
+    code, _, err = run(capsys, "evaluate", str(tmp_path))
+    assert code == 2 and "no model file" in err and "model.zip" in err
+
+
+def test_solve_cvar_benchmark_prints_the_documented_optimum(capsys):
+    code, out, _ = run(capsys, "solve", "rdo/CVaRGrid-v0", "-o", "cvar:0.1")
+    assert code == 0
+    ref = rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")]
+    assert f"DP optimum        {ref.optimum:.6g}   (initial stock c0 = {ref.initial_stock:g})" in out
+    assert f"risk-neutral      {ref.risk_neutral:.6g}" in out
+    assert f"naive (no stock)  {ref.naive_cvar:.6g}" in out
+    # The sampled episode starts at c0* and ends at the goal or a fall; its stock bookkeeping adds up.
+    lines = [ln for ln in out.splitlines() if ln.strip().startswith(("0:", "1:"))]
+    assert "stock 3 ->" in lines[0]
+
+
+def test_solve_frozenlake_matches_the_dp_and_draws_the_action_map(capsys):
+    import gymnasium as gym
+
+    code, out, _ = run(capsys, "solve", "FrozenLake-v1", "-o", "prob:1", "--horizon", "30")
+    assert code == 0
+    expected = solve(TabularMDP.from_gymnasium(gym.make("FrozenLake-v1"), horizon=30), "prob:1").value
+    assert f"DP optimum        {expected:.6g}" in out
+    assert "horizon 30" in out
+    grid = out.split("H hole, G goal):\n")[1].splitlines()[:4]
+    assert [row.split()[-1] for row in grid][-1] == "G" and grid[1].split()[1] == "H"
+    assert all(ch in "<v>^HG?" for row in grid for ch in row.split())
+
+
+def test_solve_env_kwargs_reach_gym_make(capsys):
+    code, out, _ = run(capsys, "solve", "FrozenLake-v1", "-o", "prob:1", "--env-kwargs", "is_slippery=false")
+    assert code == 0
+    assert "DP optimum        1   " in out  # deterministic lake: the goal is reached surely
+
+
+@pytest.fixture(scope="module")
+def trained_runs(tmp_path_factory):
+    """A tiny DηN run and a tiny QR-DQN run on the CVaR benchmark (seconds, not a learning test)."""
+    root = tmp_path_factory.mktemp("runs")
+    for algo in ("detan", "qrdqn"):
+        argv = ["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.25", "--algo", algo, "-n", "600", "--seed", "1",
+                "-f", str(root / algo), "-q", "--hyperparams", *TINY]
+        assert main(argv) == 0
+    return root
+
+
+def test_train_writes_a_run_folder_with_the_preset_and_overrides(trained_runs):
+    for algo in ("detan", "qrdqn"):
+        folder = trained_runs / algo
+        assert (folder / "model.zip").stat().st_size > 10_000
+        config = yaml.safe_load((folder / "run.yml").read_text())
+        assert config["env_id"] == "rdo/CVaRGrid-v0" and config["algo"] == algo
+        assert config["objective"] == "cvar:0.25" and config["timesteps"] == 600 and config["seed"] == 1
+        assert config["hyperparams"]["learning_starts"] == 100  # override
+        assert config["hyperparams"]["policy_kwargs"]["n_quantiles"] == 51  # from the preset
+        assert config["gamma"] == 1.0
+    detan = yaml.safe_load((trained_runs / "detan" / "run.yml").read_text())
+    assert detan["stock_range"] == [-8.0, 8.0] and detan["stock_integer"] is True
+
+
+def test_train_refuses_to_overwrite_a_run(capsys, trained_runs):
+    code, _, err = run(capsys, "train", "rdo/CVaRGrid-v0", "-o", "cvar:0.25", "-n", "10",
+                       "-f", str(trained_runs / "detan"))
+    assert code == 2 and "--force" in err
+
+
+@pytest.mark.parametrize("algo", ["detan", "qrdqn"])
+def test_evaluate_json_reports_value_ci_and_reference(capsys, trained_runs, algo):
+    code, out, _ = run(capsys, "evaluate", str(trained_runs / algo), "--episodes", "60", "--json")
+    assert code == 0
+    report = json.loads(out)
+    ref = rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.25")]
+    assert report["episodes"] == 60 and report["objective"] == "cvar:0.25"
+    assert report["optimum"] == pytest.approx(ref.optimum) and report["risk_neutral"] == pytest.approx(ref.risk_neutral)
+    assert report["ci95"][0] <= report["value"] <= report["ci95"][1]
+    gap = ref.optimum - ref.risk_neutral
+    assert report["normalized"] == pytest.approx((report["value"] - ref.risk_neutral) / gap)
+
+
+def test_evaluate_text_and_objective_override(capsys, trained_runs):
+    code, out, _ = run(capsys, "evaluate", str(trained_runs / "detan" / "model.zip"), "--episodes", "30",
+                       "-o", "cvar:0.1")
+    assert code == 0
+    ref = rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")]
+    assert "objective        cvar:0.1  (higher is better)" in out
+    assert f"DP optimum       {ref.optimum:.4f}" in out
+    assert "initial stock c0" in out  # DηN's own search
+
+
+def test_plot_writes_a_png_of_both_runs(capsys, trained_runs, tmp_path):
+    target = tmp_path / "cdf.png"
+    code, out, _ = run(capsys, "plot", str(trained_runs / "detan"), str(trained_runs / "qrdqn"),
+                       "--episodes", "30", "--out", str(target), "--labels", "DηN", "QR-DQN")
+    assert code == 0 and f"wrote {target}" in out
+    assert target.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and target.stat().st_size > 20_000
+    assert out.count("cvar:0.25 = ") == 2
+
+
+def test_plot_label_count_must_match(capsys, trained_runs, tmp_path):
+    code, _, err = run(capsys, "plot", str(trained_runs / "detan"), "--labels", "a", "b",
+                       "--out", str(tmp_path / "x.png"))
+    assert code == 2 and "2 labels for 1 runs" in err
+
+
+def test_train_stock_augments_any_env_for_a_fixed_c0_objective(capsys, tmp_path):
+    folder = tmp_path / "cartpole"
+    code, out, _ = run(capsys, "train", "CartPole-v1", "-o", "target:50", "-n", "300", "-f", str(folder), "-q",
+                       "--hyperparams", "learning_starts=50")
+    assert code == 0 and "trained detan on CartPole-v1 for target:50" in out
+    code, out, _ = run(capsys, "evaluate", str(folder), "--episodes", "5", "--json")
+    report = json.loads(out)
+    assert code == 0 and "optimum" not in report  # no exact model for CartPole
+    assert report["value"] >= 0  # E|G - 50|
+
+
+def test_demo_short_run_prints_the_table_and_plot(capsys, tmp_path):
+    from rdo_cli.demo import run_demo
+
+    numbers = run_demo(timesteps=800, episodes=50, out=tmp_path / "demo", stream=sys.stdout)
+    out = capsys.readouterr().out
+    ref = rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")]
+    assert numbers["optimum"] == pytest.approx(ref.optimum) and numbers["naive"] == pytest.approx(ref.naive_cvar)
+    assert np.isfinite(numbers["agent"])
+    for row in ("DP optimum (exact, stock-augmented)", "DηN (learned)", "naive CVaR (no stock)",
+                "risk-neutral (max E[G])"):
+        assert row in out
+    assert f"{ref.optimum:9.3f}" in out and f"{ref.risk_neutral:9.3f}" in out
+    assert (tmp_path / "demo" / "return_distributions.png").stat().st_size > 20_000
+    assert (tmp_path / "demo" / "model.zip").exists() and (tmp_path / "demo" / "run.yml").exists()
