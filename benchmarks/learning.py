@@ -64,22 +64,7 @@ class Job:
     seed: int
     steps: int | None
     episodes: int
-
-
-def _rollout_returns(model, env, n_episodes: int, seed: int) -> np.ndarray:
-    """Undiscounted returns (gamma = 1 on every benchmark) of ``n_episodes`` greedy episodes."""
-    rng = np.random.default_rng(seed)
-    returns = np.empty(n_episodes)
-    for i, ep_seed in enumerate(rng.integers(0, 2**31 - 1, size=n_episodes)):
-        obs, _ = env.reset(seed=int(ep_seed))
-        g, done = 0.0, False
-        while not done:
-            action, _ = model.predict(obs, deterministic=True)
-            obs, reward, terminated, truncated, _ = env.step(action)
-            g += float(reward)
-            done = terminated or truncated
-        returns[i] = g
-    return returns
+    save_dir: str | None = None
 
 
 def run_job(job: Job) -> dict:
@@ -90,7 +75,7 @@ def run_job(job: Job) -> dict:
 
     import rdo_envs
     from rdo_gym import make_objective
-    from rdo_sb3 import DEtaN, evaluate_objective
+    from rdo_sb3 import DEtaN, evaluate_objective, rollout_returns
     from rdo_sb3.presets import load_preset
 
     torch.set_num_threads(1)
@@ -110,6 +95,8 @@ def run_job(job: Job) -> dict:
                       relabel_stocks=job.agent == "detan-relabel", seed=job.seed, **preset)
     model.learn(steps)
     train_seconds = time.perf_counter() - start
+    if job.save_dir:
+        model.save(Path(job.save_dir) / f"{job.setting}-{job.agent}-seed{job.seed}.zip")
 
     results = []
     for spec in setting.eval_objectives:
@@ -117,7 +104,7 @@ def run_job(job: Job) -> dict:
         ref = rdo_envs.reference(setting.env_id, objective)
         eval_seed = 10_000 + job.seed
         if job.agent == "qrdqn":
-            returns = _rollout_returns(model, gym.make(setting.env_id), job.episodes, eval_seed)
+            returns = rollout_returns(model, gym.make(setting.env_id), job.episodes, seed=eval_seed)
             stocks = np.full(job.episodes, math.nan)
         else:
             model.set_objective(objective)
@@ -214,45 +201,30 @@ def markdown(rows: list[dict]) -> str:
 
 
 def plot(runs: list[dict], path: Path) -> None:
-    """Return-distribution CDFs: learned (first seed) vs DP optimum vs risk-neutral, per objective."""
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("matplotlib not installed: no plot", file=sys.stderr)
-        return
+    """Return-distribution CDFs: learned agents (first seed) vs DP optimum vs risk-neutral, per objective."""
     import rdo_envs
-    from rdo_gym.dp import evaluate, risk_neutral_policy, solve
+    from rdo_cli.exact import exact_reference
+    from rdo_cli.plots import Panel, save_return_plots
+    from rdo_gym import TargetReturn, make_objective
 
-    panels = sorted({(r["setting"], res["objective"]) for r in runs for res in r["results"]})
-    ncols = min(3, len(panels))
-    nrows = math.ceil(len(panels) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.6 * nrows), squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
-    for ax, (setting, spec) in zip(axes.flat, panels, strict=False):
+    panels = []
+    for setting, spec in sorted({(r["setting"], res["objective"]) for r in runs for res in r["results"]}):
         env_id = SETTINGS[setting].env_id
-        mdp = rdo_envs.env_class(env_id)().model
-        for label, (atoms, probs), style in (
-                ("DP optimum", solve(mdp, spec).return_distribution, "k-"),
-                ("risk-neutral", evaluate(mdp, risk_neutral_policy(mdp), spec).return_distribution, "k:")):
-            order = np.argsort(atoms)
-            ax.step(atoms[order], np.cumsum(probs[order]), style, where="post", label=label)
+        objective = make_objective(spec)
+        ref = exact_reference(rdo_envs.env_class(env_id)().model, objective)
+        samples = {}
         for agent in AGENTS:
             run = next((r for r in runs if r["setting"] == setting and r["agent"] == agent), None)
-            if run is None:
-                continue
-            returns = np.sort(next(x["returns"] for x in run["results"] if x["objective"] == spec))
-            ax.step(returns, np.arange(1, len(returns) + 1) / len(returns), where="post", label=agent, alpha=0.8)
-        ax.set_title(f"{env_id.split('/')[-1]}  {spec}")
-        ax.set_xlabel("return G")
-        ax.set_ylabel("P(return <= G)")
-    axes.flat[0].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    print(f"wrote {path}")
+            if run is not None:
+                samples[f"{agent} (seed {run['seed']})"] = next(
+                    x["returns"] for x in run["results"] if x["objective"] == spec)
+        target = objective.target if isinstance(objective, TargetReturn) else None
+        panels.append(Panel(f"{env_id.split('/')[-1]}  {spec}", exact=ref.distributions, samples=samples,
+                            vline=target, vline_label="target" if target is not None else ""))
+    try:
+        print(f"wrote {save_return_plots(panels, path)}")
+    except ImportError as err:
+        print(f"no plot: {err}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -266,10 +238,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1), help="parallel processes")
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 3000 steps, 200 episodes")
     parser.add_argument("--out", type=Path, default=Path("docs/learning"))
+    parser.add_argument("--save-models", action="store_true", help="also save each trained model to --out/models")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.steps, args.episodes = 1, args.steps or 3000, min(args.episodes, 200)
-    jobs = [Job(s, a, seed, args.steps, args.episodes)
+    save_dir = None
+    if args.save_models:
+        save_dir = str(args.out / "models")
+        os.makedirs(save_dir, exist_ok=True)
+    jobs = [Job(s, a, seed, args.steps, args.episodes, save_dir)
             for seed in range(args.first_seed, args.first_seed + args.seeds)
             for s in args.settings for a in args.agents]
     print(f"{len(jobs)} runs on {args.jobs} process(es)", flush=True)

@@ -1,11 +1,12 @@
 """rdo_sb3: the DηN agent (stock-augmented QR-DQN acting on an objective) for Stable-Baselines3.
 
 Public API: :class:`DEtaN`, its policies (``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy``),
-:class:`ObjectiveHook`, :func:`evaluate_objective` and :class:`ObjectiveEvaluation`.
+:class:`ObjectiveHook`, :func:`evaluate_objective` and :class:`ObjectiveEvaluation`, and for any SB3 model
+:func:`rollout_returns` and :func:`bootstrap_ci`.
 """
 
 from rdo_sb3.detan import DEtaN
-from rdo_sb3.evaluation import ObjectiveEvaluation, evaluate_objective, objective_values
+from rdo_sb3.evaluation import ObjectiveEvaluation, bootstrap_ci, evaluate_objective, objective_values, rollout_returns
 from rdo_sb3.objective_hook import ObjectiveHook, greedy_with_random_ties
 from rdo_sb3.policies import CnnPolicy, DEtaNPolicy, MlpPolicy, MultiInputPolicy
 from rdo_sb3.stock_input import StockLocation, StockSettings, read_stock_settings
@@ -22,6 +23,8 @@ __all__ = [
     "StockSettings",
     "read_stock_settings",
     "evaluate_objective",
+    "rollout_returns",
+    "bootstrap_ci",
     "ObjectiveEvaluation",
     "objective_values",
 ]

@@ -22,7 +22,7 @@ from rdo_sb3.stock_input import WRAP_HINT, StockLocation
 if TYPE_CHECKING:
     from rdo_sb3.detan import DEtaN
 
-__all__ = ["ObjectiveEvaluation", "evaluate_objective", "objective_values"]
+__all__ = ["ObjectiveEvaluation", "evaluate_objective", "objective_values", "bootstrap_ci", "rollout_returns"]
 
 
 def objective_values(objective: Objective, samples: np.ndarray) -> np.ndarray:
@@ -66,8 +66,11 @@ class ObjectiveEvaluation:
                 f"learned estimate {np.nanmean(self.estimated_values):.4g}")
 
 
-def _bootstrap_ci(objective: Objective, returns: np.ndarray, confidence: float, n_bootstrap: int,
-                  rng: np.random.Generator) -> tuple[float, float]:
+def bootstrap_ci(objective: Objective, returns: np.ndarray, confidence: float = 0.95, n_bootstrap: int = 2000,
+                 rng: np.random.Generator | int | None = None) -> tuple[float, float]:
+    """Percentile-bootstrap confidence interval of ``objective.value(returns)``."""
+    rng = np.random.default_rng(rng)
+    returns = np.asarray(returns, dtype=np.float64)
     n = returns.shape[0]
     if n < 2:
         v = float(objective_values(objective, returns[None])[0])
@@ -154,7 +157,33 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
         lengths.append(steps)
     returns_arr = np.asarray(returns, dtype=np.float64)
     value = float(objective_values(objective, returns_arr[None])[0]) + 0.0  # no -0.0
-    ci = _bootstrap_ci(objective, returns_arr, confidence, n_bootstrap, rng)
+    ci = bootstrap_ci(objective, returns_arr, confidence, n_bootstrap, rng)
     return ObjectiveEvaluation(objective, returns_arr, np.asarray(stocks, dtype=np.float64),
                                np.asarray(estimates, dtype=np.float64), np.asarray(lengths),
                                value, ci, confidence)
+
+
+def rollout_returns(model: Any, env: gym.Env, n_episodes: int, *, gamma: float = 1.0, seed: int | None = None,
+                    deterministic: bool = True) -> np.ndarray:
+    """Discounted returns ``G`` of ``n_episodes`` episodes of any SB3 model (e.g. a plain QR-DQN).
+
+    Each episode is reset with its own seed drawn from ``seed``; no initial stock is set (use
+    :func:`evaluate_objective` for DηN, which chooses ``c0``).
+    """
+    if isinstance(env, VecEnv):
+        raise TypeError("rollout_returns takes a single gymnasium env, not a VecEnv")
+    if not (isinstance(n_episodes, int | np.integer) and n_episodes >= 1):
+        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
+    rng = np.random.default_rng(seed)
+    returns = np.empty(n_episodes)
+    for i, ep_seed in enumerate(rng.integers(0, 2**31 - 1, size=n_episodes)):
+        obs, _ = env.reset(seed=int(ep_seed))
+        g, discount, done = 0.0, 1.0, False
+        while not done:
+            action, _ = model.predict(obs, deterministic=deterministic)
+            obs, reward, terminated, truncated, _ = env.step(action)
+            g += discount * float(reward)
+            discount *= gamma
+            done = terminated or truncated
+        returns[i] = g
+    return returns
