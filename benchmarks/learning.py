@@ -18,7 +18,8 @@ initial-stock choice (CVaR: the learned outer search). The normalized score is
     python benchmarks/learning.py --quick              # smoke: 1 seed, 3k steps, 200 episodes
     python benchmarks/learning.py --settings cvar0.1 --agents detan qrdqn --seeds 5
 
-Writes ``results.json`` and ``table.md`` to ``--out`` (default ``docs/learning``) and, with
+Writes ``runs.jsonl`` (one line per finished run, as runs finish; ``--resume`` skips those), ``results.json``
+and ``table.md`` to ``--out`` (default ``docs/learning``) and, with
 matplotlib installed, the plot ``return_distributions.png`` (learned vs optimal vs risk-neutral).
 """
 
@@ -30,7 +31,7 @@ import math
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -132,7 +133,12 @@ def run_job(job: Job) -> dict:
             "normalized_at_dp_initial_stock": (at_star - ref.risk_neutral) / (ref.optimum - ref.risk_neutral),
             "returns": returns.tolist(),
         })
-    return {**asdict(job), "steps": steps, "train_seconds": train_seconds, "results": results}
+    return {**asdict(job), "job": asdict(job), "steps": steps, "train_seconds": train_seconds, "results": results}
+
+
+def _job_key(job: dict) -> tuple:
+    """What identifies a run for ``--resume``: setting, agent, seed, requested steps and episodes."""
+    return job["setting"], job["agent"], job["seed"], job["steps"], job["episodes"]
 
 
 def _bootstrap_stderr(objective, returns: np.ndarray, seed: int, n: int = 200) -> float:
@@ -239,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 3000 steps, 200 episodes")
     parser.add_argument("--out", type=Path, default=Path("docs/learning"))
     parser.add_argument("--save-models", action="store_true", help="also save each trained model to --out/models")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the runs already in --out/runs.jsonl and only do the missing ones")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.steps, args.episodes = 1, args.steps or 3000, min(args.episodes, 200)
@@ -249,19 +257,30 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [Job(s, a, seed, args.steps, args.episodes, save_dir)
             for seed in range(args.first_seed, args.first_seed + args.seeds)
             for s in args.settings for a in args.agents]
-    print(f"{len(jobs)} runs on {args.jobs} process(es)", flush=True)
-    runs = []
+    args.out.mkdir(parents=True, exist_ok=True)
+    log = args.out / "runs.jsonl"  # one finished run per line, written as runs finish
+    runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] \
+        if args.resume and log.exists() else []
+    if not args.resume:
+        log.write_text("")
+    done = {_job_key(r["job"]) for r in runs}
+    todo = [job for job in jobs if _job_key(asdict(job)) not in done]
+    print(f"{len(todo)} runs on {args.jobs} process(es) ({len(jobs) - len(todo)} already in {log})", flush=True)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for run in pool.map(run_job, jobs):
+        for future in as_completed([pool.submit(run_job, job) for job in todo]):
+            run = future.result()
             res = ", ".join(f"{x['objective']}={x['value']:.3f} (norm {x['normalized']:.2f})" for x in run["results"])
             print(f"[{time.perf_counter() - start:6.0f}s] {run['setting']:12s} {run['agent']:14s} seed {run['seed']}: "
                   f"{res}; trained {run['steps']} steps in {run['train_seconds']:.0f}s", flush=True)
             runs.append(run)
+            with log.open("a") as f:
+                f.write(json.dumps(run) + "\n")
+    wanted = {_job_key(asdict(job)) for job in jobs}
+    runs = [r for r in runs if _job_key(r["job"]) in wanted]
     rows = summarize(runs)
     table = markdown(rows)
     print(table)
-    args.out.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/learning.py " + " ".join(argv if argv is not None else sys.argv[1:])
     (args.out / "results.json").write_text(json.dumps({"command": command, "summary": rows, "runs": runs}))
     (args.out / "table.md").write_text(f"Command: `{command.strip()}`\n\n{table}\n")

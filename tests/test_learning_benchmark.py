@@ -40,3 +40,12 @@ def test_quick_run_reports_scores_normalized_by_the_dp(tmp_path):
         assert res["value"] == pytest.approx(make_objective("cvar:0.1").value(returns))
         assert res["normalized"] == pytest.approx((res["value"] - ref.risk_neutral) / (ref.optimum - ref.risk_neutral))
     assert "| cvar0.1 | detan |" in (tmp_path / "table.md").read_text()
+    # --resume keeps the finished runs (runs.jsonl) and only trains missing ones: here none.
+    log = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert len(log) == 2
+    assert learning.main(["--quick", "--settings", "cvar0.1", "--agents", "detan", "--steps", "1500",
+                          "--episodes", "60", "--jobs", "1", "--out", str(tmp_path), "--resume"]) == 0
+    again = json.loads((tmp_path / "results.json").read_text())
+    assert [r["agent"] for r in again["runs"]] == ["detan"]
+    assert again["runs"][0]["results"][0]["returns"] == next(
+        r for r in data["runs"] if r["agent"] == "detan")["results"][0]["returns"]
