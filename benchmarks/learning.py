@@ -85,6 +85,7 @@ def run_job(job: Job) -> dict:
     steps = job.steps or preset.pop("n_timesteps")
     preset.pop("n_timesteps", None)
     policy = preset.pop("policy")
+    preset.pop("relabel_stocks", None)  # set per agent below
     start = time.perf_counter()
     if job.agent == "qrdqn":
         model = QRDQN(policy, gym.make(setting.env_id), seed=job.seed, **preset)
