@@ -32,7 +32,8 @@ def solve_env(env_id: str, objective: str, *, horizon: int | None = None,
     try:
         ref = exact_reference(mdp, obj)
     except (ValueError, MemoryError) as err:
-        raise CliError(f"the exact DP cannot solve {env_id} for {obj}: {err}") from None
+        hint = " (here: pass --horizon H)" if mdp.horizon is None and "horizon" in str(err) else ""
+        raise CliError(f"the exact DP cannot solve {env_id} for {obj}: {err}{hint}") from None
     return env, mdp, ref
 
 
