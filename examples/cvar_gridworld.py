@@ -51,7 +51,8 @@ def main() -> None:
     print(f"  optimum {ref.optimum:.4f} (c0* = {ref.initial_stock:g}), risk-neutral policy {ref.risk_neutral:.4f}, "
           f"naive stock-free CVaR policy {ref.naive_cvar:.4f}")
 
-    # The preset: n_timesteps, policy and DEtaN keyword arguments (rdo_sb3/presets/detan.yml).
+    # The preset: n_timesteps, policy and DEtaN keyword arguments (rdo_sb3/presets/detan.yml), which
+    # for this benchmark include relabel_stocks=True (stock relabelling of replayed transitions).
     preset = load_preset(ENV_ID, "detan")
     preset_steps = preset.pop("n_timesteps")
     n_timesteps = 1_500 if args.quick else preset_steps
@@ -60,7 +61,7 @@ def main() -> None:
 
     # Training env: c0 ~ uniform integers on benchmark_info(ENV_ID).training_stocks = (-8, 8).
     env = rdo_envs.make_stock_env(ENV_ID)
-    model = DEtaN(policy, env, objective=objective, relabel_stocks=True, seed=args.seed, **preset)
+    model = DEtaN(policy, env, objective=objective, seed=args.seed, **preset)
     model.learn(n_timesteps)
     train_time = time.perf_counter() - start
 

@@ -106,7 +106,8 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
     Args:
         model: a trained :class:`~rdo_sb3.DEtaN`.
         env: a single (non-vectorized) gymnasium env, stock-augmented like the training env.
-        confidence, n_bootstrap: level and resamples of the percentile-bootstrap CI.
+        confidence: level of the percentile-bootstrap CI (e.g. 0.95).
+        n_bootstrap: number of bootstrap resamples.
     """
     if isinstance(env, VecEnv):
         raise TypeError("evaluate_objective takes a single gymnasium env (it resets episodes with their own "
