@@ -212,7 +212,7 @@ class SphinxRoles(Extension):
 
         out: list[str] = []
         chunk: list[str] = []
-        for line, keep in zip(lines, protected):
+        for line, keep in zip(lines, protected, strict=True):
             if keep:
                 if chunk:
                     out.append(self._rewrite_inline("\n".join(chunk), obj))
