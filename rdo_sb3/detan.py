@@ -64,9 +64,10 @@ class DEtaN(QRDQN):
     the objective is applied). Both acting and the bootstrap action of the target go through one
     :class:`~rdo_sb3.ObjectiveHook`; the target uses the *next* stock read from the stored next
     observation: ``r + gamma * theta(s', c', a*)``, ``a* = argmax_a mean_i f(c' + theta_i(s', c', a))``
-    with the target network, as in QR-DQN. Ties are broken uniformly at random.
+    with the target network, as in QR-DQN. Ties are broken uniformly at random. The arguments of
+    sb3-contrib's ``QRDQN`` and their defaults are kept; below are those DηN adds or changes.
 
-    Args (beyond sb3-contrib's ``QRDQN``, whose arguments and defaults are kept):
+    Args:
         objective: an :class:`rdo_gym.Objective` or its string (``"cvar:0.1"``, ``"target:5"``,
             ``"prob:3"``, ``"homeostasis:0"``, ``"mean"``).
         gamma: the discount; ``None`` takes the env's ``StockAugmentation`` gamma. It must equal it.
