@@ -70,7 +70,8 @@ def run_demo(*, alpha: float = 0.1, timesteps: int | None = None, seed: int = 0,
     say("\n[4/4] results (normalized = (value - risk-neutral) / (optimum - risk-neutral); 1 = optimal)\n")
     say(f"  {'policy':38s} {'CVaR_' + format(alpha, 'g'):>9s} {'mean G':>8s} {'normalized':>10s}  how")
     for name, value, mean, score, how in rows:
-        say(f"  {name:38s} {value:9.3f} {mean:8.3f} {score:10.3f}  {how}")
+        shown = "n/a" if score is None else f"{score:.3f}"
+        say(f"  {name:38s} {value:9.3f} {mean:8.3f} {shown:>10s}  {how}")
 
     try:
         plot = save_return_plots([Panel(f"{ENV_ID}  {objective}", exact=ref.distributions,

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from rdo_cli.exact import ExactReference, exact_reference, normalized_score, tabular_model
-from rdo_cli.runs import RunConfig, make_env, parse_objective
+from rdo_cli.runs import RunConfig, check_objective_for_env, make_env, parse_objective
 from rdo_gym import Objective
 
 __all__ = ["RunEvaluation", "evaluate_run", "reference_for", "format_evaluation"]
@@ -25,6 +25,7 @@ class RunEvaluation:
     value: float
     ci: tuple[float, float]
     initial_stocks: np.ndarray  # c0 of each episode (NaN for QR-DQN: no stock)
+    training_stocks: tuple[float, float] | None = None  # DηN: the range of c0 it was trained on
 
 
 def reference_for(config: RunConfig, objective: Objective) -> ExactReference | None:
@@ -49,6 +50,7 @@ def evaluate_run(config: RunConfig, model: Any, episodes: int, *, seed: int | No
 
     obj = parse_objective(objective or config.objective)
     env = make_env(config)
+    check_objective_for_env(env, obj)
     try:
         if config.algo == "detan":
             model.set_objective(obj)
@@ -61,7 +63,8 @@ def evaluate_run(config: RunConfig, model: Any, episodes: int, *, seed: int | No
             ci = bootstrap_ci(obj, returns, rng=seed)
     finally:
         env.close()
-    return RunEvaluation(label or config.algo, obj, returns, value, ci, stocks)
+    trained_on = getattr(model, "stock_range", None) if config.algo == "detan" else None
+    return RunEvaluation(label or config.algo, obj, returns, value, ci, stocks, trained_on)
 
 
 def format_evaluation(ev: RunEvaluation, ref: ExactReference | None) -> str:
@@ -75,13 +78,21 @@ def format_evaluation(ev: RunEvaluation, ref: ExactReference | None) -> str:
         values, counts = np.unique(stocks, return_counts=True)
         shown = ", ".join(f"{v:g} ({c})" for v, c in zip(values[:5], counts[:5], strict=False))
         lines.append(f"initial stock c0 {shown}{' ...' if values.size > 5 else ''}")
+        rng = ev.training_stocks
+        if rng is not None and (values.min() < rng[0] or values.max() > rng[1]):
+            lines.append(f"warning          c0 outside the training range [{rng[0]:g}, {rng[1]:g}]: the network never "
+                         "saw these stocks (retrain with --stock-range)")
+        elif rng is not None and rng[0] == rng[1] and ev.objective.initial_stock is None:
+            lines.append(f"warning          trained at the single stock {rng[0]:g}: no initial-stock search possible "
+                         "(retrain with --stock-range)")
     if ref is not None:
         lines += [f"DP optimum       {ref.optimum:.4f}  (c0* = {ref.initial_stock:g})",
                   f"risk-neutral     {ref.risk_neutral:.4f}"]
         if ref.naive is not None:
             lines.append(f"naive (no stock) {ref.naive:.4f}")
-        lines.append(f"normalized score {normalized_score(ev.value, ref):.3f}  "
-                     "((value - risk-neutral) / (optimum - risk-neutral); 1 = optimal)")
+        score = normalized_score(ev.value, ref)
+        lines.append("normalized score n/a (the optimum and the risk-neutral value coincide)" if score is None else
+                     f"normalized score {score:.3f}  ((value - risk-neutral) / (optimum - risk-neutral); 1 = optimal)")
     else:
         lines.append("no exact reference (the env has no tabular model, or gamma < 1)")
     return "\n".join(lines)

@@ -66,7 +66,13 @@ def exact_reference(mdp: TabularMDP, objective: Objective) -> ExactReference:
                           sol, dists)
 
 
-def normalized_score(value: float, ref: ExactReference) -> float:
-    """``(value - risk-neutral) / (optimum - risk-neutral)``: 1 = optimal, 0 = risk-neutral (NaN if equal)."""
+def normalized_score(value: float, ref: ExactReference) -> float | None:
+    """``(value - risk-neutral) / (optimum - risk-neutral)``: 1 = optimal, 0 = risk-neutral.
+
+    Direction-free (also for lower-is-better objectives). ``None`` when the optimum and the
+    risk-neutral value agree to 1e-6 (relative): the score would only amplify noise.
+    """
     gap = ref.optimum - ref.risk_neutral
-    return float("nan") if abs(gap) < 1e-12 else (value - ref.risk_neutral) / gap
+    if abs(gap) <= 1e-6 * max(1.0, abs(ref.optimum)):
+        return None
+    return (value - ref.risk_neutral) / gap

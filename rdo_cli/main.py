@@ -26,9 +26,23 @@ _EPILOG = ("Objective specs: mean, cvar:ALPHA (0 < ALPHA <= 1), target:G, prob:T
            "homeostasis:SETPOINT[:INITIAL].")
 
 
+def _at_least(low: int):
+    """argparse type: an integer >= ``low``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+    return parse
+
+
 def _add_common_eval(p: argparse.ArgumentParser, episodes: int) -> None:
-    p.add_argument("--episodes", type=int, default=episodes, help=f"Monte Carlo episodes (default {episodes})")
-    p.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes (default 0)")
+    p.add_argument("--episodes", type=_at_least(2), default=episodes,
+                   help=f"Monte Carlo episodes, at least 2 (default {episodes})")
+    p.add_argument("--seed", type=_at_least(0), default=0, help="seed of the evaluation episodes (default 0)")
     p.add_argument("-o", "--objective", default=None,
                    help="evaluate (and let DηN act) on this objective instead of the run's, e.g. target:4")
 
@@ -45,9 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Solve rdo/CVaRGrid-v0 exactly, train DηN (stock relabelling, the preset), "
                        "evaluate it and the baselines, print a table and plot the return distributions.")
     p.add_argument("--alpha", type=float, default=0.1, choices=(0.05, 0.1, 0.25), help="CVaR level (default 0.1)")
-    p.add_argument("-n", "--timesteps", type=int, default=None, help="env steps (default: the preset's, 100k)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--episodes", type=int, default=2000, help="evaluation episodes (default 2000)")
+    p.add_argument("-n", "--timesteps", type=_at_least(1), default=None, help="env steps (default: the preset's, 100k)")
+    p.add_argument("--seed", type=_at_least(0), default=0)
+    p.add_argument("--episodes", type=_at_least(2), default=2000, help="evaluation episodes (default 2000)")
     p.add_argument("--out", type=Path, default=Path("rdo-demo"), help="run folder (default ./rdo-demo)")
 
     p = sub.add_parser("train", help="train DηN (or QR-DQN) on an env for an objective", epilog=_EPILOG,
@@ -58,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--algo", choices=ALGOS, default="detan",
                    help="detan (stock-augmented, acts on the objective) or qrdqn (plain QR-DQN, the mean)")
     p.add_argument("-n", "--timesteps", type=float, default=None, help="env steps (default: the preset's, or 1e5)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_at_least(0), default=0)
     p.add_argument("-f", "--out", type=Path, default=None,
                    help="run folder (default runs/ENV-ALGO-OBJECTIVE-seedSEED)")
     p.add_argument("--hyperparams", nargs="+", metavar="KEY=VALUE", default=[],
@@ -85,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(FrozenLake-v1, Taxi, CliffWalking); the TimeLimit is the horizon.")
     p.add_argument("env_id")
     p.add_argument("-o", "--objective", required=True, help="objective spec, e.g. prob:1, cvar:0.1")
-    p.add_argument("--horizon", type=int, default=None, help="override the env's time limit")
+    p.add_argument("--horizon", type=_at_least(1), default=None,
+                   help="override a toy-text env's time limit (benchmarks: --env-kwargs horizon=H)")
     p.add_argument("--env-kwargs", nargs="+", metavar="KEY=VALUE", default=[], help="gym.make keyword arguments")
 
     p = sub.add_parser("plot", help="return-distribution CDFs of saved runs against the optimum (PNG)",
@@ -131,11 +146,12 @@ def _evaluate(args: argparse.Namespace) -> None:
     if args.json:
         out = {"run": str(args.run), "env_id": config.env_id, "algo": config.algo, "objective": str(ev.objective),
                "episodes": len(ev.returns), "value": ev.value, "ci95": list(ev.ci),
-               "mean_return": float(ev.returns.mean())}
+               "mean_return": float(ev.returns.mean()), "higher_is_better": ev.objective.higher_is_better,
+               "initial_stocks": sorted({float(c) for c in ev.initial_stocks if c == c})}
         if ref is not None:
             out.update(optimum=ref.optimum, risk_neutral=ref.risk_neutral, naive=ref.naive,
                        normalized=normalized_score(ev.value, ref))
-        print(json.dumps(out))
+        print(json.dumps(out, allow_nan=False))
     else:
         print(f"{args.run}: {config.algo} on {config.env_id}, trained {config.timesteps} steps for {config.objective}")
         print(format_evaluation(ev, ref))
@@ -166,10 +182,16 @@ def _plot(args: argparse.Namespace) -> None:
     env_ids = {config.env_id for config, _ in loaded}
     if len(env_ids) > 1:
         raise CliError(f"the runs are on different envs ({sorted(env_ids)}); plot one env at a time")
+    objectives = {str(parse_objective(config.objective)) for config, _ in loaded}
+    if args.objective is None and len(objectives) > 1:
+        raise CliError(f"the runs were trained for different objectives ({sorted(objectives)}); choose the one to "
+                       "plot with -o SPEC")
+    labels = args.labels or [_run_label(path) for path in args.runs]
+    if len(set(labels)) < len(labels):
+        raise CliError(f"two runs would share the label {_first_duplicate(labels)!r}; name them with --labels")
     samples = {}
     first = None
-    for i, (path, (config, model)) in enumerate(zip(args.runs, loaded, strict=True)):
-        label = args.labels[i] if args.labels else (path.parent.name if path.suffix == ".zip" else path.name)
+    for label, (config, model) in zip(labels, loaded, strict=True):
         ev = evaluate_run(config, model, args.episodes, seed=args.seed, objective=args.objective)
         samples[label] = ev.returns
         print(f"{label}: {ev.objective} = {ev.value:.4f} (95% CI {ev.ci[0]:.4f} .. {ev.ci[1]:.4f})")
@@ -181,6 +203,16 @@ def _plot(args: argparse.Namespace) -> None:
     path = save_return_plots([Panel(f"{config.env_id}  {objective}", exact=exact, samples=samples, vline=target,
                                     vline_label="target")], args.out, ncols=1)
     print(f"wrote {path}")
+
+
+def _run_label(path: Path) -> str:
+    """A run's default label: the name of its folder."""
+    folder = path.parent if path.suffix == ".zip" else path
+    return folder.name
+
+
+def _first_duplicate(labels: list[str]) -> str:
+    return next(x for i, x in enumerate(labels) if x in labels[:i])
 
 
 _COMMANDS = {"demo": _demo, "train": _train, "evaluate": _evaluate, "solve": _solve, "plot": _plot}

@@ -7,6 +7,7 @@ A run folder holds ``model.zip`` (SB3's format) and ``run.yml`` (:class:`RunConf
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from gymnasium import spaces
 from rdo_gym import Objective, StockAugmentation, UniformStock, make_objective
 
 __all__ = ["CliError", "RunConfig", "ALGOS", "MODEL_FILE", "RUN_FILE", "check_env_id", "parse_objective",
-           "parse_hyperparams", "make_env", "load_run", "is_benchmark"]
+           "parse_hyperparams", "make_env", "make_plain_env", "check_objective_for_env", "load_run", "is_benchmark",
+           "stock_defaults", "default_gamma", "default_policy"]
 
 #: Algorithms ``rdo train`` knows: DηN (stock-augmented) and its peer, plain sb3-contrib QR-DQN.
 ALGOS = ("detan", "qrdqn")
@@ -41,6 +43,13 @@ def check_env_id(env_id: str) -> str:
     import rdo_envs  # noqa: F401  (registers rdo/...)
 
     name = env_id.split(":", 1)[-1]
+    if name.startswith("ALE/"):  # Gymnasium 1.x registers the Atari ids only once ale_py is imported
+        try:
+            import ale_py
+
+            gym.register_envs(ale_py)
+        except ImportError:
+            raise CliError(f"{env_id} needs the Atari envs: pip install ale-py") from None
     if ":" in env_id:  # "module:Id" imports the module, as gym.make does
         try:
             gym.spec(env_id)
@@ -119,14 +128,27 @@ class RunConfig:
         path = Path(folder) / RUN_FILE
         if not path.is_file():
             raise CliError(f"{path} not found: a run folder written by 'rdo train' holds {MODEL_FILE} and {RUN_FILE}")
-        data = yaml.safe_load(path.read_text()) or {}
         try:
+            data = yaml.safe_load(path.read_text()) or {}
             config = cls(**data)
-        except TypeError as err:
+        except (TypeError, yaml.YAMLError) as err:
             raise CliError(f"{path} is not a run file of this rdo version: {err}") from None
         if config.stock_range is not None:
             config.stock_range = tuple(config.stock_range)  # type: ignore[assignment]
         return config
+
+
+def default_gamma(env_id: str, gamma: float | None) -> float:
+    """``gamma`` checked, or the benchmark's (1), or 1 (objectives on the undiscounted return)."""
+    if gamma is None:
+        if is_benchmark(env_id):
+            import rdo_envs
+
+            return float(rdo_envs.benchmark_info(env_id).gamma)
+        return 1.0
+    if not 0.0 < gamma <= 1.0:
+        raise CliError(f"--gamma must lie in (0, 1], got {gamma:g}")
+    return float(gamma)
 
 
 def stock_defaults(env_id: str, objective: Objective, stock_range: tuple[float, float] | None,
@@ -138,20 +160,30 @@ def stock_defaults(env_id: str, objective: Objective, stock_range: tuple[float, 
     ``stock_range`` if given, else starts every episode at the objective's fixed ``c0`` (a
     searched ``c0`` — CVaR — needs a range to search in).
     """
+    if stock_range is not None and not stock_range[0] <= stock_range[1]:
+        raise CliError(f"--stock-range needs LOW <= HIGH, got {stock_range[0]:g} {stock_range[1]:g}")
+    if stock_scale is not None and not (math.isfinite(stock_scale) and stock_scale > 0):
+        raise CliError(f"--stock-scale must be a finite positive number, got {stock_scale:g}")
+    gamma = default_gamma(env_id, gamma)
     if is_benchmark(env_id):
         import rdo_envs
 
         info = rdo_envs.benchmark_info(env_id)
-        rng = tuple(map(float, stock_range)) if stock_range is not None else tuple(map(float, info.training_stocks))
-        integer = stock_range is None or all(float(x).is_integer() for x in rng)
-        return rng, integer, info.stock_scale if stock_scale is None else stock_scale, \
-            info.gamma if gamma is None else gamma
+        if stock_range is None:
+            low, high = map(float, info.training_stocks)
+            c0 = objective.initial_stock
+            if c0 is not None:  # a fixed c0 outside the usual range: train where it is evaluated too
+                low, high = min(low, math.floor(c0)), max(high, math.ceil(c0))
+            stock_range = (low, high)
+        rng = tuple(map(float, stock_range))
+        integer = all(float(x).is_integer() for x in rng)
+        return rng, integer, info.stock_scale if stock_scale is None else stock_scale, gamma
     if stock_range is None and objective.initial_stock is None:
         raise CliError(f"objective {objective} searches its initial stock: give the range to search and train on "
                        f"with --stock-range LOW HIGH (in units of return, e.g. --stock-range -200 0)")
     integer = stock_range is not None and all(float(x).is_integer() for x in stock_range)
     return (None if stock_range is None else tuple(map(float, stock_range))), integer, \
-        1.0 if stock_scale is None else stock_scale, 1.0 if gamma is None else gamma
+        1.0 if stock_scale is None else stock_scale, gamma
 
 
 def make_env(config: RunConfig, *, stock: bool = True, render_mode: str | None = None) -> gym.Env:
@@ -163,13 +195,11 @@ def make_env(config: RunConfig, *, stock: bool = True, render_mode: str | None =
     kwargs = dict(config.env_kwargs)
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    try:
-        env = gym.make(config.env_id, **kwargs)
-    except TypeError as err:
-        raise CliError(f"cannot make {config.env_id!r} with {config.env_kwargs}: {err}") from None
+    env = make_plain_env(config.env_id, kwargs)
+    objective = make_objective(config.objective)
+    check_objective_for_env(env, objective)
     if not stock or config.algo != "detan":
         return env
-    objective = make_objective(config.objective)
     if config.stock_range is None:
         if objective.initial_stock is None:
             raise CliError(f"run of {config.env_id} has no stock range to search {objective}'s initial stock in")
@@ -181,6 +211,27 @@ def make_env(config: RunConfig, *, stock: bool = True, render_mode: str | None =
     flatten = isinstance(space, spaces.Box) and len(space.shape) == 1
     return StockAugmentation(env, gamma=config.gamma, initial_stock=initial_stock, flatten=flatten,
                              stock_scale=config.stock_scale)
+
+
+def make_plain_env(env_id: str, kwargs: dict[str, Any] | None = None) -> gym.Env:
+    """``gym.make(env_id, **kwargs)`` with its errors (bad kwargs, missing extras) as CliErrors."""
+    try:
+        return gym.make(env_id, **(kwargs or {}))
+    except Exception as err:  # bad kwargs, missing extras (DependencyNotInstalled)...: the env's own message
+        raise CliError(f"cannot make {env_id!r} with {kwargs or {}}: {type(err).__name__}: {err}".splitlines()[0]) \
+            from None
+
+
+def check_objective_for_env(env: gym.Env, objective: Objective) -> None:
+    """A benchmark's own objective checks (e.g. the homeostasis initial level), as CliErrors."""
+    from rdo_envs.benchmarks import check_objective_for_env as check
+    from rdo_envs.gridworld import GridBenchmarkEnv
+
+    if isinstance(env.unwrapped, GridBenchmarkEnv):
+        try:
+            check(env.unwrapped, objective)
+        except ValueError as err:
+            raise CliError(str(err)) from None
 
 
 def default_policy(env: gym.Env) -> str:
@@ -199,14 +250,22 @@ def load_run(path: str | Path) -> tuple[RunConfig, Any]:
         raise CliError(f"no model file {model_path}: give a run folder written by 'rdo train' (or its {MODEL_FILE})")
     config = RunConfig.load(folder)
     check_env_id(config.env_id)
-    if config.algo == "detan":
-        from rdo_sb3 import DEtaN
-
-        model = DEtaN.load(model_path, device="cpu")
-    elif config.algo == "qrdqn":
-        from sb3_contrib import QRDQN
-
-        model = QRDQN.load(model_path, device="cpu")
-    else:
+    if config.algo not in ALGOS:
         raise CliError(f"{folder / RUN_FILE}: unknown algo {config.algo!r}; expected one of {ALGOS}")
+    if config.algo == "detan":
+        from rdo_sb3 import DEtaN as algo_class
+    else:
+        from sb3_contrib import QRDQN as algo_class
+    try:
+        model = algo_class.load(model_path, device="cpu")
+    except Exception as err:  # a corrupt or foreign zip: SB3 raises many kinds
+        raise CliError(f"cannot load {model_path} as {config.algo}: {err}".splitlines()[0]) from None
+    env = make_env(config)
+    try:
+        if env.observation_space != model.observation_space or env.action_space != model.action_space:
+            raise CliError(f"{model_path} does not fit {folder / RUN_FILE}: the model's spaces "
+                           f"({model.observation_space}, {model.action_space}) differ from {config.env_id}'s "
+                           f"({env.observation_space}, {env.action_space})")
+    finally:
+        env.close()
     return config, model

@@ -8,7 +8,7 @@ import gymnasium as gym
 import numpy as np
 
 from rdo_cli.exact import ExactReference, exact_reference, tabular_model
-from rdo_cli.runs import CliError, check_env_id, parse_objective
+from rdo_cli.runs import CliError, check_env_id, check_objective_for_env, is_benchmark, make_plain_env, parse_objective
 from rdo_gym.dp import TabularMDP
 
 __all__ = ["solve_env", "format_solution", "sample_episode"]
@@ -21,10 +21,13 @@ def solve_env(env_id: str, objective: str, *, horizon: int | None = None,
     """Build ``env_id``'s exact model and solve it; CliError if it has none or the DP refuses it."""
     check_env_id(env_id)
     obj = parse_objective(objective)
-    try:
-        env = gym.make(env_id, **(env_kwargs or {}))
-    except TypeError as err:
-        raise CliError(f"cannot make {env_id!r} with {env_kwargs}: {err}") from None
+    if horizon is not None and horizon < 1:
+        raise CliError(f"--horizon must be a positive integer, got {horizon}")
+    if horizon is not None and is_benchmark(env_id):
+        raise CliError(f"{env_id} has its horizon as an env argument: use --env-kwargs horizon={horizon} "
+                       "(so that the env and its exact model change together)")
+    env = make_plain_env(env_id, env_kwargs)
+    check_objective_for_env(env, obj)
     mdp = tabular_model(env, horizon)
     if mdp is None:
         raise CliError(f"{env_id} has no exact tabular model (an rdo/ benchmark or a toy-text env with a "
@@ -113,7 +116,7 @@ def format_solution(env_id: str, env: gym.Env, mdp: TabularMDP, ref: ExactRefere
         lines.append(f"naive (no stock)  {ref.naive:.6g}   (CVaR of the return-to-go at every step)")
     lines += ["", f"return distribution of the optimal policy: mean {mean:.4g}, {atoms.size} atoms"]
     top = np.sort(np.argsort(probs)[::-1][:12])
-    lines += [f"  P(G = {atoms[i]:g}) = {probs[i]:.4f}" for i in top]
+    lines += [f"  P(G = {atoms[i]:g}) = {probs[i]:.4g}" for i in top]
     if atoms.size > top.size:
         lines.append(f"  ... ({atoms.size - top.size} less likely atoms)")
     path = sample_episode(mdp, ref, seed=0, max_steps=max_path)

@@ -84,6 +84,12 @@ def bootstrap_ci(objective: Objective, returns: np.ndarray, confidence: float = 
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
 
 
+def _env_action(env: gym.Env, action: np.ndarray) -> Any:
+    """``predict``'s action as the env expects it: a Python int for a Discrete space (toy-text envs
+    such as FrozenLake index tables with it; SB3's VecEnvs do this conversion in training)."""
+    return int(action) if isinstance(env.action_space, gym.spaces.Discrete) else action
+
+
 def _same_start(a: Any, b: Any, stock: StockLocation) -> bool:
     """Whether two observations are equal apart from their stock."""
     if isinstance(a, dict):
@@ -147,7 +153,7 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
         g, discount, steps, done = 0.0, 1.0, 0, False
         while not done:
             action, _ = model.predict(obs, deterministic=deterministic)
-            obs, reward, terminated, truncated, _ = env.step(action)
+            obs, reward, terminated, truncated, _ = env.step(_env_action(env, action))
             g += discount * float(reward)
             discount *= gamma
             steps += 1
@@ -182,7 +188,7 @@ def rollout_returns(model: Any, env: gym.Env, n_episodes: int, *, gamma: float =
         g, discount, done = 0.0, 1.0, False
         while not done:
             action, _ = model.predict(obs, deterministic=deterministic)
-            obs, reward, terminated, truncated, _ = env.step(action)
+            obs, reward, terminated, truncated, _ = env.step(_env_action(env, action))
             g += discount * float(reward)
             discount *= gamma
             done = terminated or truncated

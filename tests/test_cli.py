@@ -176,7 +176,9 @@ def test_train_stock_augments_any_env_for_a_fixed_c0_objective(capsys, tmp_path)
     code, out, _ = run(capsys, "evaluate", str(folder), "--episodes", "5", "--json")
     report = json.loads(out)
     assert code == 0 and "optimum" not in report  # no exact model for CartPole
-    assert report["value"] >= 0  # E|G - 50|
+    assert report["initial_stocks"] == [-50.0]  # every episode starts at the objective's c0 = -target
+    config = yaml.safe_load((folder / "run.yml").read_text())
+    assert config["stock_range"] is None and config["gamma"] == 1.0  # fixed c0, undiscounted by default
 
 
 def test_demo_short_run_prints_the_table_and_plot(capsys, tmp_path):
@@ -193,3 +195,123 @@ def test_demo_short_run_prints_the_table_and_plot(capsys, tmp_path):
     assert f"{ref.optimum:9.3f}" in out and f"{ref.risk_neutral:9.3f}" in out
     assert (tmp_path / "demo" / "return_distributions.png").stat().st_size > 20_000
     assert (tmp_path / "demo" / "model.zip").exists() and (tmp_path / "demo" / "run.yml").exists()
+
+
+def test_evaluate_lower_is_better_objective_and_a_zero_gap(capsys, trained_runs):
+    code, out, _ = run(capsys, "evaluate", str(trained_runs / "detan"), "--episodes", "40", "-o", "target:-3", "--json")
+    report = json.loads(out)
+    ref = rdo_envs.reference("rdo/CVaRGrid-v0", "target:-3")
+    assert code == 0 and report["higher_is_better"] is False and report["initial_stocks"] == [3.0]
+    assert ref.optimum < ref.risk_neutral  # distances: the optimum is the smaller one
+    gap = ref.optimum - ref.risk_neutral
+    assert report["normalized"] == pytest.approx((report["value"] - ref.risk_neutral) / gap)
+    # For the mean, the optimum is the risk-neutral policy: no normalized score (null, valid JSON).
+    code, out, _ = run(capsys, "evaluate", str(trained_runs / "detan"), "--episodes", "20", "-o", "mean", "--json")
+    assert code == 0 and json.loads(out)["normalized"] is None
+
+
+@pytest.mark.parametrize("algo", ["detan", "qrdqn"])
+def test_toy_text_runs_evaluate_against_the_dp(capsys, tmp_path, algo):
+    import gymnasium as gym
+
+    folder = tmp_path / algo
+    assert main(["train", "FrozenLake-v1", "-o", "prob:1", "--algo", algo, "-n", "300", "-f", str(folder), "-q",
+                 "--hyperparams", "learning_starts=50"]) == 0
+    capsys.readouterr()
+    code, out, _ = run(capsys, "evaluate", str(folder), "--episodes", "30", "--json")
+    report = json.loads(out)
+    expected = solve(TabularMDP.from_gymnasium(gym.make("FrozenLake-v1"), horizon=100), "prob:1").value
+    assert code == 0 and report["optimum"] == pytest.approx(expected)
+    assert 0.0 <= report["value"] <= 1.0  # a probability
+
+
+def test_qrdqn_trains_and_is_evaluated_with_the_given_gamma(capsys, tmp_path):
+    from sb3_contrib import QRDQN
+
+    folder = tmp_path / "g"
+    assert main(["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "--algo", "qrdqn", "--gamma", "0.9", "-n", "200",
+                 "-f", str(folder), "-q", "--hyperparams", "learning_starts=50"]) == 0
+    config = yaml.safe_load((folder / "run.yml").read_text())
+    assert config["gamma"] == 0.9 and config["hyperparams"]["gamma"] == 0.9
+    assert config["stock_range"] is None  # QR-DQN has no stock
+    assert QRDQN.load(folder / "model.zip").gamma == 0.9
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["solve", "rdo/Homeostasis-v0", "-o", "homeostasis:3"], "homeostasis:3:3"),
+    (["solve", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "--horizon", "30"], "--env-kwargs horizon=30"),
+    (["train", "Pendulum-v1", "-o", "mean", "-n", "10"], "Discrete action space"),
+    (["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "--stock-range", "5", "1"], "LOW <= HIGH"),
+    (["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "--gamma", "1.5"], "(0, 1]"),
+    (["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "--stock-scale", "0"], "positive"),
+    (["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "--hyperparams", "gamma=0.9"], "--gamma"),
+    (["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "--hyperparams", "policy_kwargs=dict(net_arch=[8])"],
+     "policy_kwargs must be a mapping"),
+    (["train", "FrozenLake-v1", "-o", "mean", "--env-kwargs", "map_name=9x9"], "cannot make"),
+])
+def test_more_user_errors(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run(capsys, *argv)
+    assert code == 2 and err.startswith("rdo: error: ") and err.count("\n") == 1
+    assert message in err
+
+
+@pytest.mark.parametrize("argv", [["evaluate", "x", "--episodes", "1"], ["evaluate", "x", "--seed", "-1"],
+                                  ["solve", "FrozenLake-v1", "-o", "mean", "--horizon", "0"],
+                                  ["demo", "--alpha", "0.3"], ["demo", "--episodes", "0"], ["train", "X", "-n", "1"]])
+def test_bad_option_values_are_refused_before_any_work(capsys, argv):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_run_folders_that_do_not_fit_are_refused(capsys, trained_runs, tmp_path):
+    import shutil
+
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    shutil.copy(trained_runs / "detan" / "model.zip", mixed / "model.zip")
+    config = yaml.safe_load((trained_runs / "detan" / "run.yml").read_text())
+    (mixed / "run.yml").write_text(yaml.safe_dump({**config, "env_id": "rdo/TargetGrid-v0", "objective": "target:4"}))
+    code, _, err = run(capsys, "evaluate", str(mixed))
+    assert code == 2 and "does not fit" in err
+    (mixed / "model.zip").write_bytes(b"not a zip")
+    code, _, err = run(capsys, "evaluate", str(mixed))
+    assert code == 2 and "cannot load" in err
+    (mixed / "run.yml").write_text("env_id: [unclosed")
+    code, _, err = run(capsys, "evaluate", str(mixed))
+    assert code == 2 and "not a run file" in err
+
+
+def test_plot_refuses_ambiguous_labels_and_mixed_objectives(capsys, trained_runs, tmp_path):
+    import shutil
+
+    other = tmp_path / "seed2" / "detan"
+    shutil.copytree(trained_runs / "detan", other)
+    code, _, err = run(capsys, "plot", str(trained_runs / "detan"), str(other), "--out", str(tmp_path / "p.png"))
+    assert code == 2 and "share the label 'detan'" in err
+    config = yaml.safe_load((other / "run.yml").read_text())
+    (other / "run.yml").write_text(yaml.safe_dump({**config, "objective": "cvar:0.1"}))
+    code, _, err = run(capsys, "plot", str(trained_runs / "detan"), str(other), "--labels", "a", "b",
+                       "--out", str(tmp_path / "p.png"))
+    assert code == 2 and "different objectives" in err
+
+
+def test_interrupted_training_saves_the_model(tmp_path, monkeypatch):
+    from stable_baselines3.common.callbacks import BaseCallback
+
+    from rdo_cli import train as train_module
+
+    class Interrupt(BaseCallback):
+        def _on_step(self):
+            if self.num_timesteps >= 150:
+                raise KeyboardInterrupt
+            return True
+
+    monkeypatch.setattr(train_module, "ProgressLines", lambda steps: Interrupt())
+    with pytest.raises(KeyboardInterrupt):
+        train_module.train("rdo/CVaRGrid-v0", "cvar:0.1", timesteps=1000, out=tmp_path / "r",
+                           overrides={"learning_starts": 50})
+    config = yaml.safe_load((tmp_path / "r" / "run.yml").read_text())
+    assert config["timesteps"] == 150 and (tmp_path / "r" / "model.zip").exists()
