@@ -49,3 +49,16 @@ def test_quick_run_reports_scores_normalized_by_the_dp(tmp_path):
     assert [r["agent"] for r in again["runs"]] == ["detan"]
     assert again["runs"][0]["results"][0]["returns"] == next(
         r for r in data["runs"] if r["agent"] == "detan")["results"][0]["returns"]
+
+
+def test_figures_script_draws_every_benchmark_from_a_learning_run(tmp_path):
+    learning = _load_learning()
+    assert learning.main(["--quick", "--settings", "target", "--agents", "detan", "--steps", "600",
+                          "--episodes", "20", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    spec = importlib.util.spec_from_file_location("rdo_figures", ROOT / "benchmarks" / "figures.py")
+    figures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(figures)
+    assert figures.main(["--runs", str(tmp_path), "--out", str(tmp_path / "figs")]) == 0
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert names == ["exact_cvargrid.png", "exact_homeostasis.png", "exact_targetgrid.png", "returns_targetgrid.png"]
+    assert all((tmp_path / "figs" / n).read_bytes()[:4] == b"\x89PNG" for n in names)
