@@ -204,6 +204,23 @@ def markdown(rows: list[dict]) -> str:
             agent_mean = np.mean([o["value_mean"] for o in row["objectives"].values()])
             opt_mean = np.mean([o["optimum"] for o in row["objectives"].values()])
             lines.append(f"| {row['agent']} | {agent_mean:.3f} | {opt_mean:.3f} | {agent_mean - opt_mean:.3f} |")
+    return "\n".join(lines + ["", pivot(rows)])
+
+
+def pivot(rows: list[dict]) -> str:
+    """Mean normalized score (over seeds, and over objectives within a setting) per setting and agent."""
+    agents = [a for a in AGENTS if any(r["agent"] == a for r in rows)]
+    lines = ["| setting | " + " | ".join(agents) + " |", "|---" * (len(agents) + 1) + "|"]
+    for setting in [s for s in SETTINGS if any(r["setting"] == s for r in rows)]:
+        cells = []
+        for agent in agents:
+            row = next((r for r in rows if r["setting"] == setting and r["agent"] == agent), None)
+            if row is None:
+                cells.append("—")
+                continue
+            score = np.mean([o["normalized_mean"] for o in row["objectives"].values()])
+            cells.append(f"{score:.3f} ({row['seeds']} seeds)")
+        lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
