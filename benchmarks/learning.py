@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save-models", action="store_true", help="also save each trained model to --out/models")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in --out/runs.jsonl and only do the missing ones")
+    parser.add_argument("--summarize-only", action="store_true",
+                        help="with --resume: train nothing, write the tables and plot of the runs already there")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.steps, args.episodes = 1, args.steps or 3000, min(args.episodes, 200)
@@ -283,6 +285,12 @@ def main(argv: list[str] | None = None) -> int:
         log.write_text("")
     done = {_job_key(r["job"]) for r in runs}
     todo = [job for job in jobs if _job_key(asdict(job)) not in done]
+    if args.summarize_only:
+        if not args.resume:
+            parser.error("--summarize-only needs --resume (it summarizes --out/runs.jsonl)")
+        print(f"summarizing only; {len(todo)} requested runs are missing: "
+              + ", ".join(f"{j.setting}/{j.agent}/seed {j.seed}" for j in todo), flush=True)
+        todo = []
     print(f"{len(todo)} runs on {args.jobs} process(es) ({len(jobs) - len(todo)} already in {log})", flush=True)
     start = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
