@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import gymnasium as gym
 import numpy as np
 
-from rdo_gym import CVaR, Objective
-from rdo_gym.dp import Solution, TabularMDP, evaluate, naive_cvar_policy, risk_neutral_policy, solve
+from rdo_gym import Objective
+from rdo_gym.dp import Solution, TabularMDP, compare_with_baselines
 
 __all__ = ["ExactReference", "tabular_model", "exact_reference", "normalized_score"]
 
@@ -53,17 +53,11 @@ def tabular_model(env: gym.Env, horizon: int | None = None) -> TabularMDP | None
 
 def exact_reference(mdp: TabularMDP, objective: Objective) -> ExactReference:
     """Solve ``mdp`` for ``objective`` (gamma = 1) and evaluate the risk-neutral (and, for CVaR,
-    the naive stock-free) policy exactly."""
-    sol = solve(mdp, objective)
-    rn = evaluate(mdp, risk_neutral_policy(mdp), objective)
-    dists = {"DP optimum": sol.return_distribution, "risk-neutral": rn.return_distribution}
-    naive = None
-    if isinstance(objective, CVaR):
-        nv = evaluate(mdp, naive_cvar_policy(mdp, objective.alpha), objective)
-        naive = float(nv.value)
-        dists["naive (no stock)"] = nv.return_distribution
-    return ExactReference(objective, float(sol.value), float(rn.value), naive, float(sol.initial_stock) + 0.0,
-                          sol, dists)
+    the naive stock-free) policy exactly (:func:`rdo_gym.dp.compare_with_baselines`)."""
+    cmp = compare_with_baselines(mdp, objective)
+    naive = None if cmp.naive is None else float(cmp.naive.value)
+    return ExactReference(objective, float(cmp.optimum.value), float(cmp.risk_neutral.value), naive,
+                          float(cmp.optimum.initial_stock) + 0.0, cmp.optimum, cmp.distributions)
 
 
 def normalized_score(value: float, ref: ExactReference) -> float | None:

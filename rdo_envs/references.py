@@ -16,7 +16,7 @@ from functools import lru_cache
 from typing import Any
 
 from rdo_envs.benchmarks import ENV_IDS, check_objective_for_env, env_class
-from rdo_gym.objectives import CVaR, Objective, make_objective
+from rdo_gym.objectives import Objective, make_objective
 
 __all__ = ["Reference", "REFERENCE_OPTIMA", "reference", "reference_table", "markdown_table",
            "python_literal"]
@@ -70,18 +70,14 @@ REFERENCE_OPTIMA: dict[tuple[str, str], Reference] = dict([
 
 @lru_cache(maxsize=128)
 def _compute(env_id: str, objective: Objective, kwargs: tuple[tuple[str, Any], ...]) -> Reference:
-    from rdo_gym.dp import evaluate, naive_cvar_policy, risk_neutral_policy, solve
+    from rdo_gym.dp import compare_with_baselines
 
     env = env_class(env_id)(**dict(kwargs))
     check_objective_for_env(env, objective)
-    mdp = env.model
-    sol = solve(mdp, objective)
-    rn = evaluate(mdp, risk_neutral_policy(mdp), objective).value
-    naive = None
-    if isinstance(objective, CVaR):
-        naive = float(evaluate(mdp, naive_cvar_policy(mdp, objective.alpha), objective).value)
-    return Reference(env_id, str(objective), float(sol.value), float(rn), naive,
-                     float(sol.initial_stock) + 0.0, objective.higher_is_better)
+    cmp = compare_with_baselines(env.model, objective)
+    naive = None if cmp.naive is None else float(cmp.naive.value)
+    return Reference(env_id, str(objective), float(cmp.optimum.value), float(cmp.risk_neutral.value), naive,
+                     float(cmp.optimum.initial_stock) + 0.0, objective.higher_is_better)
 
 
 def reference(env_id: str, objective: Objective | str, **kwargs: Any) -> Reference:
