@@ -121,9 +121,14 @@ def run_job(job: Job) -> dict:
             fixed = evaluate_objective(model, rdo_envs.make_stock_env(setting.env_id), job.episodes,
                                        seed=eval_seed, initial_stock=ref.initial_stock, n_bootstrap=2)
             at_star = float(objective.value(fixed.returns))
+        c0s = [c for c in stocks if not math.isnan(c)]
+        exact = exact_learned_value(model, setting.env_id, job.agent, objective,
+                                    float(np.median(c0s)) if c0s else math.nan)
         results.append({
             "objective": spec,
             "value": value,
+            "exact_value": exact,
+            "exact_normalized": (exact - ref.risk_neutral) / (ref.optimum - ref.risk_neutral),
             "stderr": _bootstrap_stderr(objective, returns, job.seed),
             "optimum": ref.optimum,
             "risk_neutral": ref.risk_neutral,
@@ -135,6 +140,34 @@ def run_job(job: Job) -> dict:
             "returns": returns.tolist(),
         })
     return {**asdict(job), "job": asdict(job), "steps": steps, "train_seconds": train_seconds, "results": results}
+
+
+def exact_learned_value(model, env_id: str, agent: str, objective, initial_stock: float) -> float:
+    """Exact objective value of the agent's greedy policy, from the benchmark's tabular model.
+
+    The greedy action at every reachable ``(state, stock, t)`` is read from the network (the
+    observation is ``env.observation_at(state, t)``, plus the scaled stock for DηN) and the law of
+    ``G`` is propagated exactly by :func:`rdo_gym.dp.evaluate`: no Monte Carlo noise. ``initial_stock``
+    is the agent's own ``c0`` (ignored by the stock-free agents).
+    """
+    import rdo_envs
+    from rdo_gym.dp import evaluate
+
+    base = rdo_envs.env_class(env_id)()
+    with_stock = agent in ("detan", "detan-relabel")
+    cache: dict[tuple[int, float, int], int] = {}
+
+    def policy(state: int, stock: float, t: int) -> int:
+        key = (state, stock, t) if with_stock else (state, 0.0, t)
+        if key not in cache:
+            obs = base.observation_at(state, t)
+            if with_stock:
+                obs = np.append(obs, np.float32(base.stock_scale * stock)).astype(np.float32)
+            cache[key] = int(model.predict(obs, deterministic=True)[0])
+        return cache[key]
+
+    c0 = initial_stock if with_stock else None
+    return float(evaluate(base.model, policy, objective, initial_stock=c0).value)
 
 
 def _job_key(job: dict) -> tuple:
@@ -161,6 +194,7 @@ def summarize(runs: list[dict]) -> list[dict]:
         norms = {o: np.array([x["normalized"] for x in xs]) for o, xs in per_objective.items()}
         at_star = {o: np.array([x.get("normalized_at_dp_initial_stock", math.nan) for x in xs])
                    for o, xs in per_objective.items()}
+        exact = {o: np.array([x.get("exact_normalized", math.nan) for x in xs]) for o, xs in per_objective.items()}
         chosen = {o: sorted({c for x in xs for c in x["initial_stocks"]}) for o, xs in per_objective.items()}
         first = {o: xs[0] for o, xs in per_objective.items()}
         rows.append({
@@ -172,6 +206,8 @@ def summarize(runs: list[dict]) -> list[dict]:
                                "normalized_mean": float(norms[o].mean()),
                                "normalized_per_seed": norms[o].round(3).tolist(),
                                "normalized_at_dp_c0_mean": float(at_star[o].mean()),
+                               "exact_normalized_mean": float(exact[o].mean()),
+                               "exact_normalized_per_seed": exact[o].round(3).tolist(),
                                "initial_stocks": chosen[o],
                                "optimum": first[o]["optimum"], "risk_neutral": first[o]["risk_neutral"]}
                            for o, v in values.items()},
@@ -186,14 +222,16 @@ def _ci95(values: np.ndarray) -> float:
 
 def markdown(rows: list[dict]) -> str:
     lines = ["| setting | agent | objective | value (mean ± 95% CI over seeds) | DP optimum | risk-neutral | "
-             "normalized score (mean; per seed) | normalized at DP c0 | chosen c0 | steps | train s (median) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "normalized score (mean; per seed) | exact normalized of the greedy policy (mean; per seed) | "
+             "normalized at DP c0 | chosen c0 | steps | train s (median) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for row in rows:
         for obj, o in row["objectives"].items():
             ci = "" if math.isnan(o["value_ci95"]) else f" ± {o['value_ci95']:.3f}"
             lines.append(
                 f"| {row['setting']} | {row['agent']} | `{obj}` | {o['value_mean']:.3f}{ci} | {o['optimum']:.3f} | "
                 f"{o['risk_neutral']:.3f} | {o['normalized_mean']:.3f}; {o['normalized_per_seed']} | "
+                f"{o.get('exact_normalized_mean', math.nan):.3f}; {o.get('exact_normalized_per_seed', [])} | "
                 f"{o['normalized_at_dp_c0_mean']:.3f} | {o['initial_stocks']} | "
                 f"{row['steps']} | {row['train_seconds']:.0f} |")
     target_rows = [r for r in rows if r["setting"] == "target"]
@@ -208,7 +246,8 @@ def markdown(rows: list[dict]) -> str:
 
 
 def pivot(rows: list[dict]) -> str:
-    """Mean normalized score (over seeds, and over objectives within a setting) per setting and agent."""
+    """Mean normalized score (over seeds, and over objectives within a setting) per setting and agent:
+    Monte Carlo, then exact (the greedy policy evaluated on the benchmark's model)."""
     agents = [a for a in AGENTS if any(r["agent"] == a for r in rows)]
     lines = ["| setting | " + " | ".join(agents) + " |", "|---" * (len(agents) + 1) + "|"]
     for setting in [s for s in SETTINGS if any(r["setting"] == s for r in rows)]:
@@ -219,7 +258,8 @@ def pivot(rows: list[dict]) -> str:
                 cells.append("—")
                 continue
             score = np.mean([o["normalized_mean"] for o in row["objectives"].values()])
-            cells.append(f"{score:.3f} ({row['seeds']} seeds)")
+            exact = np.mean([o.get("exact_normalized_mean", math.nan) for o in row["objectives"].values()])
+            cells.append(f"{score:.3f} / exact {exact:.3f} ({row['seeds']} seeds)")
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -131,11 +131,18 @@ class GridBenchmarkEnv(gym.Env):
         return self._model
 
     # -- gymnasium API ------------------------------------------------------------------------------
-    def _observation(self) -> np.ndarray:
+    def observation_at(self, state: int, t: int) -> np.ndarray:
+        """The observation the env gives in tabular ``state`` after ``t`` steps: one-hot cell and
+        the fraction of the horizon left (so a policy can be evaluated exactly on :attr:`model`)."""
+        if not (0 <= state < self.n_states and 0 <= t <= self.horizon):
+            raise ValueError(f"need 0 <= state < {self.n_states} and 0 <= t <= {self.horizon}, got {state}, {t}")
         obs = np.zeros(self.n_states + 1, dtype=np.float32)
-        obs[self._state] = 1.0
-        obs[-1] = (self.horizon - self._t) / self.horizon
+        obs[state] = 1.0
+        obs[-1] = (self.horizon - t) / self.horizon
         return obs
+
+    def _observation(self) -> np.ndarray:
+        return self.observation_at(self._state, self._t)
 
     def _info(self) -> dict[str, Any]:
         return {"state": self._state, "t": self._t, **self._extra_info()}

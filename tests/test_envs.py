@@ -449,3 +449,20 @@ def test_cvar_grid_optimal_policy_depends_on_the_stock_at_the_fork(alpha):
 def test_make_stock_env_passes_gym_make_options_to_gym_make_only():
     env = rdo_envs.make_stock_env("rdo/CVaRGrid-v0", "cvar:0.1", max_episode_steps=100, disable_env_checker=True)
     assert env.initial_stock == rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")].initial_stock
+
+
+@pytest.mark.parametrize("env_id", rdo_envs.ENV_IDS)
+def test_observation_at_is_what_the_env_observes(env_id):
+    env = gym.make(env_id)
+    obs, info = env.reset(seed=3)
+    base = env.unwrapped
+    rng = np.random.default_rng(0)
+    done = False
+    while True:
+        assert np.array_equal(obs, base.observation_at(info["state"], info["t"]))
+        if done:
+            break
+        obs, _, terminated, truncated, info = env.step(int(rng.integers(base.n_actions)))
+        done = terminated or truncated
+    with pytest.raises(ValueError, match="state"):
+        base.observation_at(base.n_states, 0)

@@ -12,6 +12,8 @@ import pytest
 
 import rdo_envs
 from rdo_gym import make_objective
+from rdo_gym.dp.lattice import reward_lattice
+from rdo_gym.dp.solver import return_bounds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,6 +33,10 @@ def test_quick_run_reports_scores_normalized_by_the_dp(tmp_path):
     data = json.loads((tmp_path / "results.json").read_text())
     assert {r["agent"] for r in data["runs"]} == {"detan", "qrdqn"}
     ref = rdo_envs.reference("rdo/CVaRGrid-v0", "cvar:0.1")
+    mdp = rdo_envs.env_class("rdo/CVaRGrid-v0")().model
+    lattice = reward_lattice(mdp)
+    lo, _ = return_bounds(mdp, lattice)
+    worst = lattice.step * lo[-1, mdp.initial > 0].min()
     for run in data["runs"]:
         (res,) = run["results"]
         returns = np.asarray(res["returns"])
@@ -39,6 +45,11 @@ def test_quick_run_reports_scores_normalized_by_the_dp(tmp_path):
         # the exact references: recompute both independently.
         assert res["value"] == pytest.approx(make_objective("cvar:0.1").value(returns))
         assert res["normalized"] == pytest.approx((res["value"] - ref.risk_neutral) / (ref.optimum - ref.risk_neutral))
+        # The exact value of the greedy policy (DP on the model) lies between the worst possible return
+        # and the optimum; QR-DQN's stock-free greedy policy is scored the same way.
+        assert worst - 1e-9 <= res["exact_value"] <= ref.optimum + 1e-9
+        assert res["exact_normalized"] == pytest.approx(
+            (res["exact_value"] - ref.risk_neutral) / (ref.optimum - ref.risk_neutral))
     assert "| cvar0.1 | detan |" in (tmp_path / "table.md").read_text()
     # --resume keeps the finished runs (runs.jsonl) and only trains missing ones: here none.
     log = (tmp_path / "runs.jsonl").read_text().splitlines()
