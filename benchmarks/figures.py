@@ -81,11 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs is None and not args.exact_only:
         parser.error("give --runs FOLDER (a benchmarks/learning.py output) or --exact-only")
-    paths = exact_figures(args.out)
-    if args.runs is not None:
-        paths += learned_figures(load_runs(args.runs), args.out)
-    for path in paths:
+    for path in exact_figures(args.out):
         print(f"wrote {path}")
+    if args.runs is not None:
+        learned_figures(load_runs(args.runs), args.out)  # prints what it writes
     return 0
 
 
