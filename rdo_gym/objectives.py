@@ -8,10 +8,13 @@ Conventions (DESIGN.md section 2):
   search over ``c0`` (only :class:`CVaR`).
 * ``value`` reports the statistic a user cares about (e.g. ``CVaR_alpha(G)``, ``E|G - target|``),
   computed from return samples or from weighted atoms. ``higher_is_better`` says its direction.
-* ``score(stock, returns)`` is ``E[f(stock + G)]`` (acting); the initial stock is fixed
-  (``initial_stock``) or searched: ``best_initial_stock(returns)`` over one distribution (CVaR:
-  ``-VaR_alpha``), ``select_initial_stock(stocks, utilities)`` over a family of stock-conditioned
-  distributions (the outer ``max_c -c + E[min(c + G, 0)] / alpha``).
+* ``score(stock, returns)`` is ``E[f(stock + G)]`` (acting). The initial stock is either fixed
+  (``initial_stock``) or searched (``searches_initial_stock``, CVaR). Every caller (the DP, the
+  agent, the evaluation) chooses it the same way: ``initial_stock_candidates(stocks)`` gives the
+  stocks to score (the fixed one, or the caller's candidates), and
+  ``select_initial_stock(stocks, utilities)`` picks among them (the outer
+  ``max_c -c + E[min(c + G, 0)] / alpha``); ``best_initial_stock(returns)`` is the closed form over
+  one distribution (CVaR: ``-VaR_alpha``).
 * ``utility`` works element-wise on numpy arrays, python floats and torch tensors alike (torch is
   never imported here).
 
@@ -188,14 +191,18 @@ class Objective(ABC):
     """A stock-augmented expected utility ``E[f(c0 + G)]`` and the statistic it reports.
 
     Subclasses define :meth:`utility` (``f``), the initial stock (fixed, or ``None`` when it is
-    searched), :meth:`value_from_utility` and :attr:`homogeneous` (whether ``f`` is positively
-    homogeneous, which makes the greedy step valid for ``gamma < 1``).
+    searched, with :attr:`searches_initial_stock` set), :meth:`value_from_utility` and
+    :attr:`homogeneous` (whether ``f`` is positively homogeneous, which makes the greedy step valid
+    for ``gamma < 1``).
     """
 
     #: Direction of :meth:`value`: ``True`` when a larger reported value is better.
     higher_is_better: bool = True
     #: ``f(k x) = k f(x)`` (or an increasing transform of it) for ``k > 0``: valid for gamma < 1.
     homogeneous: bool = True
+    #: ``True`` when ``c0`` is chosen by an outer search (:class:`CVaR`); then
+    #: :attr:`initial_stock` is ``None`` and callers must supply candidate stocks.
+    searches_initial_stock: bool = False
 
     @abstractmethod
     def utility(self, x: Any) -> Any:
@@ -271,6 +278,26 @@ class Objective(ABC):
         :class:`CVaR` overrides it with the outer search over one distribution (or a batch).
         """
         return self.initial_stock
+
+    def initial_stock_candidates(self, stocks: Any = None) -> np.ndarray:
+        """The initial stocks to score, as a 1-D float64 array.
+
+        A fixed-stock objective returns ``[initial_stock]`` whatever ``stocks`` is; a searched one
+        returns ``stocks`` (finite, non-empty), and raises ``ValueError`` when none are given.
+        Score each returned stock and pass the scores to :meth:`select_initial_stock`.
+        """
+        if not self.searches_initial_stock:
+            return np.array([self.initial_stock], dtype=np.float64)
+        if stocks is None:
+            raise ValueError(f"objective {self} searches its initial stock: pass the candidate stocks to "
+                             "search (e.g. a stock range)")
+        try:
+            out = np.asarray(stocks, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError):
+            raise ValueError(f"candidate initial stocks must be numbers, got {stocks!r}") from None
+        if out.size == 0 or not np.all(np.isfinite(out)):
+            raise ValueError(f"candidate initial stocks must be finite and non-empty, got {stocks!r}")
+        return out
 
     def select_initial_stock(self, stocks: Any, expected_utilities: Any) -> tuple[int, float]:
         """Choose ``c0`` among candidate ``stocks`` given ``E[f(c + G^pi_c)]`` for each.
@@ -389,6 +416,8 @@ class CVaR(Objective):
     ``CVaR_alpha(G) = max_c { -c + E[min(c + G, 0)] / alpha }``, so ``f(x) = min(x, 0)`` and the
     initial stock ``c0 = -VaR_alpha`` is searched (:attr:`initial_stock` is ``None``).
     """
+
+    searches_initial_stock = True
 
     def __init__(self, alpha: float):
         a = _finite("alpha", alpha, "CVaR")

@@ -408,3 +408,40 @@ def test_select_initial_stock_refuses_nan_candidates():
         CVaR(0.5).select_initial_stock([0.0, 1.0, 2.0], [float("nan"), 0.0, 0.0])
     index, _ = TargetReturn(0).select_initial_stock([0.0, 0.0], [-np.inf, -1.0])
     assert index == 1  # -inf utilities (impossible candidates) are allowed and lose
+
+
+# -- fixed or searched initial stock: one protocol for the DP, the agent and the evaluation -------
+@pytest.mark.parametrize("spec, searched", [("mean", False), ("target:4", False), ("prob:2", False),
+                                            ("homeostasis:1", False), ("cvar:0.25", True)])
+def test_searches_initial_stock_matches_initial_stock(spec, searched):
+    obj = make_objective(spec)
+    assert obj.searches_initial_stock is searched
+    assert (obj.initial_stock is None) is searched
+
+
+def test_initial_stock_candidates_fixed_objective_ignores_the_candidates():
+    obj = make_objective("target:4")
+    np.testing.assert_array_equal(obj.initial_stock_candidates([1.0, 2.0, 3.0]), [-4.0])
+    np.testing.assert_array_equal(obj.initial_stock_candidates(), [-4.0])
+
+
+def test_initial_stock_candidates_searched_objective_uses_the_candidates():
+    obj = make_objective("cvar:0.5")
+    np.testing.assert_array_equal(obj.initial_stock_candidates([[1, 2], [3, 4]]), [1.0, 2.0, 3.0, 4.0])
+    with pytest.raises(ValueError, match="searches its initial stock"):
+        obj.initial_stock_candidates()
+    with pytest.raises(ValueError, match="finite and non-empty"):
+        obj.initial_stock_candidates([0.0, float("nan")])
+    with pytest.raises(ValueError, match="finite and non-empty"):
+        obj.initial_stock_candidates([])
+
+
+def test_candidates_and_select_recover_the_cvar_of_one_distribution():
+    # one fixed distribution for every stock: the outer search over candidates gives CVaR itself
+    obj = make_objective("cvar:0.3")
+    returns = np.array([-3.0, 0.0, 1.0, 5.0])
+    stocks = obj.initial_stock_candidates(np.arange(-6.0, 7.0))
+    utilities = obj.score(stocks, returns)
+    idx, value = obj.select_initial_stock(stocks, utilities)
+    assert value == pytest.approx(obj.value(returns)) and value == pytest.approx(-2.5)
+    assert stocks[idx] == pytest.approx(obj.best_initial_stock(returns))
