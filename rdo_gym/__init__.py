@@ -15,7 +15,7 @@ from rdo_gym.objectives import (
     check_gamma,
     make_objective,
 )
-from rdo_gym.stock import ChoiceStock, StockAugmentation, UniformStock, find_stock_wrapper
+from rdo_gym.stock import ChoiceStock, StockAugmentation, StockLayout, StockRange, UniformStock, find_stock_wrapper
 from rdo_gym.terminal_reward import TerminalObjectiveReward
 
 __version__ = "0.1.0"
@@ -31,6 +31,8 @@ __all__ = [
     "make_objective",
     "check_gamma",
     "StockAugmentation",
+    "StockLayout",
+    "StockRange",
     "UniformStock",
     "ChoiceStock",
     "find_stock_wrapper",

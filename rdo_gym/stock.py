@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -19,7 +20,7 @@ from gymnasium import spaces
 
 from rdo_gym.objectives import check_gamma
 
-__all__ = ["StockAugmentation", "UniformStock", "ChoiceStock", "find_stock_wrapper"]
+__all__ = ["StockAugmentation", "StockLayout", "StockRange", "UniformStock", "ChoiceStock", "find_stock_wrapper"]
 
 STOCK_KEY = "stock"
 OBSERVATION_KEY = "observation"
@@ -29,6 +30,49 @@ _isfinite = math.isfinite
 # Reward types converted with a plain float(): the generic numpy checks cost ~1 us per step.
 _REAL_SCALAR_TYPES = frozenset({float, int, np.float64, np.float32, np.float16, np.int64, np.int32,
                                 np.int16, np.int8, np.uint8, np.uint16, np.uint32, np.uint64})
+
+
+@dataclass(frozen=True)
+class StockRange:
+    """The support of an initial-stock sampler: stocks in ``[low, high]``, integers only if ``integer``.
+
+    Agents draw relabelled stocks from it and search the CVaR initial stock over
+    :meth:`candidates`. A sampler of your own can expose one as its ``support`` attribute.
+    """
+
+    low: float
+    high: float
+    integer: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            low, high = float(self.low), float(self.high)
+        except (TypeError, ValueError):
+            raise ValueError(f"StockRange needs numbers low <= high, got low={self.low!r}, "
+                             f"high={self.high!r}") from None
+        if not (math.isfinite(low) and math.isfinite(high) and low <= high):
+            raise ValueError(f"StockRange needs finite low <= high, got low={self.low!r}, high={self.high!r}")
+        object.__setattr__(self, "low", low)
+        object.__setattr__(self, "high", high)
+        object.__setattr__(self, "integer", bool(self.integer))
+
+    @classmethod
+    def of(cls, value: Any) -> StockRange:
+        """A ``StockRange`` from itself or a pair ``(low, high)`` (real stocks)."""
+        if isinstance(value, StockRange):
+            return value
+        try:
+            low, high = value
+        except (TypeError, ValueError):
+            raise ValueError(f"a stock range must be a pair (low, high) of numbers, got {value!r}") from None
+        return cls(low, high)
+
+    def candidates(self, n: int = 101) -> np.ndarray:
+        """Candidate initial stocks: every integer when ``integer`` (at most 1001 of them), else
+        ``n`` evenly spaced values from ``low`` to ``high``."""
+        if self.integer and self.high - self.low <= 1000:
+            return np.arange(self.low, self.high + 1.0)
+        return np.linspace(self.low, self.high, n)
 
 
 class UniformStock:
@@ -57,6 +101,11 @@ class UniformStock:
             count = int(self.high - self.low) + 1  # floor(u * count) is uniform to within 2^-53
             return self.low + min(int(u * count), count - 1)
         return self.low + (self.high - self.low) * u
+
+    @property
+    def support(self) -> StockRange:
+        """``[low, high]`` (integers with ``integer=True``)."""
+        return StockRange(self.low, self.high, self.integer)
 
     def __repr__(self) -> str:
         return f"UniformStock({self.low!r}, {self.high!r}, integer={self.integer})"
@@ -97,6 +146,12 @@ class ChoiceStock:
             index -= 1
         return self._values[index]
 
+    @property
+    def support(self) -> StockRange:
+        """``[min(values), max(values)]``, integer when every value is an integer."""
+        v = self.values
+        return StockRange(float(v.min()), float(v.max()), bool(np.all(v == np.round(v))))
+
     def __repr__(self) -> str:
         p = "" if self.p is None else f", p={self.p.tolist()}"
         return f"ChoiceStock({self.values.tolist()}{p})"
@@ -126,6 +181,72 @@ def _check_stock(value: Any, where: str) -> float:
     return c
 
 
+def _support(initial_stock: InitialStock) -> StockRange | None:
+    if not callable(initial_stock):
+        return StockRange(initial_stock, initial_stock)
+    support = getattr(initial_stock, "support", None)
+    return support if isinstance(support, StockRange) else None
+
+
+@dataclass(frozen=True)
+class StockLayout:
+    """How a :class:`StockAugmentation` env presents the stock: written by the wrapper, read by
+    every agent, the command line and the evaluation (one description, never re-specified).
+
+    Attributes:
+        gamma: the discount of the stock recursion ``C_{t+1} = (C_t + R_{t+1}) / gamma``.
+        scale: the observation carries ``scale * C_t`` (float32).
+        key: the Dict observation key holding the stock (a ``(1,)`` Box), or ``None`` when flat.
+        index: the stock's index in a flat 1-D Box observation (the last entry), or ``None``.
+        support: the initial-stock sampler's :class:`StockRange`, or ``None`` for a sampler that
+            does not expose one.
+    """
+
+    gamma: float
+    scale: float
+    key: str | None
+    index: int | None
+    support: StockRange | None
+
+    def read(self, observation: Any) -> Any:
+        """Unscaled stocks ``C`` of (a batch of) observations, numpy arrays or torch tensors alike."""
+        if self.key is not None:
+            return observation[self.key][..., 0] / self.scale
+        return observation[..., self.index] / self.scale
+
+    def with_stocks(self, observation: Any, stocks: Any) -> Any:
+        """A batch of ``len(stocks)`` copies of one unbatched numpy ``observation`` carrying the
+        unscaled ``stocks``."""
+        stocks = np.asarray(stocks, dtype=np.float64).reshape(-1)
+        k = stocks.shape[0]
+        if self.key is not None:
+            out = {key: np.repeat(np.asarray(v)[None], k, axis=0) for key, v in observation.items()}
+            out[self.key][:, 0] = stocks * self.scale
+            return out
+        out = np.repeat(np.asarray(observation)[None], k, axis=0)
+        out[:, self.index] = stocks * self.scale
+        return out
+
+    def same_stock(self, observation: Any, other: Any) -> bool:
+        """Whether two unbatched observations are equal apart from their stock."""
+        if self.key is not None:
+            return all(np.array_equal(observation[k], other[k]) for k in observation if k != self.key)
+        a, b = np.asarray(observation), np.asarray(other)
+        return np.array_equal(np.delete(a, self.index), np.delete(b, self.index))
+
+    def check_matches(self, other: StockLayout, what: str = "the env") -> None:
+        """Raise ``ValueError`` naming the first setting in which ``other`` differs (the support
+        may differ: it only describes how training stocks were drawn)."""
+        for name in ("gamma", "scale", "key", "index"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            same = math.isclose(mine, theirs, rel_tol=1e-12) if isinstance(mine, float) else mine == theirs
+            if not same:
+                label = {"scale": "stock_scale", "key": "stock key", "index": "stock index"}.get(name, name)
+                raise ValueError(f"{what} presents the stock differently from the model: {label}={theirs!r} "
+                                 f"there, {label}={mine!r} for the model (StockAugmentation settings must "
+                                 "match the training env's)")
+
+
 class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """Add the stock ``C_t`` to the observation of any Gymnasium env.
 
@@ -147,7 +268,8 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     ``info`` (on reset and step) carries ``"stock"`` (``C_t``), ``"initial_stock"`` (``c0``) and
     ``"discounted_return"`` (``sum_{k<t} gamma^k R_{k+1}``). Rewards pass through unchanged; a
-    non-scalar, NaN or infinite reward raises ``ValueError``.
+    non-scalar, NaN or infinite reward raises ``ValueError``. :attr:`stock_layout` describes the
+    stock for agents (:class:`StockLayout`).
     """
 
     def __init__(self, env: gym.Env, gamma: float = 1.0, initial_stock: InitialStock = 0.0, *,
@@ -199,6 +321,9 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._stock_rng: np.random.Generator | None = None
         self._saturation_warned = False
         self._stock_template = np.zeros(1, dtype=np.float32)  # copying it beats np.array([x], ...)
+        flat_index = self.observation_space.shape[0] - 1 if self.flatten else None
+        self.stock_layout = StockLayout(self.gamma, self.stock_scale, None if self.flatten else STOCK_KEY,
+                                        flat_index, _support(self.initial_stock))
 
     # -- state ------------------------------------------------------------------------------------
     @property
@@ -303,17 +428,13 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
                 f"{self.gamma}); use a smaller stock_scale or shorter episodes. info['stock'] is exact.")
         return math.copysign(_FLOAT32_MAX, scaled)
 
-    def _add_info(self, info: dict[str, Any]) -> dict[str, Any]:
-        info["stock"] = self.stock
-        info["initial_stock"] = self._c0
-        info["discounted_return"] = self._x - self._c0
-        return info
-
     def stock_from_observation(self, observation: Any) -> np.ndarray:
-        """Unscaled stock(s) read from (a batch of) this wrapper's observations."""
+        """Unscaled stock(s) read from (a batch of) this wrapper's observations, in float64."""
         if self.flatten:
-            return np.asarray(observation)[..., -1].astype(np.float64) / self.stock_scale
-        return np.asarray(observation[STOCK_KEY])[..., 0].astype(np.float64) / self.stock_scale
+            observation = np.asarray(observation, dtype=np.float64)
+        else:
+            observation = {STOCK_KEY: np.asarray(observation[STOCK_KEY], dtype=np.float64)}
+        return self.stock_layout.read(observation)
 
 
 def _divide(x: float, discount: float) -> float:

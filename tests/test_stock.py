@@ -396,3 +396,56 @@ def test_samplers_at_the_edges_of_the_unit_draw():
     assert sevenths(FixedDraw(top)) == 6.0
     assert ChoiceStock([1, 2, 3], p=[0.0, 1.0, 0.0])(FixedDraw(0.0)) == 2.0
     assert ChoiceStock([4, 9])(FixedDraw(top)) == 9.0
+
+
+# -- the stock layout: one description written by the wrapper ---------------------------------------
+def test_stock_layout_flat_and_dict():
+    from rdo_gym import StockLayout, StockRange
+
+    flat = StockAugmentation(gym.make("CartPole-v1"), gamma=0.9, initial_stock=UniformStock(-3, 2, integer=True),
+                             flatten=True, stock_scale=0.5)
+    assert flat.stock_layout == StockLayout(0.9, 0.5, None, 4, StockRange(-3, 2, True))
+    obs, _ = flat.reset(seed=0, options={"initial_stock": 1.5})
+    assert flat.stock_layout.read(obs) == pytest.approx(1.5)
+    batch = flat.stock_layout.with_stocks(obs, [4.0, -2.0])
+    assert batch.shape == (2, 5) and flat.stock_layout.read(batch).tolist() == [4.0, -2.0]
+    assert np.array_equal(batch[:, :4], np.stack([obs[:4], obs[:4]]))
+    assert flat.stock_layout.same_stock(obs, batch[0]) and not flat.stock_layout.same_stock(obs, batch[0] + 1)
+
+    d = StockAugmentation(gym.make("FrozenLake-v1"), initial_stock=ChoiceStock([0, 2, 5]))
+    assert d.stock_layout == StockLayout(1.0, 1.0, "stock", None, StockRange(0, 5, True))
+    obs, _ = d.reset(seed=0)
+    batch = d.stock_layout.with_stocks(obs, [3.0])
+    assert d.stock_layout.read(batch).tolist() == [3.0] and batch["observation"].tolist() == [obs["observation"]]
+    fixed = StockAugmentation(gym.make("FrozenLake-v1"), initial_stock=-2.0).stock_layout.support
+    assert fixed == StockRange(-2, -2)
+    custom = StockAugmentation(gym.make("FrozenLake-v1"), initial_stock=lambda rng: 1.0).stock_layout.support
+    assert custom is None
+
+
+def test_stock_layout_check_matches_names_the_setting():
+    base = StockAugmentation(gym.make("CartPole-v1"), gamma=1.0, flatten=True, stock_scale=0.1).stock_layout
+    other = StockAugmentation(gym.make("CartPole-v1"), gamma=1.0, flatten=True, stock_scale=1.0).stock_layout
+    base.check_matches(StockAugmentation(gym.make("CartPole-v1"), gamma=1.0, flatten=True, stock_scale=0.1,
+                                         initial_stock=UniformStock(0, 9)).stock_layout)  # support may differ
+    with pytest.raises(ValueError, match="stock_scale=1.0 there, stock_scale=0.1 for the model"):
+        base.check_matches(other)
+    with pytest.raises(ValueError, match="gamma=0.99 there"):
+        base.check_matches(StockAugmentation(gym.make("CartPole-v1"), gamma=0.99, flatten=True,
+                                             stock_scale=0.1).stock_layout)
+    with pytest.raises(ValueError, match="stock key='stock' there"):
+        base.check_matches(StockAugmentation(gym.make("CartPole-v1"), stock_scale=0.1).stock_layout)
+
+
+def test_stock_range_candidates_and_errors():
+    from rdo_gym import StockRange
+
+    assert StockRange(-2, 2, integer=True).candidates().tolist() == [-2, -1, 0, 1, 2]
+    assert StockRange(0, 1).candidates(5).tolist() == [0, 0.25, 0.5, 0.75, 1]
+    assert len(StockRange(0, 5000, integer=True).candidates(11)) == 11  # too many integers: a grid
+    assert StockRange.of((1, 3)) == StockRange(1.0, 3.0, False)
+    for bad in [(2, 1), (0, float("inf")), ("a", 1)]:
+        with pytest.raises(ValueError, match="StockRange needs"):
+            StockRange(*bad)
+    with pytest.raises(ValueError, match="pair"):
+        StockRange.of(3)
