@@ -1,7 +1,7 @@
 """DηN: QR-DQN on a stock-augmented env, acting on an objective of ``stock + return``.
 
 Paper: Ávila Pires et al., "Optimizing Return Distributions with Distributional Dynamic
-Programming", JMLR 2025 (arXiv 2501.13028). Conventions: DESIGN.md section 2.
+Programming", JMLR 2025 (arXiv 2501.13028). Conventions: ``docs/concepts.md``, ``docs/agent.md``.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import numpy as np
 import torch as th
 from gymnasium import spaces
 from sb3_contrib import QRDQN
-from sb3_contrib.common.utils import quantile_huber_loss
 from stable_baselines3.common.base_class import maybe_make_env
 from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.callbacks import BaseCallback
@@ -22,9 +21,11 @@ from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.type_aliases import GymEnv, MaybeCallback, Schedule
 
 from rdo_gym.objectives import Objective, make_objective
-from rdo_sb3.objective_hook import ObjectiveHook
+from rdo_gym.stock import StockLayout, StockRange
+from rdo_sb3.losses import check_kappa, check_method, quantile_huber_loss
 from rdo_sb3.policies import CnnPolicy, DEtaNPolicy, MlpPolicy, MultiInputPolicy
-from rdo_sb3.stock_input import WRAP_HINT, StockLocation, read_stock_settings
+from rdo_sb3.scorers import NaiveScorer, Scorer, make_scorer
+from rdo_sb3.stock_input import WRAP_HINT, read_stock_layout, write_stocks
 
 __all__ = ["DEtaN"]
 
@@ -43,16 +44,14 @@ def _relabel_probability(relabel_stocks: bool | float) -> float:
     return p
 
 
-def _check_range(stock_range: Any) -> tuple[float, float] | None:
+def _check_range(stock_range: Any) -> StockRange | None:
     if stock_range is None:
         return None
     try:
-        low, high = (float(v) for v in stock_range)
-    except (TypeError, ValueError):
-        raise ValueError(f"stock_range must be a pair (low, high) of numbers, got {stock_range!r}") from None
-    if not (math.isfinite(low) and math.isfinite(high) and low <= high):
-        raise ValueError(f"stock_range must be finite with low <= high, got {stock_range!r}")
-    return low, high
+        return StockRange.of(stock_range)
+    except ValueError:
+        raise ValueError(f"stock_range must be a pair (low, high) of finite numbers with low <= high, or an "
+                         f"rdo_gym.StockRange, got {stock_range!r}") from None
 
 
 class DEtaN(QRDQN):
@@ -60,26 +59,32 @@ class DEtaN(QRDQN):
     greedily on ``score(s, c, a) = mean_i f(c + theta_i(s, c, a))`` for the objective's utility ``f``.
 
     The env must carry the stock (:class:`rdo_gym.StockAugmentation`); the network sees it as part of
-    the observation. The quantiles are those of the return-to-go ``G`` (the stock is added only when
-    the objective is applied). Both acting and the bootstrap action of the target go through one
-    :class:`~rdo_sb3.ObjectiveHook`; the target uses the *next* stock read from the stored next
-    observation: ``r + gamma * theta(s', c', a*)``, ``a* = argmax_a mean_i f(c' + theta_i(s', c', a))``
-    with the target network, as in QR-DQN. Ties are broken uniformly at random. The arguments of
-    sb3-contrib's ``QRDQN`` and their defaults are kept; below are those DηN adds or changes.
+    the observation, and the agent reads where it is and how it is scaled from the wrapper's
+    :class:`~rdo_gym.StockLayout`. The quantiles are those of the return-to-go ``G`` (the stock is
+    added only when the objective is applied). Acting, the bootstrap action of the target and the
+    initial-stock choice all go through one :class:`~rdo_sb3.scorers.Scorer`; the target uses the
+    *next* stock read from the stored next observation: ``r + gamma * theta(s', c', a*)``,
+    ``a* = argmax_a mean_i f(c' + theta_i(s', c', a))`` with the target network, as in QR-DQN. Ties
+    are broken uniformly at random. The arguments of sb3-contrib's ``QRDQN`` and their defaults are
+    kept; below are those DηN adds or changes.
 
     Args:
         objective: an :class:`rdo_gym.Objective` or its string (``"cvar:0.1"``, ``"target:5"``,
             ``"prob:3"``, ``"homeostasis:0"``, ``"mean"``).
         gamma: the discount; ``None`` takes the env's ``StockAugmentation`` gamma. It must equal it.
-        stock_key: the Dict observation key holding the stock (Dict observations).
-        stock_index: the index of the stock in a flat Box observation (default: last).
         naive: the time-inconsistent baseline: ignore the stock and act on the objective's
             statistic of the return-to-go (e.g. its CVaR); the env need not carry a stock.
         relabel_stocks: probability that a replayed transition gets a fresh stock ``c`` drawn from
             ``stock_range`` (``True`` = 0.5), with next stock ``(c + r) / gamma`` (``gamma^n`` for
             n-step returns). Valid because the stock update is known.
-        stock_range: ``(low, high)`` of unscaled stocks used for relabelling and for the CVaR
-            initial-stock search; default: the env's initial-stock sampler range.
+        stock_range: ``(low, high)`` of unscaled stocks (or an :class:`rdo_gym.StockRange`) used for
+            relabelling and for the CVaR initial-stock search; default: the support of the env's
+            initial-stock sampler.
+        kappa: the Huber threshold of the quantile loss, ``>= 0`` (``1.0``: QR-DQN's loss; ``0``: the
+            pure quantile loss); see :func:`rdo_sb3.losses.quantile_huber_loss`.
+        loss_method: how the loss is computed, with the same value and gradient: ``"auto"`` (the
+            default), ``"sorted"`` (``O((N + M) log M)`` per sample) or ``"pairwise"`` (sb3-contrib's
+            ``batch x N x N`` tensor); see :func:`rdo_sb3.losses.quantile_huber_loss`.
 
     Initial stocks: during training the env's sampler draws them; for evaluation
     :meth:`choose_initial_stock` gives the objective's own choice (fixed ``c0``, or the CVaR outer
@@ -105,6 +110,12 @@ class DEtaN(QRDQN):
         "MultiInputPolicy": MultiInputPolicy,
     }
     policy: DEtaNPolicy
+    #: What the agent acts on (the objective, and the stock layout or naive mode); its one owner.
+    scorer: Scorer | None
+    #: The training env's stock layout (``None`` in naive mode without a stock).
+    stock_layout: StockLayout | None
+    #: The stocks drawn for relabelling and searched for the CVaR initial stock.
+    stock_range: StockRange | None
 
     def __init__(
         self,
@@ -136,120 +147,131 @@ class DEtaN(QRDQN):
         _init_setup_model: bool = True,
         *,
         objective: Objective | str = "mean",
-        stock_key: str = "stock",
-        stock_index: int = -1,
         naive: bool = False,
         relabel_stocks: bool | float = False,
-        stock_range: tuple[float, float] | None = None,
+        stock_range: tuple[float, float] | StockRange | None = None,
+        kappa: float = 1.0,
+        loss_method: str = "auto",
     ):
-        self.objective = make_objective(objective)
-        self.naive = bool(naive)
-        self.stock_key = str(stock_key)
-        self.stock_index = int(stock_index)
+        self.kappa = check_kappa(kappa)
+        self.loss_method = check_method(loss_method, "loss_method")
+        objective = make_objective(objective)
         self.relabel_stocks = _relabel_probability(relabel_stocks)
         self.stock_range = _check_range(stock_range)
-        self.stock_range_integer = False
-        self.stock_scale: float | None = None
+        self.stock_layout = None
+        self.scorer = None
         self._start_obs: Any = None
-        settings = None
         if env is not None:
             env = maybe_make_env(env, verbose)
             if not isinstance(env.action_space, spaces.Discrete):
                 raise ValueError(f"DEtaN needs a Discrete action space (it scores each action), got "
                                  f"{env.action_space}; discretize the actions or use another agent")
-            settings = read_stock_settings(env)
+            self.stock_layout = read_stock_layout(env)
+            if self.stock_layout is None and not naive:
+                raise ValueError(f"DEtaN needs an env whose observation carries the stock: {WRAP_HINT}. "
+                                 "(naive=True runs the stock-free baseline.)")
+            self.scorer = make_scorer(objective, self.stock_layout, naive)
         if gamma is None:
-            gamma = settings.gamma if settings is not None else 0.99
+            gamma = self.stock_layout.gamma if self.stock_layout is not None else 0.99
         if policy == "CnnPolicy":  # a class, not the string: SB3 refuses the string on Dict spaces
             policy = CnnPolicy
-        super().__init__(policy, env, learning_rate, buffer_size, learning_starts, batch_size, tau, gamma,
-                         train_freq, gradient_steps, replay_buffer_class, replay_buffer_kwargs,
-                         optimize_memory_usage, n_steps, target_update_interval, exploration_fraction,
-                         exploration_initial_eps, exploration_final_eps, max_grad_norm, stats_window_size,
-                         tensorboard_log, policy_kwargs, verbose, seed, device, _init_setup_model=False)
+        super().__init__(
+            policy=policy, env=env, learning_rate=learning_rate, buffer_size=buffer_size,
+            learning_starts=learning_starts, batch_size=batch_size, tau=tau, gamma=gamma,
+            train_freq=train_freq, gradient_steps=gradient_steps, replay_buffer_class=replay_buffer_class,
+            replay_buffer_kwargs=replay_buffer_kwargs, optimize_memory_usage=optimize_memory_usage,
+            n_steps=n_steps, target_update_interval=target_update_interval,
+            exploration_fraction=exploration_fraction, exploration_initial_eps=exploration_initial_eps,
+            exploration_final_eps=exploration_final_eps, max_grad_norm=max_grad_norm,
+            stats_window_size=stats_window_size, tensorboard_log=tensorboard_log, policy_kwargs=policy_kwargs,
+            verbose=verbose, seed=seed, device=device, _init_setup_model=False,
+        )
         if _init_setup_model:
             self._setup_model()
 
-    # -- set-up -----------------------------------------------------------------------------------
-    def _configure_stock(self) -> StockLocation | None:
-        """Check the env's stock against the model; fill ``stock_scale``/``stock_range`` if unset."""
+    # -- what the agent acts on -------------------------------------------------------------------
+    @property
+    def objective(self) -> Objective:
+        """The objective acted on (read from :attr:`scorer`)."""
+        assert self.scorer is not None
+        return self.scorer.objective
+
+    @property
+    def naive(self) -> bool:
+        """Whether this is the stock-free (time-inconsistent) baseline."""
+        return isinstance(self.scorer, NaiveScorer)
+
+    def _check_env(self) -> None:
+        """Check the env's stock against the model (gamma, scale, where it sits); fill ``stock_range``."""
+        if "objective" in self.__dict__:  # the attribute of models saved before the scorer held it
+            raise ValueError("this DEtaN model was saved by rdo 0.1, which stored the objective outside the "
+                             "agent's scorer; load it with rdo 0.1, or retrain it with this version")
+        assert self.scorer is not None, "DEtaN needs an env (or a saved model) to know its objective"
         if not self.naive:
             self.objective.check_gamma(self.gamma)
-        self.stock_range = _check_range(self.stock_range)  # a list after load()
+        self.stock_range = _check_range(self.stock_range)  # a list after an older load()
         if self.env is not None:
             if self._vec_normalize_env is not None:
                 raise ValueError("DEtaN cannot use VecNormalize: normalized observations hide the stock "
                                  "and normalized rewards break the stock recursion C' = (C + r) / gamma; "
                                  "scale the stock with StockAugmentation(stock_scale=...) instead")
-            settings = read_stock_settings(self.env)
-            if settings is None and not self.naive:
+            layout = read_stock_layout(self.env)
+            if layout is None and not self.naive:
                 raise ValueError(f"DEtaN needs an env whose observation carries the stock: {WRAP_HINT}. "
                                  "(naive=True runs the stock-free baseline.)")
-            if settings is not None:
-                if not self.naive and not math.isclose(settings.gamma, self.gamma, rel_tol=0, abs_tol=1e-12):
+            if layout is not None:
+                if not self.naive and not math.isclose(layout.gamma, self.gamma, rel_tol=0, abs_tol=1e-12):
                     raise ValueError(f"DEtaN's gamma={self.gamma} differs from the env's StockAugmentation "
-                                     f"gamma={settings.gamma}; they must be equal for the stock recursion "
+                                     f"gamma={layout.gamma}; they must be equal for the stock recursion "
                                      "C' = (C + r) / gamma to match the agent's bootstrap "
                                      "(or pass gamma=None)")
-                if self.stock_scale is not None and not math.isclose(self.stock_scale, settings.scale):
-                    raise ValueError(f"the model was trained with stock_scale={self.stock_scale} but the "
-                                     f"env's StockAugmentation has stock_scale={settings.scale}")
-                self.stock_scale = settings.scale
-                if self.stock_range is None:
-                    self.stock_range, self.stock_range_integer = settings.stock_range, settings.integer
-        elif self.stock_scale is None and not self.naive:
+                if self.stock_layout is not None:
+                    self.stock_layout.check_matches(layout, "the env")
+                self.stock_layout = layout
+        elif self.stock_layout is None and not self.naive:
             raise ValueError(f"DEtaN needs an env whose observation carries the stock: {WRAP_HINT}")
-        location = None
-        if self.stock_scale is not None:
-            location = StockLocation.for_space(self.observation_space, self.stock_key, self.stock_index,
-                                               self.stock_scale)
+        if self.stock_range is None and self.stock_layout is not None:
+            self.stock_range = self.stock_layout.support
         if self.relabel_stocks > 0:
-            if self.naive or location is None:
+            if self.naive or self.stock_layout is None:
                 raise ValueError("relabel_stocks needs a stock in the observation (not naive mode)")
-            if self.stock_range is None or self.stock_range[0] == self.stock_range[1]:
+            if self.stock_range is None or self.stock_range.low == self.stock_range.high:
                 raise ValueError(f"relabel_stocks needs a range of stocks to draw from, got stock_range="
                                  f"{self.stock_range}: pass stock_range=(low, high) or sample initial stocks "
                                  "with rdo_gym.UniformStock / ChoiceStock")
-        return location
 
     def _setup_model(self) -> None:
-        location = self._configure_stock()
+        self._check_env()
         super()._setup_model()
-        self.policy.configure(self.objective, location, self.naive)
+        self.policy.scorer = self.scorer
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        """SB3's ``set_env``, also checking the env's stock (gamma, scale, key) against the model."""
+        """SB3's ``set_env``, also checking the env's stock (gamma, scale, where it sits) against the model."""
         super().set_env(env, force_reset)
-        self.policy.configure(self.objective, self._configure_stock(), self.naive)
+        self._check_env()
 
     def set_objective(self, objective: Objective | str) -> None:
         """Act on another objective from now on (e.g. another target with the same utility)."""
         obj = make_objective(objective)
         if not self.naive:
             obj.check_gamma(self.gamma)
-        self.objective = obj
-        self.policy.configure(obj, self.policy.hook.stock if self.policy.hook else None, self.naive)
-
-    @property
-    def hook(self) -> ObjectiveHook:
-        """The objective hook used for acting and for the bootstrap action."""
-        assert self.policy.hook is not None
-        return self.policy.hook
+        self.scorer = make_scorer(obj, self.stock_layout, self.naive)
+        self.policy.scorer = self.scorer
 
     # -- training ---------------------------------------------------------------------------------
     def relabel(self, replay_data: Any) -> Any:
         """Replace the stocks of a sampled batch, each with probability ``relabel_stocks``.
 
-        The new stock ``c`` is drawn uniformly from ``stock_range`` (integers if the sampler draws
-        integers) and the next stock becomes ``(c + r) / discount``; other transitions are unchanged.
+        The new stock ``c`` is drawn uniformly from ``stock_range`` (integers if the range is an
+        integer one) and the next stock becomes ``(c + r) / discount``; other transitions are unchanged.
         """
-        loc = self.hook.stock
-        assert loc is not None and self.stock_range is not None
+        layout, stock_range = self.stock_layout, self.stock_range
+        assert layout is not None and stock_range is not None
         rewards = replay_data.rewards.view(-1)
         n = rewards.shape[0]
-        low, high = self.stock_range
+        low, high = stock_range.low, stock_range.high
         u = th.rand(n, device=rewards.device)
-        if self.stock_range_integer:
+        if stock_range.integer:
             c = th.clamp(th.floor(low + (high - low + 1.0) * u), max=high)
         else:
             c = low + (high - low) * u
@@ -258,20 +280,20 @@ class DEtaN(QRDQN):
         c_next = (c + rewards) / discounts
         if self.relabel_stocks < 1.0:
             keep = th.rand(n, device=rewards.device) >= self.relabel_stocks
-            c = th.where(keep, loc.read(replay_data.observations), c)
-            c_next = th.where(keep, loc.read(replay_data.next_observations), c_next)
-        return replay_data._replace(observations=loc.write(replay_data.observations, c),
-                                    next_observations=loc.write(replay_data.next_observations, c_next))
+            c = th.where(keep, layout.read(replay_data.observations), c)
+            c_next = th.where(keep, layout.read(replay_data.next_observations), c_next)
+        return replay_data._replace(observations=write_stocks(layout, replay_data.observations, c),
+                                    next_observations=write_stocks(layout, replay_data.next_observations, c_next))
 
     def target_quantiles(self, replay_data: Any) -> th.Tensor:
         """TD target ``r + (1 - done) * gamma * theta_target(s', c', a*)``, shape ``(batch, n_quantiles)``.
 
-        ``a*`` maximizes the objective hook's score at the next observation (hence the next stock).
+        ``a*`` maximizes the scorer's score at the next observation (hence the next stock).
         """
         discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
         with th.no_grad():
             next_quantiles = self.quantile_net_target(replay_data.next_observations)
-            actions = self.hook.greedy_actions(next_quantiles, replay_data.next_observations)
+            actions = self.policy.scorer.greedy_actions(next_quantiles, replay_data.next_observations)
             index = actions.view(-1, 1, 1).expand(-1, next_quantiles.shape[1], 1)
             next_quantiles = next_quantiles.gather(dim=2, index=index).squeeze(dim=2)
             return replay_data.rewards + (1 - replay_data.dones) * discounts * next_quantiles
@@ -288,7 +310,8 @@ class DEtaN(QRDQN):
             current = self.quantile_net(replay_data.observations)
             actions = replay_data.actions[..., None].long().expand(batch_size, self.n_quantiles, 1)
             current = th.gather(current, dim=2, index=actions).squeeze(dim=2)
-            loss = quantile_huber_loss(current, target, sum_over_quantiles=True)
+            loss = quantile_huber_loss(current, target, sum_over_quantiles=True, kappa=self.kappa,
+                                       method=self.loss_method)
             losses.append(loss.item())
             self.policy.optimizer.zero_grad()
             loss.backward()
@@ -301,15 +324,11 @@ class DEtaN(QRDQN):
 
     # -- initial stock and the objective's estimate -------------------------------------------------
     def stock_candidates(self, n: int = 101) -> np.ndarray:
-        """Candidate initial stocks on ``stock_range``: all integers if the sampler draws integers
-        (and there are at most 1000), else ``n`` evenly spaced values."""
+        """Candidate initial stocks on ``stock_range`` (:meth:`rdo_gym.StockRange.candidates`)."""
         if self.stock_range is None:
             raise ValueError("no stock_range to search the initial stock in: pass stock_range=(low, high) to "
                              "DEtaN, or stock_candidates= explicitly")
-        low, high = self.stock_range
-        if self.stock_range_integer and high - low <= 1000:
-            return np.arange(low, high + 1.0)
-        return np.linspace(low, high, n)
+        return self.stock_range.candidates(n)
 
     def quantiles(self, observation: Any) -> th.Tensor:
         """Learned quantiles ``(batch, n_quantiles, n_actions)`` of ``G`` for (a batch of) observations."""
@@ -328,24 +347,13 @@ class DEtaN(QRDQN):
         in naive mode ``c0`` is NaN and the value is the objective's statistic of the greedy action's
         return-to-go quantiles.
         """
-        obj = self.objective
-        if self.naive:
-            scores = self.hook.scores(self.quantiles(observation), None)[0]
-            best = float(scores.max())
-            return math.nan, best if obj.higher_is_better else -best
-        loc = self.hook.stock
-        assert loc is not None
-        if obj.initial_stock is not None:
-            candidates = np.array([obj.initial_stock], dtype=np.float64)
-        elif stock_candidates is None:
-            candidates = self.stock_candidates()
-        else:
-            candidates = np.asarray(stock_candidates, dtype=np.float64).reshape(-1)
-        q = self.quantiles(loc.write_numpy(observation, candidates))
-        c = th.as_tensor(candidates, dtype=q.dtype, device=q.device)
-        utilities = obj.score(c[:, None], q, axis=1).max(dim=1).values
-        idx, value = obj.select_initial_stock(candidates, utilities.cpu().numpy())
-        return float(candidates[idx]), value
+        assert self.scorer is not None
+        if stock_candidates is None and self._searches_stock():
+            stock_candidates = self.stock_candidates()
+        return self.scorer.choose_initial_stock(self.quantiles, observation, stock_candidates)
+
+    def _searches_stock(self) -> bool:
+        return not self.naive and self.objective.searches_initial_stock
 
     def _setup_learn(self, total_timesteps: int, callback: MaybeCallback = None,
                      reset_num_timesteps: bool = True, tb_log_name: str = "run",
@@ -363,7 +371,7 @@ class DEtaN(QRDQN):
         start state of this ``learn`` call, with the objective's initial-stock choice) and
         ``rollout/initial_stock`` (that choice). Skipped when the logger has no output."""
         if self._start_obs is not None and self.logger.output_formats and (
-                self.naive or self.objective.initial_stock is not None or self.stock_range is not None):
+                not self._searches_stock() or self.stock_range is not None):
             try:
                 c0, value = self.choose_initial_stock(self._start_obs)
             except (ValueError, RuntimeError) as err:  # never let logging break training

@@ -1,7 +1,7 @@
 """Objective-aware evaluation of a DηN agent: run episodes from the objective's initial stock.
 
-Returns are discounted with the model's gamma: ``G = sum_k gamma^k R_{k+1}`` (DESIGN.md); the
-reported value is ``objective.value(G samples)`` (e.g. CVaR_alpha(G), E|G - target|).
+Returns are discounted with the model's gamma: ``G = sum_k gamma^k R_{k+1}`` (``docs/core.md``);
+the reported value is ``objective.value(G samples)`` (e.g. CVaR_alpha(G), E|G - target|).
 """
 
 from __future__ import annotations
@@ -16,23 +16,12 @@ import numpy as np
 from stable_baselines3.common.vec_env import VecEnv
 
 from rdo_gym.objectives import Objective
-from rdo_gym.stock import find_stock_wrapper
-from rdo_sb3.stock_input import WRAP_HINT, StockLocation
+from rdo_sb3.stock_input import WRAP_HINT, read_stock_layout
 
 if TYPE_CHECKING:
     from rdo_sb3.detan import DEtaN
 
-__all__ = ["ObjectiveEvaluation", "evaluate_objective", "objective_values", "bootstrap_ci", "rollout_returns"]
-
-
-def objective_values(objective: Objective, samples: np.ndarray) -> np.ndarray:
-    """``objective.value`` of each row of ``samples`` ``(n_sets, n_samples)`` at once."""
-    samples = np.asarray(samples, dtype=np.float64)
-    c0 = objective.initial_stock
-    if c0 is None:
-        return np.asarray(objective.value(samples, axis=-1), dtype=np.float64)
-    utilities = objective.score(np.full(samples.shape[:-1], c0), samples, axis=-1)
-    return np.asarray(objective.value_from_utility(c0, utilities), dtype=np.float64)
+__all__ = ["ObjectiveEvaluation", "evaluate_objective", "bootstrap_ci", "rollout_returns"]
 
 
 @dataclass(frozen=True)
@@ -73,13 +62,13 @@ def bootstrap_ci(objective: Objective, returns: np.ndarray, confidence: float = 
     returns = np.asarray(returns, dtype=np.float64)
     n = returns.shape[0]
     if n < 2:
-        v = float(objective_values(objective, returns[None])[0])
+        v = float(objective.value(returns))
         return v, v
     values = np.empty(n_bootstrap)
     chunk = max(1, 2_000_000 // n)  # bounded memory
     for start in range(0, n_bootstrap, chunk):
         stop = min(n_bootstrap, start + chunk)
-        values[start:stop] = objective_values(objective, returns[rng.integers(0, n, size=(stop - start, n))])
+        values[start:stop] = objective.value(returns[rng.integers(0, n, size=(stop - start, n))], axis=-1)
     tail = (1.0 - confidence) / 2.0
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
 
@@ -90,11 +79,23 @@ def _env_action(env: gym.Env, action: np.ndarray) -> Any:
     return int(action) if isinstance(env.action_space, gym.spaces.Discrete) else action
 
 
-def _same_start(a: Any, b: Any, stock: StockLocation) -> bool:
-    """Whether two observations are equal apart from their stock."""
-    if isinstance(a, dict):
-        return all(np.array_equal(a[k], b[k]) for k in a if k != stock.key)
-    return np.array_equal(np.delete(np.asarray(a), stock.index), np.delete(np.asarray(b), stock.index))
+def _run_episode(model: Any, env: gym.Env, obs: Any, gamma: float, deterministic: bool) -> tuple[float, int]:
+    """Play one episode from ``obs`` with ``model.predict``: ``(discounted return, length)``."""
+    g, discount, steps, done = 0.0, 1.0, 0, False
+    while not done:
+        action, _ = model.predict(obs, deterministic=deterministic)
+        obs, reward, terminated, truncated, _ = env.step(_env_action(env, action))
+        g += discount * float(reward)
+        discount *= gamma
+        steps += 1
+        done = terminated or truncated
+    return g, steps
+
+
+def _episode_seeds(rng: np.random.Generator, n_episodes: Any) -> list[int]:
+    if not (isinstance(n_episodes, int | np.integer) and n_episodes >= 1):
+        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
+    return [int(s) for s in rng.integers(0, 2**31 - 1, size=int(n_episodes))]
 
 
 def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, deterministic: bool = True,
@@ -103,11 +104,12 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
                        n_bootstrap: int = 2000) -> ObjectiveEvaluation:
     """Run ``n_episodes`` with the objective's initial-stock choice and report its value.
 
-    Each episode is reset with its own seed (drawn from ``seed``). For a fixed-stock objective (or a
-    given ``initial_stock``) the env is reset with ``options={"initial_stock": c0}``. For a searched
-    one (CVaR) the env is reset, ``c0`` is chosen at that start observation by
-    :meth:`DEtaN.choose_initial_stock` over ``stock_candidates``, and the env is reset again with the
-    same seed and that ``c0``. In naive mode the env's own stock (if any) is left alone.
+    Each episode is reset with its own seed (drawn from ``seed``), ``c0`` is chosen at that start
+    observation by :meth:`DEtaN.choose_initial_stock` (the objective's fixed stock, or the CVaR search
+    over ``stock_candidates``) unless ``initial_stock`` is given, and the env is reset again with the
+    same seed and ``options={"initial_stock": c0}``. In naive mode the env's own stock (if any) is
+    left alone. The env must present the stock as the training env did (same
+    :class:`~rdo_gym.StockLayout` gamma, scale and position), else ``ValueError``.
 
     Args:
         model: a trained :class:`~rdo_sb3.DEtaN`.
@@ -118,52 +120,40 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
     if isinstance(env, VecEnv):
         raise TypeError("evaluate_objective takes a single gymnasium env (it resets episodes with their own "
                         "initial stock), not a VecEnv; SB3's evaluate_policy accepts VecEnvs")
-    if not (isinstance(n_episodes, int | np.integer) and n_episodes >= 1):
-        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
     if not (0.0 < confidence < 1.0):
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
     objective = model.objective
-    if not model.naive and find_stock_wrapper(env) is None:
+    layout = read_stock_layout(env)
+    if layout is None and not model.naive:
         raise ValueError(f"evaluate_objective needs the env's stock to set the initial stock: {WRAP_HINT}")
+    if layout is not None and model.stock_layout is not None:
+        model.stock_layout.check_matches(layout, "the evaluation env")
     rng = np.random.default_rng(seed)
-    seeds = rng.integers(0, 2**31 - 1, size=n_episodes)
-    gamma = model.gamma
+    seeds = _episode_seeds(rng, n_episodes)
+    fixed = None if initial_stock is None else float(initial_stock)
     returns, stocks, estimates, lengths = [], [], [], []
     warned = False
-    for i in range(n_episodes):
-        ep_seed = int(seeds[i])
-        if model.naive:
-            obs, _ = env.reset(seed=ep_seed)
-            c0, estimate = model.choose_initial_stock(obs)
-        elif initial_stock is not None or objective.initial_stock is not None:
-            c0 = float(initial_stock if initial_stock is not None else objective.initial_stock)
-            obs, _ = env.reset(seed=ep_seed, options={"initial_stock": c0})
-            if initial_stock is None:
-                _, estimate = model.choose_initial_stock(obs)
-            else:
-                estimate = math.nan
+    for ep_seed in seeds:
+        first, _ = env.reset(seed=ep_seed)
+        if fixed is not None and not model.naive:
+            c0, estimate = fixed, math.nan
         else:
-            first, _ = env.reset(seed=ep_seed)
             c0, estimate = model.choose_initial_stock(first, stock_candidates)
+        if model.naive:  # the env's own stock, if any, is left alone
+            obs = first
+        else:
             obs, _ = env.reset(seed=ep_seed, options={"initial_stock": c0})
-            if not warned and not _same_start(first, obs, model.hook.stock):
+            if not warned and not layout.same_stock(first, obs):
                 warnings.warn("the env's start state differs between two resets with the same seed; the "
                               "initial stock was chosen at the first one", stacklevel=2)
                 warned = True
-        g, discount, steps, done = 0.0, 1.0, 0, False
-        while not done:
-            action, _ = model.predict(obs, deterministic=deterministic)
-            obs, reward, terminated, truncated, _ = env.step(_env_action(env, action))
-            g += discount * float(reward)
-            discount *= gamma
-            steps += 1
-            done = terminated or truncated
+        g, steps = _run_episode(model, env, obs, model.gamma, deterministic)
         returns.append(g)
         stocks.append(c0)
         estimates.append(estimate)
         lengths.append(steps)
     returns_arr = np.asarray(returns, dtype=np.float64)
-    value = float(objective_values(objective, returns_arr[None])[0]) + 0.0  # no -0.0
+    value = float(objective.value(returns_arr)) + 0.0  # no -0.0
     ci = bootstrap_ci(objective, returns_arr, confidence, n_bootstrap, rng)
     return ObjectiveEvaluation(objective, returns_arr, np.asarray(stocks, dtype=np.float64),
                                np.asarray(estimates, dtype=np.float64), np.asarray(lengths),
@@ -179,18 +169,7 @@ def rollout_returns(model: Any, env: gym.Env, n_episodes: int, *, gamma: float =
     """
     if isinstance(env, VecEnv):
         raise TypeError("rollout_returns takes a single gymnasium env, not a VecEnv")
-    if not (isinstance(n_episodes, int | np.integer) and n_episodes >= 1):
-        raise ValueError(f"n_episodes must be a positive integer, got {n_episodes!r}")
     rng = np.random.default_rng(seed)
-    returns = np.empty(n_episodes)
-    for i, ep_seed in enumerate(rng.integers(0, 2**31 - 1, size=n_episodes)):
-        obs, _ = env.reset(seed=int(ep_seed))
-        g, discount, done = 0.0, 1.0, False
-        while not done:
-            action, _ = model.predict(obs, deterministic=deterministic)
-            obs, reward, terminated, truncated, _ = env.step(_env_action(env, action))
-            g += discount * float(reward)
-            discount *= gamma
-            done = terminated or truncated
-        returns[i] = g
-    return returns
+    returns = [_run_episode(model, env, env.reset(seed=ep_seed)[0], gamma, deterministic)[0]
+               for ep_seed in _episode_seeds(rng, n_episodes)]
+    return np.asarray(returns, dtype=np.float64)

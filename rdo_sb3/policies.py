@@ -1,4 +1,4 @@
-"""DηN policies: sb3-contrib's QR-DQN policies whose greedy action goes through an ObjectiveHook.
+"""DηN policies: sb3-contrib's QR-DQN policies whose greedy action goes through a Scorer.
 
 The network is QR-DQN's: it takes the whole observation, which contains the stock, and outputs
 ``n_quantiles`` quantiles of the return-to-go ``G`` per action (the stock is not added inside).
@@ -15,22 +15,19 @@ from stable_baselines3.common.torch_layers import BaseFeaturesExtractor, Combine
 from stable_baselines3.common.type_aliases import PyTorchObs, Schedule
 from torch import nn
 
-from rdo_gym.objectives import Objective, make_objective
-from rdo_sb3.objective_hook import ObjectiveHook
-from rdo_sb3.stock_input import StockLocation
+from rdo_sb3.scorers import Scorer
 
 __all__ = ["DEtaNPolicy", "MlpPolicy", "CnnPolicy", "MultiInputPolicy"]
 
 
 class DEtaNPolicy(QRDQNPolicy):
-    """QR-DQN policy acting greedily on ``mean_i f(c + theta_i(s, c, a))`` (see ObjectiveHook).
+    """QR-DQN policy acting greedily on ``mean_i f(c + theta_i(s, c, a))`` (see :mod:`rdo_sb3.scorers`).
 
-    Extra arguments (set by :class:`~rdo_sb3.DEtaN`; saved with the policy so that
-    ``DEtaNPolicy.load`` works standalone): ``objective``, ``stock_key``/``stock_index``,
-    ``stock_scale`` and ``naive``.
+    Extra argument ``scorer`` (set by :class:`~rdo_sb3.DEtaN`, which owns it; saved with the policy
+    so that ``DEtaNPolicy.load`` works standalone).
     """
 
-    hook: ObjectiveHook | None
+    scorer: Scorer | None
 
     def __init__(
         self,
@@ -45,41 +42,21 @@ class DEtaNPolicy(QRDQNPolicy):
         normalize_images: bool = True,
         optimizer_class: type[th.optim.Optimizer] = th.optim.Adam,
         optimizer_kwargs: dict[str, Any] | None = None,
-        objective: Objective | str | None = None,
-        stock_key: str | None = None,
-        stock_index: int | None = None,
-        stock_scale: float = 1.0,
-        naive: bool = False,
+        scorer: Scorer | None = None,
     ):
         super().__init__(observation_space, action_space, lr_schedule, n_quantiles, net_arch, activation_fn,
                          features_extractor_class, features_extractor_kwargs, normalize_images,
                          optimizer_class, optimizer_kwargs)
-        self.hook = None
-        if objective is not None:
-            location = None
-            if stock_key is not None or stock_index is not None:
-                location = StockLocation(stock_key, stock_index, float(stock_scale))
-            self.configure(make_objective(objective), location, naive)
-
-    def configure(self, objective: Objective, stock: StockLocation | None, naive: bool = False) -> None:
-        """Set the objective and where the stock is (called by DEtaN after building the policy)."""
-        self.hook = ObjectiveHook(objective, stock, naive)
+        self.scorer = scorer
 
     def _predict(self, obs: PyTorchObs, deterministic: bool = True) -> th.Tensor:
-        if self.hook is None:
+        if self.scorer is None:
             raise RuntimeError("DEtaNPolicy has no objective: build it through rdo_sb3.DEtaN or pass "
-                               "objective=")
-        return self.hook.greedy_actions(self.quantile_net(obs), obs)
+                               "scorer=rdo_sb3.make_scorer(...)")
+        return self.scorer.greedy_actions(self.quantile_net(obs), obs)
 
     def _get_constructor_parameters(self) -> dict[str, Any]:
-        data = super()._get_constructor_parameters()
-        if self.hook is not None:
-            loc = self.hook.stock
-            data.update(objective=self.hook.objective, naive=self.hook.naive,
-                        stock_key=None if loc is None else loc.key,
-                        stock_index=None if loc is None else loc.index,
-                        stock_scale=1.0 if loc is None else loc.scale)
-        return data
+        return {**super()._get_constructor_parameters(), "scorer": self.scorer}
 
 
 MlpPolicy = DEtaNPolicy

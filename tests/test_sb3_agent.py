@@ -17,7 +17,7 @@ from stable_baselines3.common.logger import configure
 from stable_baselines3.common.vec_env import DummyVecEnv, SubprocVecEnv, VecNormalize
 from toy_envs import CoinEnv
 
-from rdo_gym import ChoiceStock, ExpectedUtility, StockAugmentation, TargetReturn, UniformStock
+from rdo_gym import ChoiceStock, ExpectedUtility, StockAugmentation, StockRange, TargetReturn, UniformStock
 from rdo_sb3 import DEtaN, DEtaNPolicy, evaluate_objective
 
 
@@ -63,7 +63,7 @@ def constant_network(net, values):
 
 def replay_batch(model, obs_stocks, next_stocks, rewards, dones=None):
     """A ReplayBufferSamples-like batch of flat CoinEnv observations with the given unscaled stocks."""
-    scale = model.stock_scale
+    scale = model.stock_layout.scale
     n = len(obs_stocks)
     obs = th.tensor([[0.5, scale * c] for c in obs_stocks], dtype=th.float32)
     nxt = th.tensor([[0.25, scale * c] for c in next_stocks], dtype=th.float32)
@@ -147,7 +147,7 @@ def test_relabelled_transitions_satisfy_the_stock_recursion(flatten):
     policy = "MlpPolicy" if flatten else "MultiInputPolicy"
     model = fill_buffer(DEtaN(policy, env, objective="target:2", seed=0, relabel_stocks=1.0,
                               stock_range=(-10.0, 5.0), **SMALL), steps=200)
-    loc = model.hook.stock
+    loc = model.stock_layout
     th.manual_seed(0)
     batch = model.replay_buffer.sample(512)
     relabelled = model.relabel(batch)
@@ -168,8 +168,8 @@ def test_partial_relabelling_keeps_the_other_transitions():
     env = coin(initial_stock=ChoiceStock([-3.0, -1.0]))
     model = fill_buffer(DEtaN("MlpPolicy", env, objective="target:2", seed=0, relabel_stocks=True, **SMALL),
                         steps=200)
-    assert model.relabel_stocks == 0.5 and model.stock_range == (-3.0, -1.0) and model.stock_range_integer
-    loc = model.hook.stock
+    assert model.relabel_stocks == 0.5 and model.stock_range == StockRange(-3.0, -1.0, integer=True)
+    loc = model.stock_layout
     batch = model.replay_buffer.sample(2000)
     out = model.relabel(batch)
     changed = loc.read(out.observations) != loc.read(batch.observations)
@@ -194,8 +194,10 @@ def test_save_load_round_trip(tmp_path):
     model.save(path)
     loaded = DEtaN.load(path)
     assert loaded.objective == TargetReturn(3.0) and loaded.relabel_stocks == 0.25
-    assert loaded.stock_scale == 0.5 and loaded.stock_range == (-4.0, 0.0) and loaded.stock_range_integer
-    assert loaded.gamma == 1.0 and str(loaded.hook.objective) == "target:3"
+    assert loaded.stock_layout == model.stock_layout and loaded.stock_layout.scale == 0.5
+    assert loaded.stock_range == StockRange(-4.0, 0.0, integer=True)
+    assert loaded.gamma == 1.0 and str(loaded.policy.scorer.objective) == "target:3"
+    assert loaded.policy.scorer is loaded.scorer  # one owner of what the agent acts on
     obs = np.random.default_rng(1).uniform(-2, 2, size=(300, 2)).astype(np.float32)
     np.testing.assert_array_equal(model.predict(obs, deterministic=True)[0],
                                   loaded.predict(obs, deterministic=True)[0])
@@ -221,7 +223,7 @@ def test_four_envs_learn_and_predict():
     vec = make_vec_env(CoinEnv, n_envs=4, seed=0, wrapper_class=StockAugmentation,
                        wrapper_kwargs=dict(gamma=1.0, initial_stock=UniformStock(-4, 0), flatten=True))
     model = DEtaN("MlpPolicy", vec, objective="target:2", relabel_stocks=True, **SMALL)
-    assert model.n_envs == 4 and model.stock_range == (-4.0, 0.0)
+    assert model.n_envs == 4 and model.stock_range == StockRange(-4.0, 0.0)
     model.learn(400)
     assert model.num_timesteps >= 400 and model.replay_buffer.n_envs == 4
     actions, _ = model.predict(vec.reset(), deterministic=True)
@@ -264,7 +266,7 @@ def test_cnn_policy_with_a_stock_on_atari():
     assert model.num_timesteps == 300 and model._n_updates > 0
     obs, _ = env.reset(seed=0)
     assert env.action_space.contains(int(model.predict(obs, deterministic=True)[0]))
-    assert model.hook.stock.key == "stock"
+    assert model.stock_layout.key == "stock"
     c0, value = model.choose_initial_stock(obs)
     assert c0 == -1.0 and np.isfinite(value)
 
@@ -339,7 +341,7 @@ def test_cvar_initial_stock_search_and_evaluation():
 
 def test_naive_mode_runs_without_a_stock():
     model = DEtaN("MlpPolicy", CoinEnv(), objective="cvar:0.2", naive=True, seed=0, **SMALL)
-    assert model.hook.naive and model.hook.stock is None and model.gamma == 0.99
+    assert model.naive and model.stock_layout is None and model.gamma == 0.99
     model.learn(100)
     report = evaluate_objective(model, CoinEnv(), n_episodes=3, seed=0)
     assert np.isnan(report.initial_stocks).all() and report.returns.shape == (3,)
@@ -370,11 +372,38 @@ def test_error_gamma_mismatch_names_both():
         DEtaN("MlpPolicy", coin(gamma=1.0), objective="target:2", gamma=0.99)
 
 
-def test_error_missing_stock_key_or_index():
-    with pytest.raises(ValueError, match="stock_key='budget' is not a key"):
+def test_the_stock_position_comes_from_the_wrapper_only():
+    # where the stock sits is the wrapper's to say: DEtaN has no argument to re-specify it
+    with pytest.raises(TypeError, match="stock_key"):
         DEtaN("MultiInputPolicy", coin(flatten=False), objective="target:2", stock_key="budget")
-    with pytest.raises(ValueError, match="stock_index=7 does not exist"):
-        DEtaN("MlpPolicy", coin(), objective="target:2", stock_index=7)
+    with pytest.raises(TypeError, match="stock_index"):
+        DEtaN("MlpPolicy", coin(), objective="target:2", stock_index=0)
+    assert DEtaN("MlpPolicy", coin(), objective="target:2", **SMALL).stock_layout.index == 1
+
+
+def test_set_env_and_load_refuse_another_stock_layout(tmp_path):
+    model = DEtaN("MlpPolicy", coin(scale=0.5), objective="target:2", **SMALL)
+    with pytest.raises(ValueError, match="stock_scale=1.0 there, stock_scale=0.5 for the model"):
+        model.set_env(coin(scale=1.0))
+    model.save(tmp_path / "m.zip")
+    with pytest.raises(ValueError, match="stock_scale=1.0 there"):
+        DEtaN.load(tmp_path / "m.zip", env=coin(scale=1.0))
+    with pytest.raises(ValueError, match="stock_scale=1.0 there"):
+        evaluate_objective(model, coin(scale=1.0), n_episodes=2)
+
+
+def test_set_objective_replaces_the_one_scorer():
+    model = DEtaN("MlpPolicy", coin(), objective="target:2", **SMALL)
+    model.set_objective("target:3")
+    assert model.objective == TargetReturn(3.0) and model.policy.scorer is model.scorer
+
+
+def test_models_saved_with_the_old_objective_attribute_are_refused(tmp_path):
+    model = DEtaN("MlpPolicy", coin(), objective="target:2", **SMALL)
+    model.__dict__["objective"] = TargetReturn(2.0)  # what rdo 0.1 saved
+    model.save(tmp_path / "old.zip")
+    with pytest.raises(ValueError, match="saved by rdo 0.1"):
+        DEtaN.load(tmp_path / "old.zip")
 
 
 def test_error_vecnormalize_and_policy_mismatch():
@@ -393,7 +422,7 @@ def test_subprocess_vec_env_reads_stock_settings():
                                            stock_scale=0.5))
     try:
         model = DEtaN("MlpPolicy", vec, objective="target:2", relabel_stocks=True, **SMALL)
-        assert (model.stock_scale, model.stock_range, model.gamma) == (0.5, (-4.0, 0.0), 1.0)
+        assert (model.stock_layout.scale, model.stock_range, model.gamma) == (0.5, StockRange(-4.0, 0.0), 1.0)
         model.learn(60)
     finally:
         vec.close()
@@ -405,7 +434,7 @@ def test_n_step_relabelling_uses_the_n_step_discount():
     batch = model.replay_buffer.sample(256)
     assert batch.discounts is not None and (batch.discounts < 0.9).any()
     out = model.relabel(batch)
-    loc = model.hook.stock
+    loc = model.stock_layout
     c, c_next = loc.read(out.observations), loc.read(out.next_observations)
     assert th.allclose(c_next, (c + out.rewards.view(-1)) / out.discounts.view(-1), rtol=1e-5, atol=1e-5)
 
@@ -414,7 +443,7 @@ def test_policy_save_load_standalone(tmp_path):
     model = DEtaN("MlpPolicy", coin(), objective="target:2", seed=0, **SMALL)  # no ties: deterministic
     model.policy.save(tmp_path / "policy.pt")
     policy = DEtaNPolicy.load(tmp_path / "policy.pt")
-    assert str(policy.hook.objective) == "target:2" and policy.hook.stock == model.hook.stock
+    assert str(policy.scorer.objective) == "target:2" and policy.scorer.layout == model.stock_layout
     obs = np.random.default_rng(0).normal(size=(50, 2)).astype(np.float32)
     np.testing.assert_array_equal(policy.predict(obs, deterministic=True)[0],
                                   model.policy.predict(obs, deterministic=True)[0])

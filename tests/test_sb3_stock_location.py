@@ -18,4 +18,4 @@ def test_wrapper_above_the_stock_is_refused():
 def test_stock_wrapper_outermost_is_accepted_in_a_vec_env():
     vec = make_vec_env("CartPole-v1", n_envs=2, wrapper_class=StockAugmentation, wrapper_kwargs={"flatten": True})
     model = DEtaN("MlpPolicy", vec, objective="cvar:0.1", stock_range=(-5, 5))
-    assert model.hook.stock is not None
+    assert model.stock_layout is not None and model.stock_layout.index == 4

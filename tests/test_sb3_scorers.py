@@ -1,13 +1,21 @@
-"""Unit tests of DηN's objective hook, tie-breaking and stock location (no training)."""
+"""Unit tests of DηN's scorers, tie-breaking and stock writing (no training)."""
 
 import numpy as np
 import pytest
 import torch as th
-from gymnasium import spaces
 
-from rdo_gym import CVaR, Expectation, Homeostasis, ProbabilityAtLeast, TargetReturn
-from rdo_sb3 import ObjectiveHook, StockLocation, greedy_with_random_ties
-from rdo_sb3.objective_hook import greedy_with_random_ties_numpy
+from rdo_gym import CVaR, Expectation, Homeostasis, ProbabilityAtLeast, StockLayout, TargetReturn
+from rdo_sb3 import NaiveScorer, StockScorer, greedy_with_random_ties, make_scorer
+from rdo_sb3.scorers import greedy_with_random_ties_numpy
+from rdo_sb3.stock_input import write_stocks
+
+
+def flat(index, scale):
+    return StockLayout(1.0, scale, None, index, None)
+
+
+def dict_layout(scale):
+    return StockLayout(1.0, scale, "stock", None, None)
 
 # quantiles (batch=2, n_quantiles=4, n_actions=2): column a holds theta_1..4 of action a
 THETA = th.tensor([
@@ -31,7 +39,7 @@ def _flat_obs(stocks, scale):
 def test_scores_match_hand_computation(objective, f):
     stocks = [-3.0, 2.5]
     scale = 0.5
-    hook = ObjectiveHook(objective, StockLocation(None, 1, scale))
+    hook = StockScorer(objective, flat(1, scale))
     got = hook.scores(THETA, _flat_obs(stocks, scale)).numpy()
     for b, c in enumerate(stocks):
         for a in range(2):
@@ -42,7 +50,7 @@ def test_scores_match_hand_computation(objective, f):
 def test_score_example_by_hand():
     # target 4 at stock c = -3: action 0: mean(-|-3+0|, -|-3+1|, -|-3+2|, -|-3+13|) = -(3+2+1+10)/4 = -4
     # action 1: -|-3+3| = 0  -> action 1 is greedy although action 0 has the larger mean (4 > 3)
-    hook = ObjectiveHook(TargetReturn(4.0), StockLocation("stock", None, 1.0))
+    hook = StockScorer(TargetReturn(4.0), dict_layout(1.0))
     obs = {"observation": th.zeros(2, 1), "stock": th.tensor([[-3.0], [0.0]])}
     scores = hook.scores(THETA, obs)
     assert scores[0].tolist() == pytest.approx([-4.0, 0.0])
@@ -51,26 +59,26 @@ def test_score_example_by_hand():
 
 
 def test_dict_stock_reads_last_entry_and_scale():
-    loc = StockLocation("stock", None, 0.1)
+    loc = dict_layout(0.1)
     obs = {"stock": th.tensor([[5.0], [-2.0]])}
     assert loc.read(obs).tolist() == pytest.approx([50.0, -20.0])
-    written = loc.write(obs, th.tensor([1.0, 2.0]))
+    written = write_stocks(loc, obs, th.tensor([1.0, 2.0]))
     assert written["stock"].flatten().tolist() == pytest.approx([0.1, 0.2])
     assert obs["stock"].tolist() == [[5.0], [-2.0]]  # not modified in place
 
 
 def test_naive_scores_use_return_to_go_statistic():
     # CVaR_0.25 of 4 equally likely atoms = the lowest atom; the stock is ignored
-    hook = ObjectiveHook(CVaR(0.25), None, naive=True)
+    hook = NaiveScorer(CVaR(0.25))
     scores = hook.scores(THETA, None)
     assert scores.flatten().tolist() == pytest.approx([0.0, 3.0, -4.0, 1.0])
     # target 4 on G (no stock): -E|G - 4|; action 0 row 0: -(4+3+2+9)/4 = -4.5, action 1: -1
-    hook = ObjectiveHook(TargetReturn(4.0), None, naive=True)
+    hook = NaiveScorer(TargetReturn(4.0))
     assert hook.scores(THETA, None)[0].tolist() == pytest.approx([-4.5, -1.0])
 
 
 def test_expectation_score_is_the_mean():
-    hook = ObjectiveHook(Expectation(), StockLocation(None, 1, 1.0))
+    hook = StockScorer(Expectation(), flat(1, 1.0))
     obs = _flat_obs([100.0, -7.0], 1.0)
     assert th.equal(hook.scores(THETA, obs), THETA.mean(dim=1))
 
@@ -89,21 +97,23 @@ def test_ties_are_broken_uniformly_at_random():
 def test_probability_objective_ties_in_acting():
     # every quantile of both actions clears the threshold from stock 0 -> scores tie at 1
     th.manual_seed(1)
-    hook = ObjectiveHook(ProbabilityAtLeast(0.0), StockLocation(None, 1, 1.0))
+    hook = StockScorer(ProbabilityAtLeast(0.0), flat(1, 1.0))
     quantiles = th.tensor([[[1.0, 5.0]] * 4]).repeat(2000, 1, 1)
     actions = hook.greedy_actions(quantiles, _flat_obs([0.0] * 2000, 1.0))
     assert 0.45 < actions.float().mean().item() < 0.55
 
 
-def test_stock_location_errors():
-    dict_space = spaces.Dict({"observation": spaces.Box(-1, 1, (2,)), "stock": spaces.Box(-9, 9, (1,))})
-    with pytest.raises(ValueError, match="stock_key='budget' is not a key"):
-        StockLocation.for_space(dict_space, "budget", -1, 1.0)
-    with pytest.raises(ValueError, match="stock_index=5 does not exist"):
-        StockLocation.for_space(spaces.Box(-1, 1, (3,)), "stock", 5, 1.0)
-    with pytest.raises(ValueError, match="StockAugmentation"):
-        StockLocation.for_space(spaces.Discrete(3), "stock", -1, 1.0)
-    assert StockLocation.for_space(spaces.Box(-1, 1, (3,)), "stock", -1, 2.0) == StockLocation(None, 2, 2.0)
+def test_flat_stock_write_and_make_scorer():
+    loc = flat(1, 0.5)
+    obs = _flat_obs([3.0, -1.0], 0.5)
+    assert loc.read(obs).tolist() == pytest.approx([3.0, -1.0])
+    written = write_stocks(loc, obs, th.tensor([8.0, 0.0]))
+    assert written[:, 1].tolist() == pytest.approx([4.0, 0.0]) and written[:, 0].tolist() == [0.5, 0.5]
+    assert obs[:, 1].tolist() == pytest.approx([1.5, -0.5])  # not modified in place
+    assert isinstance(make_scorer(CVaR(0.1), None, naive=True), NaiveScorer)
+    assert isinstance(make_scorer(CVaR(0.1), loc), StockScorer)
+    with pytest.raises(ValueError, match="StockLayout"):
+        make_scorer(CVaR(0.1), None)
 
 
 def test_numpy_tie_breaking_twin():
@@ -118,7 +128,7 @@ def test_numpy_tie_breaking_twin():
 @pytest.mark.parametrize("naive", [False, True])
 def test_numpy_and_torch_paths_choose_alike(objective, naive):
     th.manual_seed(0)
-    hook = ObjectiveHook(objective, StockLocation(None, 1, 0.5), naive=naive)
+    hook = make_scorer(objective, flat(1, 0.5), naive=naive)
     quantiles = th.randn(400, 16, 3)
     obs = _flat_obs(np.random.default_rng(0).uniform(-3, 3, 400), 0.5)
     fast = hook.greedy_actions(quantiles, obs)  # CPU, no grad: numpy path

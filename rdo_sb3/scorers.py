@@ -1,0 +1,164 @@
+"""The one place where DηN turns quantiles into action scores (acting, the bootstrap action and the
+initial-stock search).
+
+QR-DQN scores an action by the mean of its quantiles. DηN scores it by the objective's expected
+utility at the stock read from the same observation (``docs/concepts.md``)::
+
+    score(s, c, a) = mean_i f(c + theta_i(s, c, a))            (StockScorer)
+
+The time-inconsistent baseline ignores the stock and scores the objective's reported statistic
+of the return-to-go quantiles, e.g. their lower-tail mean for CVaR, negated for lower-is-better
+objectives so that a higher score is always better (NaiveScorer).
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+import numpy as np
+import torch as th
+
+from rdo_gym.objectives import Expectation, Objective
+from rdo_gym.stock import StockLayout
+
+__all__ = ["Scorer", "StockScorer", "NaiveScorer", "make_scorer", "greedy_with_random_ties",
+           "greedy_with_random_ties_numpy"]
+
+
+def greedy_with_random_ties(scores: th.Tensor) -> th.Tensor:
+    """``argmax`` over the last dim of ``scores`` ``(batch, n_actions)``, ties broken uniformly.
+
+    Exact equality defines a tie (objectives such as ``1{x >= 0}`` or ``min(x, 0)`` produce exact
+    ties). Uses torch's global generator (seeded by SB3's ``set_random_seed``).
+    """
+    noise = th.rand_like(scores)
+    noise.masked_fill_(scores < scores.amax(dim=-1, keepdim=True), -1.0)
+    return noise.argmax(dim=-1)
+
+
+def greedy_with_random_ties_numpy(scores: np.ndarray) -> np.ndarray:
+    """Numpy twin of :func:`greedy_with_random_ties` (numpy's global generator, also seeded by SB3)."""
+    is_best = scores == np.maximum.reduce(scores, axis=-1, keepdims=True)
+    if np.count_nonzero(is_best) == scores.shape[0]:  # no ties anywhere: the plain argmax
+        return scores.argmax(axis=-1)
+    noise = np.random.random_sample(scores.shape)
+    noise[~is_best] = -1.0
+    return noise.argmax(axis=-1)
+
+
+def _numpy_view(observations: Any) -> Any:
+    if isinstance(observations, dict):
+        return {k: v.numpy() for k, v in observations.items()}
+    return observations.numpy()
+
+
+class Scorer(ABC):
+    """Scores actions from quantiles ``(batch, n_quantiles, n_actions)`` of ``G`` and the
+    observations they were computed at; higher is better.
+
+    :meth:`scores` works on torch tensors and numpy arrays alike. :meth:`greedy_actions` evaluates
+    it on numpy views of CPU tensors (tiny arrays: numpy's per-op cost is a fraction of torch's,
+    which keeps DηN's throughput close to QR-DQN's) and in torch elsewhere.
+    """
+
+    objective: Objective
+
+    @abstractmethod
+    def scores(self, quantiles: Any, observations: Any) -> Any:
+        """Action scores ``(batch, n_actions)``."""
+
+    @abstractmethod
+    def choose_initial_stock(self, quantiles_at: Any, observation: Any,
+                             candidates: Any = None) -> tuple[float, float]:
+        """``(c0, learned objective value)`` at one unbatched start ``observation``.
+
+        ``quantiles_at(observations)`` gives the learned quantiles of a numpy batch of
+        observations; ``candidates`` are the stocks a searched objective chooses among.
+        """
+
+    def greedy_actions(self, quantiles: th.Tensor, observations: Any) -> th.Tensor:
+        """Greedy actions ``(batch,)`` (int64 tensor) with random tie-breaking."""
+        if not quantiles.is_cpu or quantiles.requires_grad:
+            return greedy_with_random_ties(self.scores(quantiles, observations))
+        scores = self.scores(quantiles.numpy(), _numpy_view(observations))
+        return th.from_numpy(greedy_with_random_ties_numpy(scores).astype(np.int64, copy=False))
+
+
+class StockScorer(Scorer):
+    """``score(s, c, a) = mean_i f(c + theta_i)`` with ``c`` read from the observation.
+
+    Args:
+        objective: the :class:`~rdo_gym.Objective` (its ``utility`` works on numpy and torch).
+        layout: the env's :class:`~rdo_gym.StockLayout` (where the stock is, its scale).
+    """
+
+    def __init__(self, objective: Objective, layout: StockLayout):
+        self.objective = objective
+        self.layout = layout
+        # E[c + G] = c + E[G]: c is the same for every action, so QR-DQN's score ranks alike.
+        self._ignores_stock = isinstance(objective, Expectation)
+
+    def scores(self, quantiles: Any, observations: Any) -> Any:
+        if self._ignores_stock:
+            return quantiles.mean(1)
+        return self.scores_at(quantiles, self.layout.read(observations))
+
+    def scores_at(self, quantiles: Any, stocks: Any) -> Any:
+        """Scores ``(batch, n_actions)`` at the given unscaled stocks ``(batch,)``."""
+        return self.objective.utility(quantiles + stocks[:, None, None]).mean(1)
+
+    def choose_initial_stock(self, quantiles_at: Any, observation: Any,
+                             candidates: Any = None) -> tuple[float, float]:
+        """Fixed-stock objectives return their ``c0``; searched ones (CVaR) maximize
+        ``objective.value_from_utility(c, max_a score(s0, c, a))`` over ``candidates``, scored
+        at the exact candidate stocks."""
+        obj = self.objective
+        stocks = obj.initial_stock_candidates(candidates)
+        quantiles = quantiles_at(self.layout.with_stocks(observation, stocks))
+        utilities = self.scores_at(quantiles, th.as_tensor(stocks, dtype=quantiles.dtype, device=quantiles.device))
+        index, value = obj.select_initial_stock(stocks, utilities.max(dim=1).values.cpu().numpy())
+        return float(stocks[index]), value
+
+    def __repr__(self) -> str:
+        return f"StockScorer({self.objective}, {self.layout})"
+
+
+class NaiveScorer(Scorer):
+    """The stock-free baseline: the objective's statistic of the return-to-go quantiles."""
+
+    def __init__(self, objective: Objective):
+        self.objective = objective
+
+    def scores(self, quantiles: Any, observations: Any = None) -> Any:
+        obj = self.objective
+        if obj.searches_initial_stock:  # e.g. CVaR: its value() is the tail statistic itself
+            value = obj.value(quantiles, axis=1)
+        else:
+            c0 = obj.initial_stock
+            value = obj.value_from_utility(c0, obj.utility(quantiles + c0).mean(1))
+        return value if obj.higher_is_better else -value
+
+    def choose_initial_stock(self, quantiles_at: Any, observation: Any,
+                             candidates: Any = None) -> tuple[float, float]:
+        """``c0`` is NaN (the env's own stock, if any, is left alone); the value is the statistic
+        of the greedy action's return-to-go quantiles."""
+        if isinstance(observation, dict):
+            batch = {k: np.asarray(v)[None] for k, v in observation.items()}
+        else:
+            batch = np.asarray(observation)[None]
+        best = float(self.scores(quantiles_at(batch))[0].max())
+        return math.nan, best if self.objective.higher_is_better else -best
+
+    def __repr__(self) -> str:
+        return f"NaiveScorer({self.objective})"
+
+
+def make_scorer(objective: Objective, layout: StockLayout | None, naive: bool = False) -> Scorer:
+    """The scorer DηN acts with: :class:`NaiveScorer` if ``naive``, else :class:`StockScorer`."""
+    if naive:
+        return NaiveScorer(objective)
+    if layout is None:
+        raise ValueError("the stock-augmented scorer needs the env's StockLayout (or naive=True)")
+    return StockScorer(objective, layout)
