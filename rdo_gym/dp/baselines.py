@@ -6,25 +6,30 @@
   ``CVaR_alpha``. This is time-inconsistent and in general worse than the stock-augmented optimum
   on the static ``CVaR_alpha(G)``.
 
-Ties go to the lowest action index (values within ``1e-10 * (1 + scale)``); without a horizon,
-first to the tied actions that can terminate soonest.
+Conventions of :mod:`rdo_gym.dp.kernel`: gamma = 1, lattice rewards (for the naive policy's
+return-to-go laws); ties go to the lowest action index (values within ``1e-10 * (1 + scale)``),
+without a horizon first to the tied actions that can terminate soonest (the same rule as
+:func:`rdo_gym.dp.solve`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from rdo_gym.dp.lattice import prefix_bounds, reward_lattice
-from rdo_gym.dp.model import TabularMDP
-from rdo_gym.dp.policy import TabularPolicy
-from rdo_gym.dp.solver import (
+from rdo_gym.dp.kernel import (
     DEFAULT_MAX_MEMORY,
     MAX_ITERATIONS,
     TIE_RTOL,
     TOLERANCE,
+    Transitions,
     check_memory,
     greedy,
+    prefix_bounds,
+    proper_greedy,
 )
+from rdo_gym.dp.lattice import reward_lattice
+from rdo_gym.dp.model import TabularMDP
+from rdo_gym.dp.policy import TabularPolicy
 from rdo_gym.objectives import CVaR
 
 __all__ = ["risk_neutral_policy", "naive_cvar_policy"]
@@ -34,20 +39,6 @@ def _expected_backup(mdp: TabularMDP, V: np.ndarray) -> np.ndarray:
     """``Q[a, s] = sum_m p * (r + V[s'] if not terminated else r)``."""
     cont = np.where(mdp.terminated, 0.0, V[mdp.next_state])
     return np.einsum("sam,sam->as", mdp.prob, mdp.reward + cont)
-
-
-def _steps_to_termination(mdp: TabularMDP, allowed: np.ndarray) -> np.ndarray:
-    """(A, S): fewest steps to a possible termination after each action, then ``allowed`` ones."""
-    live = mdp.prob > 0
-    may_end = (live & mdp.terminated).any(axis=2).T
-    dist = np.full(mdp.n_states, np.inf)
-    while True:
-        via = np.where(live & ~mdp.terminated, dist[mdp.next_state] + 1.0, np.inf).min(axis=2).T
-        d_a = np.where(may_end, 1.0, via)
-        new = np.where(allowed, d_a, np.inf).min(axis=0)
-        if np.array_equal(new, dist):
-            return d_a
-        dist = new
 
 
 def risk_neutral_policy(mdp: TabularMDP) -> TabularPolicy:
@@ -69,10 +60,10 @@ def risk_neutral_policy(mdp: TabularMDP) -> TabularPolicy:
         if not np.isfinite(delta) or delta > 1e12:
             break
         if delta <= TOLERANCE * (1.0 + float(np.abs(V).max())):
-            Q = _expected_backup(mdp, V)
-            optimal = Q >= Q.max(axis=0) - atol * (1.0 + float(np.abs(V).max()))
-            d = _steps_to_termination(mdp, optimal)
-            act = np.argmax(optimal & (d <= d.min(axis=0, initial=np.inf, where=optimal)), axis=0)
+            # The stock-free tie rule is the solver's on a one-cell grid (no stock).
+            Q = _expected_backup(mdp, V)[:, :, None]
+            no_stock = Transitions(mdp, np.zeros(mdp.prob.shape, dtype=np.int64), 1)
+            act = proper_greedy(Q, atol * (1.0 + float(np.abs(V).max())), no_stock)[:, 0]
             return TabularPolicy(act, time_dependent=False, name="risk-neutral")
     raise ValueError("risk-neutral value iteration did not converge without a horizon (unbounded or "
                      "non-terminating returns); give the MDP a horizon")

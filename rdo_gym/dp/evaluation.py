@@ -1,4 +1,9 @@
-"""Exact evaluation of a given policy: its return distribution and objective value (gamma = 1)."""
+"""Exact evaluation of a given policy: its return distribution and objective value.
+
+Conventions of :mod:`rdo_gym.dp.kernel`: gamma = 1, lattice rewards, the stock is ``C_0 = c0``,
+``C_{t+1} = C_t + R_{t+1}`` (what a stock-dependent policy is asked with). The law of
+``(state, stock)`` is pushed forward exactly under the policy (:func:`~rdo_gym.dp.kernel.propagate`).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from rdo_gym.dp.kernel import DEFAULT_MAX_MEMORY, check_memory, prepare, propagate, return_bounds, return_law
 from rdo_gym.dp.lattice import StockGrid, base_units
 from rdo_gym.dp.model import TabularMDP
 from rdo_gym.dp.policy import TabularPolicy
-from rdo_gym.dp.solver import DEFAULT_MAX_MEMORY, check_memory, prepare, propagate, return_bounds
 from rdo_gym.objectives import Objective
 
 __all__ = ["Evaluation", "evaluate"]
@@ -86,9 +91,6 @@ def evaluate(mdp: TabularMDP, policy: PolicyLike, objective: Objective | str, *,
     check_memory(8.0 * S * K * (3 + 6 * M), f"evaluate ({S} states x {K} stocks)", max_memory)
     grid = StockGrid(base_units=base_units(c0, lattice.step), step=lattice.step, offset=g_lo, size=K)
     final, left = propagate(mdp, lattice.units, K, -g_lo, _action_fn(policy, mdp, grid))
-    nz = np.flatnonzero(final)
-    atoms = lattice.step * (g_lo + nz).astype(np.float64)
-    probs = final[nz]
-    eu = float(probs @ np.asarray(obj.utility(grid.values()[nz]), dtype=np.float64))
-    return Evaluation(value=float(obj.value(atoms, probs)) + 0.0, return_distribution=(atoms, probs),
-                      expected_utility=eu, initial_stock=c0, truncated_mass=left)
+    atoms, probs, value, eu = return_law(final, -g_lo, grid.values(), lattice.step, obj)
+    return Evaluation(value=value, return_distribution=(atoms, probs), expected_utility=eu,
+                      initial_stock=c0, truncated_mass=left)

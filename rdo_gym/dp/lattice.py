@@ -2,8 +2,8 @@
 
 Exact categorical DP needs every reward (with positive probability) to be an integer multiple of
 one ``step``; the stock then moves on the lattice ``base + step * Z``. All indices here are in
-*units* of ``step``. Reachable stock ranges are computed from prefix-sum bounds of the reward
-graph, so the grid never needs clipping on the cells whose values are reported.
+*units* of ``step``. The grid's range is sized by :mod:`rdo_gym.dp.kernel` from prefix-sum bounds
+of the rewards, so it never needs clipping on the cells whose values are reported.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from rdo_gym.dp.model import TabularMDP
 
-__all__ = ["RewardLattice", "StockGrid", "reward_lattice", "prefix_bounds"]
+__all__ = ["RewardLattice", "StockGrid", "reward_lattice", "base_units"]
 
 _MAX_DENOMINATOR = 10_000
 _LATTICE_RTOL = 1e-9
@@ -59,46 +59,6 @@ def reward_lattice(mdp: TabularMDP) -> RewardLattice:
     step = 1.0 if g == 0 else g / den
     units = np.where(live, np.round(mdp.reward / step), 0).astype(np.int64)
     return RewardLattice(step=float(step), units=units)
-
-
-def prefix_bounds(mdp: TabularMDP, units: np.ndarray, n_steps: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """Min and max prefix sums (in lattice units) of the rewards along any path.
-
-    With ``n_steps`` (a horizon) returns arrays ``(n_steps + 1, S)``: row ``n`` bounds every partial
-    sum of at most ``n`` further rewards from each state (row 0 is 0). Without a horizon returns
-    arrays ``(1, S)`` over paths of any length; states from which the sums are unbounded (a reachable
-    cycle with nonzero total reward) get ``-inf`` / ``+inf``.
-    """
-    live = mdp.prob > 0
-    term = mdp.terminated
-    ns = mdp.next_state
-    S = mdp.n_states
-    r = units.astype(np.float64)
-
-    def step_once(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        cand_hi = np.where(live, r + np.where(term, 0.0, hi[ns]), -np.inf)
-        cand_lo = np.where(live, r + np.where(term, 0.0, lo[ns]), np.inf)
-        new_hi = np.maximum(0.0, cand_hi.max(axis=(1, 2)))
-        new_lo = np.minimum(0.0, cand_lo.min(axis=(1, 2)))
-        return new_lo, new_hi
-
-    lo, hi = np.zeros(S), np.zeros(S)
-    if n_steps is not None:
-        los, his = [lo], [hi]
-        for _ in range(n_steps):
-            lo, hi = step_once(lo, hi)
-            los.append(lo)
-            his.append(hi)
-        return np.stack(los), np.stack(his)
-    # Bellman-Ford: values settle within S iterations unless a nonzero cycle is reachable.
-    for _ in range(S):
-        lo, hi = step_once(lo, hi)
-    lo_s, hi_s = lo.copy(), hi.copy()
-    for _ in range(S + 1):
-        lo, hi = step_once(lo, hi)
-    lo = np.where(lo < lo_s, -np.inf, lo_s)
-    hi = np.where(hi > hi_s, np.inf, hi_s)
-    return lo[None], hi[None]
 
 
 @dataclass(frozen=True)

@@ -135,27 +135,6 @@ class TabularMDP:
         return cls(prob, nxt, rew, term, np.asarray(initial, dtype=np.float64), horizon)
 
     @classmethod
-    def from_arrays(cls, transitions: np.ndarray, rewards: np.ndarray, initial: np.ndarray,
-                    terminal_states: Sequence[int] = (), horizon: int | None = None) -> TabularMDP:
-        """From ``transitions[s, a, s']`` and deterministic ``rewards[s, a, s']`` (or ``[s, a]``).
-
-        Entering a state in ``terminal_states`` ends the episode.
-        """
-        T = np.asarray(transitions, dtype=np.float64)
-        if T.ndim != 3 or T.shape[2] != T.shape[0]:
-            raise ValueError(f"transitions must have shape (S, A, S), got {T.shape}")
-        S, A, _ = T.shape
-        R = np.asarray(rewards, dtype=np.float64)
-        if R.shape == (S, A):
-            R = np.repeat(R[:, :, None], S, axis=2)
-        if R.shape != (S, A, S):
-            raise ValueError(f"rewards must have shape (S, A) or (S, A, S), got {R.shape}")
-        term = np.zeros(S, dtype=bool)
-        term[list(terminal_states)] = True
-        nxt = np.broadcast_to(np.arange(S), (S, A, S))
-        return cls(T, nxt, R, np.broadcast_to(term, (S, A, S)), initial, horizon)
-
-    @classmethod
     def from_gymnasium(cls, env: Any, horizon: int | None = None) -> TabularMDP:
         """From a Gymnasium toy-text env (FrozenLake, Taxi, CliffWalking...) exposing ``P``.
 
