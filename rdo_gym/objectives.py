@@ -1,6 +1,6 @@
 """Objectives on the law of ``c0 + G``: defined once, used by the wrappers, the DP and the agent.
 
-Conventions (DESIGN.md section 2):
+Conventions (``docs/concepts.md``, ``docs/core.md``):
 
 * ``G`` is the ordinary (discounted) return, rewards are "higher is better".
 * ``c0`` is the initial stock. Every objective is a stock-augmented expected utility: the quantity
@@ -412,7 +412,7 @@ class ProbabilityAtLeast(Objective):
 class CVaR(Objective):
     """Lower-tail CVaR of the return: the mean of the worst ``alpha`` fraction of ``G``.
 
-    ``alpha`` in (0, 1]; ``alpha = 1`` is the mean. Reduction (DESIGN.md):
+    ``alpha`` in (0, 1]; ``alpha = 1`` is the mean. Reduction (``docs/concepts.md``):
     ``CVaR_alpha(G) = max_c { -c + E[min(c + G, 0)] / alpha }``, so ``f(x) = min(x, 0)`` and the
     initial stock ``c0 = -VaR_alpha`` is searched (:attr:`initial_stock` is ``None``).
     """

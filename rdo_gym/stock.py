@@ -1,6 +1,6 @@
 """Stock augmentation: put the (rescaled) sum of rewards so far into the observation of any env.
 
-Convention (DESIGN.md section 2): ``C_0 = c0`` and ``C_{t+1} = (C_t + R_{t+1}) / gamma``, i.e.
+Convention (``docs/core.md``): ``C_0 = c0`` and ``C_{t+1} = (C_t + R_{t+1}) / gamma``, i.e.
 ``C_t = gamma^-t (c0 + sum_{k<t} gamma^k R_{k+1})``, so that ``c0 + G_0 = gamma^t (C_t + G_t)``
 and, at termination, ``c0 + G = gamma^T C_T``. The wrapper keeps the numerically stable
 ``X_t = c0 + sum_{k<t} gamma^k R_{k+1}`` and ``gamma^t`` in float64 and derives ``C_t`` from them.
