@@ -8,6 +8,7 @@ Public API: :class:`DEtaN`, its policies (``MlpPolicy``, ``CnnPolicy``, ``MultiI
 from rdo_sb3.detan import DEtaN
 from rdo_sb3.evaluation import ObjectiveEvaluation, bootstrap_ci, evaluate_objective, objective_values, rollout_returns
 from rdo_sb3.objective_hook import ObjectiveHook, greedy_with_random_ties
+from rdo_sb3.losses import FastQRDQN, FastTQC, quantile_huber_loss
 from rdo_sb3.policies import CnnPolicy, DEtaNPolicy, MlpPolicy, MultiInputPolicy
 from rdo_sb3.stock_input import StockLocation, StockSettings, read_stock_settings
 
@@ -26,5 +27,8 @@ __all__ = [
     "rollout_returns",
     "bootstrap_ci",
     "ObjectiveEvaluation",
+    "quantile_huber_loss",
+    "FastQRDQN",
+    "FastTQC",
     "objective_values",
 ]
