@@ -2,11 +2,13 @@
 
 Public API: :class:`DEtaN`, its policies (``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy``),
 :class:`ObjectiveHook`, :func:`evaluate_objective` and :class:`ObjectiveEvaluation`, and for any SB3 model
-:func:`rollout_returns` and :func:`bootstrap_ci`.
+:func:`rollout_returns` and :func:`bootstrap_ci`; :func:`make_model` builds the DηN or QR-DQN model of a
+:class:`~rdo_gym.presets.Preset` (e.g. ``rdo_envs.preset(env_id, agent)``).
 """
 
 from rdo_sb3.detan import DEtaN
 from rdo_sb3.evaluation import ObjectiveEvaluation, bootstrap_ci, evaluate_objective, objective_values, rollout_returns
+from rdo_sb3.factory import default_policy, make_model
 from rdo_sb3.objective_hook import ObjectiveHook, greedy_with_random_ties
 from rdo_sb3.losses import FastQRDQN, FastTQC, quantile_huber_loss
 from rdo_sb3.policies import CnnPolicy, DEtaNPolicy, MlpPolicy, MultiInputPolicy
@@ -31,4 +33,6 @@ __all__ = [
     "FastQRDQN",
     "FastTQC",
     "objective_values",
+    "make_model",
+    "default_policy",
 ]

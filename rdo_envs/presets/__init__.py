@@ -1,9 +1,11 @@
-"""Hyperparameter presets per benchmark, in the RL Zoo's yml style (one file per algorithm).
+"""Hyperparameter presets of the ``rdo/`` benchmarks, in the RL Zoo's yml style (one file per agent).
 
 ``detan.yml`` holds DηN's presets and ``qrdqn.yml`` the sb3-contrib QR-DQN peer's (identical
-hyperparameters, so that comparisons isolate the objective). Each top-level key is an env id;
-its entries are ``n_timesteps``, ``policy`` and keyword arguments of the algorithm (``policy_kwargs``
-is a mapping, never evaluated code).
+hyperparameters, so that comparisons isolate the objective). Each top-level key is an env id; its
+entries are ``objective`` (the objective the preset was tuned for), ``gamma``, ``n_timesteps``,
+``policy`` and keyword arguments of the agent (``policy_kwargs`` is a mapping, never evaluated
+code). :func:`preset` reads one as a :class:`~rdo_gym.presets.Preset`; ``rdo_sb3.make_model``
+builds its model.
 """
 
 from __future__ import annotations
@@ -12,36 +14,53 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-__all__ = ["ALGOS", "load_preset", "preset_env_ids"]
+from rdo_gym.presets import AGENTS, Preset
 
-#: Algorithms that have a preset file.
-ALGOS = ("detan", "qrdqn")
+__all__ = ["preset", "preset_env_ids"]
 
 
 @cache
-def _load(algo: str) -> dict[str, dict[str, Any]]:
+def _load(agent: str) -> dict[str, dict[str, Any]]:
     import yaml
 
-    if algo not in ALGOS:
-        raise ValueError(f"no presets for algorithm {algo!r}; expected one of {ALGOS}")
-    text = resources.files(__package__).joinpath(f"{algo}.yml").read_text()
+    if agent not in AGENTS:
+        raise ValueError(f"no presets for agent {agent!r}; expected one of {AGENTS}")
+    text = resources.files(__package__).joinpath(f"{agent}.yml").read_text()
     return yaml.safe_load(text)
 
 
-def preset_env_ids(algo: str = "detan") -> tuple[str, ...]:
-    """The env ids that have a preset for ``algo``."""
-    return tuple(_load(algo))
+def preset_env_ids(agent: str = "detan") -> tuple[str, ...]:
+    """The env ids that have a preset for ``agent``.
+
+    Args:
+        agent: ``"detan"`` or ``"qrdqn"``.
+    """
+    return tuple(_load(agent))
 
 
-def load_preset(env_id: str, algo: str = "detan") -> dict[str, Any]:
-    """A fresh copy of the preset of ``algo`` for ``env_id`` (``"rdo_envs:"`` prefix allowed).
+def preset(env_id: str, agent: str = "detan") -> Preset:
+    """The preset of ``agent`` for a benchmark.
 
-    Returns a dict with ``n_timesteps`` (int), ``policy`` and the algorithm's keyword arguments.
+    Args:
+        env_id: A benchmark id (``"rdo/CVaRGrid-v0"``, ``"rdo_envs:"`` prefix allowed).
+        agent: ``"detan"`` or ``"qrdqn"``.
+
+    Returns:
+        The :class:`~rdo_gym.presets.Preset` (gamma and objective explicit).
+
+    Raises:
+        ValueError: If the agent or the env has no preset.
     """
     name = env_id.split(":", 1)[-1]
-    presets = _load(algo)
+    presets = _load(agent)
     if name not in presets:
-        raise ValueError(f"no {algo} preset for env {env_id!r}; presets exist for {sorted(presets)}")
-    preset = {k: (dict(v) if isinstance(v, dict) else v) for k, v in presets[name].items()}
-    preset["n_timesteps"] = int(float(preset["n_timesteps"]))
-    return preset
+        raise ValueError(f"no {agent} preset for env {env_id!r}; presets exist for {sorted(presets)}")
+    entry = dict(presets[name])
+    try:
+        objective, gamma, steps = entry.pop("objective"), entry.pop("gamma"), entry.pop("n_timesteps")
+    except KeyError as err:
+        raise ValueError(f"the {agent} preset of {name} lacks {err.args[0]!r} (objective, gamma and n_timesteps "
+                         "are explicit in every preset)") from None
+    policy = entry.pop("policy", None)
+    return Preset(agent=agent, env_id=name, objective=objective, gamma=gamma, n_timesteps=int(float(steps)),
+                  policy=policy, hyperparameters=entry)

@@ -1,0 +1,63 @@
+"""One model factory: the DηN or QR-DQN model of a :class:`~rdo_gym.presets.Preset` on an env."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from rdo_gym.objectives import Objective
+from rdo_gym.presets import Preset
+
+__all__ = ["make_model", "default_policy"]
+
+
+def default_policy(env: gym.Env) -> str:
+    """``MultiInputPolicy`` for a Dict observation, else ``MlpPolicy``.
+
+    Args:
+        env: The env the model will train on.
+    """
+    return "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
+
+
+def make_model(preset: Preset, env: gym.Env, *, objective: Objective | str | None = None, seed: int | None = None,
+               verbose: int = 0, **overrides: Any) -> Any:
+    """The untrained model of ``preset`` on ``env``, with the preset's gamma.
+
+    ``"detan"`` gives :class:`~rdo_sb3.DEtaN` acting on ``objective`` (default: the preset's);
+    ``"qrdqn"`` gives plain sb3-contrib ``QRDQN``, which maximizes the mean whatever the
+    objective (``objective`` is then ignored, as are DηN-only keys such as ``relabel_stocks``).
+
+    Args:
+        preset: The agent, gamma, policy and hyperparameters (``rdo_envs.preset(env_id, agent)``,
+            or :meth:`Preset.defaults <rdo_gym.presets.Preset.defaults>`).
+        env: The training env (stock-augmented for DηN, unless ``naive=True``).
+        objective: DηN's objective; ``None`` takes ``preset.objective``.
+        seed: The model's seed.
+        verbose: SB3's verbosity.
+        **overrides: Keyword arguments of the agent that replace the preset's (not ``gamma``:
+            change ``preset.gamma``, e.g. ``preset.with_overrides(gamma=0.99)``).
+
+    Returns:
+        The model (call ``model.learn(preset.n_timesteps)``).
+
+    Raises:
+        ValueError: If ``overrides`` sets ``gamma``.
+    """
+    if "gamma" in overrides:
+        raise ValueError("set the discount on the preset (preset.with_overrides(gamma=...)), not as an override: "
+                         "the stock recursion uses it too")
+    params = preset.kwargs()
+    params.update(overrides)
+    policy = preset.policy or default_policy(env)
+    if preset.agent == "detan":
+        from rdo_sb3.detan import DEtaN
+
+        return DEtaN(policy, env, objective=objective if objective is not None else preset.objective,
+                     gamma=preset.gamma, seed=seed, verbose=verbose, **params)
+    from sb3_contrib import QRDQN
+
+    params.pop("relabel_stocks", None)
+    return QRDQN(policy, env, gamma=preset.gamma, seed=seed, verbose=verbose, **params)
