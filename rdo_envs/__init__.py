@@ -15,15 +15,19 @@ has integer rewards, gamma = 1, a fixed horizon (time left in the observation,
 rolled out in the real env).
 
 Helpers: :func:`make_stock_env` builds the stock-augmented env in one line, :func:`benchmark_info`
-gives an id's metadata (default objectives, gamma, training range of initial stocks) and
-:func:`reference` the exact DP reference numbers (documented in :data:`REFERENCE_OPTIMA`).
+gives an id's metadata (default objectives, gamma, training range of initial stocks),
+:func:`reference` the exact DP reference (an :class:`~rdo_gym.dp.ExactReference`, cached; the
+numbers are documented in :data:`REFERENCE_OPTIMA`) and :func:`preset` the tuned hyperparameters of
+an agent (a :class:`~rdo_gym.presets.Preset`). :mod:`rdo_envs.plots` draws return distributions
+(matplotlib, optional).
 """
 
 from rdo_envs.benchmarks import ENV_IDS, BenchmarkInfo, benchmark_info, env_class, register_envs
 from rdo_envs.cvar_grid import CVaRGridEnv
 from rdo_envs.gridworld import GridBenchmarkEnv
 from rdo_envs.homeostasis import HomeostasisEnv
-from rdo_envs.references import REFERENCE_OPTIMA, Reference, reference, reference_table
+from rdo_envs.presets import preset, preset_env_ids
+from rdo_envs.references import REFERENCE_OPTIMA, reference, reference_table
 from rdo_envs.stock_env import make_stock_env
 from rdo_envs.target_grid import TargetGridEnv
 
@@ -42,6 +46,7 @@ __all__ = [
     "register_envs",
     "reference",
     "reference_table",
-    "Reference",
     "REFERENCE_OPTIMA",
+    "preset",
+    "preset_env_ids",
 ]

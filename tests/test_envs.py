@@ -255,11 +255,29 @@ def test_make_stock_env_initial_stocks():
         make_stock_env("CartPole-v1")
 
 
-def test_make_stock_env_cvar_uses_optimal_initial_stock():
+def test_make_stock_env_cvar_samples_the_training_range_that_holds_the_optimal_initial_stock(monkeypatch):
+    # A searched c0 (CVaR) is the agent's choice: the env samples the benchmark's training range, the
+    # same stocks as the objective-free training env, and builds it without running the DP.
+    import rdo_gym.dp
+
+    def no_dp(*args, **kwargs):
+        raise AssertionError("make_stock_env ran the DP")
+
+    monkeypatch.setattr(rdo_gym.dp, "solve", no_dp)
+    monkeypatch.setattr(rdo_gym.dp, "exact_reference", no_dp)
+    low, high = CVaRGridEnv.training_stocks
+    plain = make_stock_env("rdo/CVaRGrid-v0")
     for alpha in (0.05, 0.1, 0.25):
         env = make_stock_env("rdo/CVaRGrid-v0", f"cvar:{alpha}")
-        _, info = env.reset(seed=0)
-        assert info["initial_stock"] == REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", f"cvar:{alpha}")].initial_stock
+        sampler = env.initial_stock
+        assert isinstance(sampler, UniformStock) and (sampler.low, sampler.high, sampler.integer) == (low, high, True)
+        stocks = [env.reset(seed=s)[1]["initial_stock"] for s in range(40)]
+        assert stocks == [plain.reset(seed=s)[1]["initial_stock"] for s in range(40)]
+        assert low <= REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", f"cvar:{alpha}")].initial_stock <= high
+    # The DP's c0* is one explicit argument away.
+    c0 = REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")].initial_stock
+    env = make_stock_env("rdo/CVaRGrid-v0", "cvar:0.1", initial_stock=c0)
+    assert env.reset(seed=0)[1]["initial_stock"] == c0 == 3.0
 
 
 # -- exact model vs simulator -------------------------------------------------------------------
@@ -324,15 +342,15 @@ def test_reference_table_matches_dp():
     assert {k for k in REFERENCE_OPTIMA} == {(e, o) for e in ENV_IDS for o in CLASSES[e].reference_objectives}
     for (env_id, spec), documented in REFERENCE_OPTIMA.items():
         computed = reference(env_id, spec)
-        assert computed.objective == spec == documented.objective
+        assert str(computed.objective) == spec == str(documented.objective)
         assert computed.higher_is_better == documented.higher_is_better
         for field in ("optimum", "risk_neutral", "initial_stock"):
             assert getattr(computed, field) == pytest.approx(getattr(documented, field), abs=1e-8), (
                 env_id, spec, field)
-        if documented.naive_cvar is None:
-            assert computed.naive_cvar is None
+        if documented.naive is None:
+            assert computed.naive is None
         else:
-            assert computed.naive_cvar == pytest.approx(documented.naive_cvar, abs=1e-8)
+            assert computed.naive == pytest.approx(documented.naive, abs=1e-8)
         # the optimum is at least as good as the baselines
         sign = 1 if documented.higher_is_better else -1
         assert sign * (documented.optimum - documented.risk_neutral) >= -1e-9
@@ -348,7 +366,7 @@ CVAR_MARGIN = 1.5
 def test_cvar_grid_optimum_beats_both_baselines_by_a_margin(alpha):
     ref = reference("rdo/CVaRGrid-v0", f"cvar:{alpha}")
     assert ref.optimum - ref.risk_neutral > CVAR_MARGIN
-    assert ref.optimum - ref.naive_cvar > CVAR_MARGIN
+    assert ref.optimum - ref.naive > CVAR_MARGIN
 
 
 def test_homeostasis_risk_neutral_is_far_from_optimum():
@@ -416,8 +434,8 @@ def test_optimal_policy_achieves_reference_in_real_env(env_id, spec):
     estimate = objective.value_from_utility(c0, u.mean())
     stderr = abs(slope) * u.std(ddof=1) / math.sqrt(len(u)) + 1e-12
     assert abs(estimate - documented.optimum) < 4 * stderr + 1e-9, (estimate, documented.optimum, stderr)
-    if documented.naive_cvar is not None:  # the real-env advantage over both baselines is resolved
-        assert estimate - 4 * stderr > max(documented.naive_cvar, documented.risk_neutral)
+    if documented.naive is not None:  # the real-env advantage over both baselines is resolved
+        assert estimate - 4 * stderr > max(documented.naive, documented.risk_neutral)
 
 
 def test_naive_policy_achieves_its_reference_in_real_env():
@@ -428,7 +446,7 @@ def test_naive_policy_achieves_its_reference_in_real_env():
     # with f(x) = x and c0 = 0 the "utilities" are the returns G of the stock-free policy
     returns = _rollout("rdo/CVaRGrid-v0", make_objective("mean"), policy, 0.0, episodes=3000, seed=12)
     cvar_hat = make_objective(f"cvar:{alpha}").value(returns)
-    assert abs(cvar_hat - documented.naive_cvar) < 0.5
+    assert abs(cvar_hat - documented.naive) < 0.5
     assert cvar_hat < documented.optimum - 1.0
 
 
@@ -448,7 +466,9 @@ def test_cvar_grid_optimal_policy_depends_on_the_stock_at_the_fork(alpha):
 
 def test_make_stock_env_passes_gym_make_options_to_gym_make_only():
     env = rdo_envs.make_stock_env("rdo/CVaRGrid-v0", "cvar:0.1", max_episode_steps=100, disable_env_checker=True)
-    assert env.initial_stock == rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")].initial_stock
+    assert env.spec.max_episode_steps == 100
+    env = rdo_envs.make_stock_env("rdo/TargetGrid-v0", "target:4", max_episode_steps=100, slip=0.0, gamma=0.5)
+    assert env.initial_stock == -4.0 and env.gamma == 0.5 and env.unwrapped.slip == 0.0
 
 
 @pytest.mark.parametrize("env_id", rdo_envs.ENV_IDS)

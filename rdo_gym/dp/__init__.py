@@ -3,13 +3,13 @@
 ``solve`` computes the optimal stock-augmented policy, its value and return distribution for any
 objective of :mod:`rdo_gym.objectives` (CVaR with the exact outer search over the initial stock);
 ``evaluate`` gives the exact return distribution and value of a given policy; the baselines are the
-risk-neutral and the naive (stock-free) CVaR policies, and ``compare_with_baselines`` puts the
-optimum next to them. See :mod:`rdo_gym.dp.solver` for the
-conventions. Only numpy is used.
+risk-neutral and the naive (stock-free) CVaR policies, and ``exact_reference`` puts the optimum
+next to them (an :class:`ExactReference`, with the normalized score of any value). See
+:mod:`rdo_gym.dp.solver` for the conventions. Only numpy is used.
 """
 
 from rdo_gym.dp.baselines import naive_cvar_policy, risk_neutral_policy
-from rdo_gym.dp.comparison import BaselineComparison, compare_with_baselines
+from rdo_gym.dp.comparison import ExactReference, exact_reference
 from rdo_gym.dp.evaluation import Evaluation, evaluate
 from rdo_gym.dp.lattice import StockGrid
 from rdo_gym.dp.model import TabularMDP
@@ -22,8 +22,8 @@ __all__ = [
     "evaluate",
     "risk_neutral_policy",
     "naive_cvar_policy",
-    "compare_with_baselines",
-    "BaselineComparison",
+    "exact_reference",
+    "ExactReference",
     "Solution",
     "Evaluation",
     "TabularPolicy",
