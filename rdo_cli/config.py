@@ -1,46 +1,107 @@
-"""Run folders of the command line: the settings of a training run and the envs built from them.
+"""The configuration of a run: the command-line arguments of ``rdo train``, resolved once.
 
-A run folder holds ``model.zip`` (SB3's format) and ``run.yml`` (:class:`RunConfig`), from which
-``rdo evaluate`` and ``rdo plot`` rebuild the same env and objective.
+:func:`resolve_run` checks the env id, parses the objective, looks up the preset, and settles the
+discount and the training stocks; the :class:`RunConfig` it returns is complete (every later step
+reads it, nothing is parsed again) and is what ``run.yml`` holds (:mod:`rdo_cli.run_folder`).
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
-from gymnasium import spaces
 
-from rdo_gym import Objective, StockAugmentation, UniformStock, make_objective
+from rdo_cli.errors import CliError
+from rdo_gym import Objective, make_objective
+from rdo_gym.presets import AGENTS, Preset
 
-__all__ = ["CliError", "RunConfig", "ALGOS", "MODEL_FILE", "RUN_FILE", "check_env_id", "parse_objective",
-           "parse_hyperparams", "make_env", "make_plain_env", "check_objective_for_env", "load_run", "is_benchmark",
-           "stock_defaults", "default_gamma", "default_policy"]
+__all__ = ["ALGOS", "RunConfig", "TrainingStocks", "resolve_run", "check_env_id", "is_benchmark",
+           "parse_objective", "parse_hyperparams"]
 
-#: Algorithms ``rdo train`` knows: DηN (stock-augmented) and its peer, plain sb3-contrib QR-DQN.
-ALGOS = ("detan", "qrdqn")
-MODEL_FILE = "model.zip"
-RUN_FILE = "run.yml"
+#: Agents ``rdo train`` knows: DηN (stock-augmented) and its peer, plain sb3-contrib QR-DQN.
+ALGOS = AGENTS
+#: The training budget of an env without a preset.
+DEFAULT_TIMESTEPS = 100_000
 
 
-class CliError(Exception):
-    """A user error: printed as one line by ``rdo`` (exit status 2), never as a traceback."""
+@dataclass(frozen=True)
+class TrainingStocks:
+    """DηN's initial stocks in training.
+
+    Attributes:
+        range: The ``(low, high)`` range they are sampled on (``None``: every episode starts at the
+            objective's fixed ``c0``).
+        integer: Whether integers are sampled.
+        scale: The factor on the stock in the observation.
+    """
+
+    range: tuple[float, float] | None
+    integer: bool
+    scale: float
+
+
+@dataclass
+class RunConfig:
+    """Everything a run is: what ``rdo train`` did, saved as ``run.yml`` next to ``model.zip``.
+
+    Attributes:
+        env_id: The Gymnasium id.
+        algo: ``"detan"`` or ``"qrdqn"``.
+        objective: The objective (parsed; a spec string is parsed on construction).
+        preset: The agent's gamma, policy and hyperparameters (overrides applied).
+        timesteps: The env steps trained (requested, or done when interrupted).
+        seed: The model's seed.
+        stocks: DηN's training stocks (``None`` for QR-DQN: no stock).
+        env_kwargs: ``gym.make`` keyword arguments.
+        train_seconds: The training time, once trained.
+    """
+
+    env_id: str
+    algo: str
+    objective: Objective
+    preset: Preset
+    timesteps: int
+    seed: int | None = None
+    stocks: TrainingStocks | None = None
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.objective, Objective):
+            self.objective = parse_objective(self.objective)
+
+    @property
+    def gamma(self) -> float:
+        """The discount of the agent and of the stock recursion (the preset's)."""
+        return self.preset.gamma
+
+    @property
+    def benchmark(self) -> bool:
+        """Whether the env is a registered ``rdo/`` benchmark."""
+        return is_benchmark(self.env_id)
 
 
 def is_benchmark(env_id: str) -> bool:
-    """Whether ``env_id`` is a registered ``rdo/`` benchmark (with an exact model and presets)."""
+    """Whether ``env_id`` is a registered ``rdo/`` benchmark (with an exact model and presets).
+
+    Args:
+        env_id: A Gymnasium id (``"rdo_envs:"`` prefix allowed).
+    """
     import rdo_envs
 
     return env_id.split(":", 1)[-1] in rdo_envs.ENV_IDS
 
 
 def check_env_id(env_id: str) -> str:
-    """``env_id`` if Gymnasium knows it (after registering the ``rdo/`` benchmarks), else a CliError."""
-    import rdo_envs  # noqa: F401  (registers rdo/...)
+    """``env_id`` if Gymnasium knows it (after registering the ``rdo/`` benchmarks), else a CliError.
+
+    Args:
+        env_id: A Gymnasium id, ``"module:Id"`` allowed.
+    """
+    import rdo_envs  # (registers rdo/...)
 
     name = env_id.split(":", 1)[-1]
     if name.startswith("ALE/"):  # Gymnasium 1.x registers the Atari ids only once ale_py is imported
@@ -64,8 +125,12 @@ def check_env_id(env_id: str) -> str:
     return env_id
 
 
-def parse_objective(spec: str) -> Objective:
-    """The objective of a spec string, or a CliError naming the accepted forms."""
+def parse_objective(spec: str | Objective) -> Objective:
+    """The objective of a spec string, or a CliError naming the accepted forms.
+
+    Args:
+        spec: ``"cvar:0.1"``, ``"target:4"``... (an Objective passes through).
+    """
     try:
         return make_objective(spec)
     except (ValueError, TypeError) as err:
@@ -74,7 +139,11 @@ def parse_objective(spec: str) -> Objective:
 
 def parse_hyperparams(items: list[str] | None) -> dict[str, Any]:
     """``key=value`` pairs, values read as YAML (``learning_rate=1e-3``,
-    ``policy_kwargs={net_arch: [64, 64]}``), never evaluated as code."""
+    ``policy_kwargs={net_arch: [64, 64]}``), never evaluated as code.
+
+    Args:
+        items: The ``key=value`` strings.
+    """
     import yaml
 
     out: dict[str, Any] = {}
@@ -90,55 +159,7 @@ def parse_hyperparams(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-@dataclass
-class RunConfig:
-    """What ``rdo train`` did, saved as ``run.yml`` next to ``model.zip``.
-
-    ``stock_range``: the ``(low, high)`` range initial stocks were sampled on in training (DηN;
-    ``None``: the objective's fixed ``c0``); ``stock_scale``: the factor on the stock in the
-    observation; ``gamma``: the discount of the stock recursion and of the agent.
-    """
-
-    env_id: str
-    algo: str
-    objective: str
-    timesteps: int
-    seed: int | None = None
-    gamma: float = 1.0
-    stock_range: tuple[float, float] | None = None
-    stock_integer: bool = False
-    stock_scale: float = 1.0
-    env_kwargs: dict[str, Any] = field(default_factory=dict)
-    hyperparams: dict[str, Any] = field(default_factory=dict)
-    train_seconds: float | None = None
-
-    def save(self, folder: Path) -> Path:
-        import yaml
-
-        data = asdict(self)
-        data["stock_range"] = None if self.stock_range is None else [float(x) for x in self.stock_range]
-        path = Path(folder) / RUN_FILE
-        path.write_text(yaml.safe_dump(data, sort_keys=False))
-        return path
-
-    @classmethod
-    def load(cls, folder: Path) -> RunConfig:
-        import yaml
-
-        path = Path(folder) / RUN_FILE
-        if not path.is_file():
-            raise CliError(f"{path} not found: a run folder written by 'rdo train' holds {MODEL_FILE} and {RUN_FILE}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-            config = cls(**data)
-        except (TypeError, yaml.YAMLError) as err:
-            raise CliError(f"{path} is not a run file of this rdo version: {err}") from None
-        if config.stock_range is not None:
-            config.stock_range = tuple(config.stock_range)  # type: ignore[assignment]
-        return config
-
-
-def default_gamma(env_id: str, gamma: float | None) -> float:
+def _gamma(env_id: str, gamma: float | None) -> float:
     """``gamma`` checked, or the benchmark's (1), or 1 (objectives on the undiscounted return)."""
     if gamma is None:
         if is_benchmark(env_id):
@@ -151,121 +172,100 @@ def default_gamma(env_id: str, gamma: float | None) -> float:
     return float(gamma)
 
 
-def stock_defaults(env_id: str, objective: Objective, stock_range: tuple[float, float] | None,
-                   stock_scale: float | None, gamma: float | None) -> tuple[tuple[float, float] | None, bool,
-                                                                            float, float]:
-    """``(stock_range, integer, stock_scale, gamma)`` for training DηN on ``env_id``.
+def _training_stocks(env_id: str, objective: Objective, stock_range: tuple[float, float] | None,
+                     stock_scale: float | None) -> TrainingStocks:
+    """DηN's training stocks on ``env_id``.
 
-    A benchmark brings its own training range, scale and gamma; another env samples on
-    ``stock_range`` if given, else starts every episode at the objective's fixed ``c0`` (a
-    searched ``c0`` — CVaR — needs a range to search in).
+    A benchmark brings its own training range and scale (widened to a fixed ``c0`` outside it);
+    another env samples on ``stock_range`` if given, else starts every episode at the objective's
+    fixed ``c0`` (a searched ``c0`` — CVaR — needs a range to search in).
     """
     if stock_range is not None and not stock_range[0] <= stock_range[1]:
         raise CliError(f"--stock-range needs LOW <= HIGH, got {stock_range[0]:g} {stock_range[1]:g}")
     if stock_scale is not None and not (math.isfinite(stock_scale) and stock_scale > 0):
         raise CliError(f"--stock-scale must be a finite positive number, got {stock_scale:g}")
-    gamma = default_gamma(env_id, gamma)
     if is_benchmark(env_id):
         import rdo_envs
 
         info = rdo_envs.benchmark_info(env_id)
         if stock_range is None:
             low, high = map(float, info.training_stocks)
-            c0 = objective.initial_stock
-            if c0 is not None:  # a fixed c0 outside the usual range: train where it is evaluated too
+            if not objective.searches_initial_stock:  # a fixed c0 outside the usual range: train there too
+                c0 = objective.initial_stock
                 low, high = min(low, math.floor(c0)), max(high, math.ceil(c0))
             stock_range = (low, high)
-        rng = tuple(map(float, stock_range))
-        integer = all(float(x).is_integer() for x in rng)
-        return rng, integer, info.stock_scale if stock_scale is None else stock_scale, gamma
-    if stock_range is None and objective.initial_stock is None:
-        raise CliError(f"objective {objective} searches its initial stock: give the range to search and train on "
-                       f"with --stock-range LOW HIGH (in units of return, e.g. --stock-range -200 0)")
-    integer = stock_range is not None and all(float(x).is_integer() for x in stock_range)
-    return (None if stock_range is None else tuple(map(float, stock_range))), integer, \
-        1.0 if stock_scale is None else stock_scale, gamma
+        rng = (float(stock_range[0]), float(stock_range[1]))
+        return TrainingStocks(rng, all(x.is_integer() for x in rng),
+                              info.stock_scale if stock_scale is None else stock_scale)
+    if stock_range is None:
+        if objective.searches_initial_stock:
+            raise CliError(f"objective {objective} searches its initial stock: give the range to search and train "
+                           "on with --stock-range LOW HIGH (in units of return, e.g. --stock-range -200 0)")
+        return TrainingStocks(None, False, 1.0 if stock_scale is None else stock_scale)
+    rng = (float(stock_range[0]), float(stock_range[1]))
+    return TrainingStocks(rng, all(x.is_integer() for x in rng), 1.0 if stock_scale is None else stock_scale)
 
 
-def make_env(config: RunConfig, *, stock: bool = True, render_mode: str | None = None) -> gym.Env:
-    """The env of a run: ``gym.make(env_id, **env_kwargs)``, stock-augmented for DηN.
+def _check_steps(value: Any) -> int:
+    try:
+        steps = float(value)
+    except (TypeError, ValueError):
+        raise CliError(f"--timesteps must be a positive integer, got {value!r}") from None
+    if not (math.isfinite(steps) and steps >= 1):
+        raise CliError(f"--timesteps must be a positive integer, got {value!r}")
+    return int(steps)
 
-    A 1-D Box observation gets a flat ``[obs..., scaled stock]`` (``MlpPolicy``), anything else a
-    Dict (``MultiInputPolicy``). ``stock=False`` gives the plain env (QR-DQN).
+
+def _preset(env_id: str, algo: str, objective: Objective, use_preset: bool) -> tuple[Preset, bool]:
+    """The benchmark's preset of ``algo`` (``True``), or the agent's defaults (``False``)."""
+    import rdo_envs
+
+    name = env_id.split(":", 1)[-1]
+    if use_preset and name in rdo_envs.preset_env_ids(algo):
+        return rdo_envs.preset(name, algo), True
+    return Preset.defaults(algo, str(objective), env_id=name, n_timesteps=DEFAULT_TIMESTEPS), False
+
+
+def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan", timesteps: float | None = None,
+                seed: int | None = 0, overrides: dict[str, Any] | None = None, use_preset: bool = True,
+                stock_range: tuple[float, float] | None = None, stock_scale: float | None = None,
+                gamma: float | None = None, env_kwargs: dict[str, Any] | None = None) -> tuple[RunConfig, bool]:
+    """The complete configuration of a training run, every argument checked once.
+
+    Args:
+        env_id: A Gymnasium id.
+        objective: The objective (spec or Objective).
+        algo: ``"detan"`` or ``"qrdqn"``.
+        timesteps: Env steps (default: the preset's, or 1e5).
+        seed: The model's seed.
+        overrides: Hyperparameters replacing the preset's (``policy`` too; not ``gamma``).
+        use_preset: ``False`` starts from the agent's defaults.
+        stock_range: DηN's training stocks (default: the benchmark's range, else the fixed ``c0``).
+        stock_scale: The factor on the stock in the observation.
+        gamma: The discount (default: the benchmark's, else 1).
+        env_kwargs: ``gym.make`` keyword arguments.
+
+    Returns:
+        ``(config, from_preset)``: the configuration, and whether a benchmark preset was used.
     """
-    kwargs = dict(config.env_kwargs)
-    if render_mode is not None:
-        kwargs["render_mode"] = render_mode
-    env = make_plain_env(config.env_id, kwargs)
-    objective = make_objective(config.objective)
-    check_objective_for_env(env, objective)
-    if not stock or config.algo != "detan":
-        return env
-    if config.stock_range is None:
-        if objective.initial_stock is None:
-            raise CliError(f"run of {config.env_id} has no stock range to search {objective}'s initial stock in")
-        initial_stock: Any = objective.initial_stock
-    else:
-        low, high = config.stock_range
-        initial_stock = UniformStock(low, high, integer=config.stock_integer)
-    space = env.observation_space
-    flatten = isinstance(space, spaces.Box) and len(space.shape) == 1
-    return StockAugmentation(env, gamma=config.gamma, initial_stock=initial_stock, flatten=flatten,
-                             stock_scale=config.stock_scale)
-
-
-def make_plain_env(env_id: str, kwargs: dict[str, Any] | None = None) -> gym.Env:
-    """``gym.make(env_id, **kwargs)`` with its errors (bad kwargs, missing extras) as CliErrors."""
+    check_env_id(env_id)
+    obj = parse_objective(objective)
+    if algo not in ALGOS:
+        raise CliError(f"unknown algo {algo!r}; expected one of {ALGOS}")
+    overrides = dict(overrides or {})
+    if "gamma" in overrides:
+        raise CliError("set the discount with --gamma, not --hyperparams gamma=... (the stock recursion uses it too)")
+    preset, from_preset = _preset(env_id, algo, obj, use_preset)
+    g = _gamma(env_id, gamma)
+    stocks = _training_stocks(env_id, obj, stock_range, stock_scale) if algo == "detan" else None
+    if algo == "qrdqn":  # no stock: DηN-only settings do not apply
+        overrides.pop("relabel_stocks", None)
+    steps = _check_steps(timesteps if timesteps is not None else overrides.pop("n_timesteps", preset.n_timesteps))
+    overrides.pop("n_timesteps", None)
     try:
-        return gym.make(env_id, **(kwargs or {}))
-    except Exception as err:  # bad kwargs, missing extras (DependencyNotInstalled)...: the env's own message
-        raise CliError(f"cannot make {env_id!r} with {kwargs or {}}: {type(err).__name__}: {err}".splitlines()[0]) \
-            from None
-
-
-def check_objective_for_env(env: gym.Env, objective: Objective) -> None:
-    """A benchmark's own objective checks (e.g. the homeostasis initial level), as CliErrors."""
-    from rdo_envs.benchmarks import check_objective_for_env as check
-    from rdo_envs.gridworld import GridBenchmarkEnv
-
-    if isinstance(env.unwrapped, GridBenchmarkEnv):
-        try:
-            check(env.unwrapped, objective)
-        except ValueError as err:
-            raise CliError(str(err)) from None
-
-
-def default_policy(env: gym.Env) -> str:
-    """``MlpPolicy`` for a flat Box observation, ``MultiInputPolicy`` for a Dict one."""
-    return "MultiInputPolicy" if isinstance(env.observation_space, spaces.Dict) else "MlpPolicy"
-
-
-def load_run(path: str | Path) -> tuple[RunConfig, Any]:
-    """``(config, model)`` of a run folder (or of the ``model.zip`` inside one)."""
-    path = Path(path)
-    folder = path.parent if path.suffix == ".zip" else path
-    model_path = path if path.suffix == ".zip" else path / MODEL_FILE
-    if not folder.exists():
-        raise CliError(f"{folder} does not exist: give a run folder written by 'rdo train' (or its {MODEL_FILE})")
-    if not model_path.is_file():
-        raise CliError(f"no model file {model_path}: give a run folder written by 'rdo train' (or its {MODEL_FILE})")
-    config = RunConfig.load(folder)
-    check_env_id(config.env_id)
-    if config.algo not in ALGOS:
-        raise CliError(f"{folder / RUN_FILE}: unknown algo {config.algo!r}; expected one of {ALGOS}")
-    if config.algo == "detan":
-        from rdo_sb3 import DEtaN as algo_class
-    else:
-        from sb3_contrib import QRDQN as algo_class
-    try:
-        model = algo_class.load(model_path, device="cpu")
-    except Exception as err:  # a corrupt or foreign zip: SB3 raises many kinds
-        raise CliError(f"cannot load {model_path} as {config.algo}: {err}".splitlines()[0]) from None
-    env = make_env(config)
-    try:
-        if env.observation_space != model.observation_space or env.action_space != model.action_space:
-            raise CliError(f"{model_path} does not fit {folder / RUN_FILE}: the model's spaces "
-                           f"({model.observation_space}, {model.action_space}) differ from {config.env_id}'s "
-                           f"({env.observation_space}, {env.action_space})")
-    finally:
-        env.close()
-    return config, model
+        preset = preset.with_overrides(objective=str(obj), gamma=g, n_timesteps=steps, **overrides)
+    except ValueError as err:
+        raise CliError(str(err)) from None
+    config = RunConfig(env_id=env_id, algo=algo, objective=obj, preset=preset, timesteps=steps, seed=seed,
+                       stocks=stocks, env_kwargs=dict(env_kwargs or {}))
+    return config, from_preset

@@ -15,11 +15,11 @@ from typing import TextIO
 
 import numpy as np
 
+from rdo_cli.envs import make_env
 from rdo_cli.evaluate import evaluate_run
-from rdo_cli.exact import exact_reference, normalized_score
-from rdo_cli.plots import Panel, save_return_plots
+from rdo_cli.run_folder import Run
 from rdo_cli.train import train
-from rdo_gym import make_objective
+from rdo_envs.plots import Panel, save_return_plots
 
 __all__ = ["ENV_ID", "run_demo"]
 
@@ -32,7 +32,16 @@ def _mean(dist: tuple[np.ndarray, np.ndarray]) -> float:
 
 def run_demo(*, alpha: float = 0.1, timesteps: int | None = None, seed: int = 0, episodes: int = 2000,
              out: Path = Path("rdo-demo"), stream: TextIO | None = None) -> dict[str, float]:
-    """Run the demo; returns the numbers of its table (``optimum``, ``agent``, ``normalized``...)."""
+    """Run the demo; returns the numbers of its table (``optimum``, ``agent``, ``normalized``...).
+
+    Args:
+        alpha: The CVaR level.
+        timesteps: Env steps (default: the preset's).
+        seed: The seed of the model (the evaluation uses ``10000 + seed``).
+        episodes: Monte Carlo evaluation episodes.
+        out: The run folder.
+        stream: Where the table goes (default: stdout).
+    """
     import rdo_envs
 
     say = (lambda *a: print(*a, file=stream, flush=True)) if stream is not None else \
@@ -44,33 +53,36 @@ def run_demo(*, alpha: float = 0.1, timesteps: int | None = None, seed: int = 0,
         "the rewards so far (the stock)\n")
 
     start = time.perf_counter()
-    mdp = rdo_envs.env_class(ENV_ID)().model
-    ref = exact_reference(mdp, make_objective(objective))
+    ref = rdo_envs.reference(ENV_ID, objective)
     say(f"[1/4] exact DP optimum: CVaR {ref.optimum:.3f} at initial stock c0* = {ref.initial_stock:g} "
         f"({time.perf_counter() - start:.1f} s)")
 
-    say("[2/4] training DηN with stock relabelling (preset of rdo_sb3/presets/detan.yml; progress on stderr)")
+    say("[2/4] training DηN with stock relabelling (preset of rdo_envs/presets/detan.yml; progress on stderr)")
     config, model, folder = train(ENV_ID, objective, timesteps=timesteps, seed=seed, out=out,
                                   overrides={"relabel_stocks": True}, force=True)
     say(f"      trained {config.timesteps} steps in {config.train_seconds:.0f} s; run folder {folder}")
 
     say(f"[3/4] evaluating DηN on {episodes} Monte Carlo episodes (its own choice of c0)")
-    ev = evaluate_run(config, model, episodes, seed=10_000 + seed, label="DηN (learned)")
+    run = Run(config, model, make_env(config))
+    try:
+        ev = evaluate_run(run, episodes, seed=10_000 + seed, label="DηN (learned)")
+    finally:
+        run.close()
     c0s, counts = np.unique(ev.initial_stocks, return_counts=True)
     chosen = c0s[np.argmax(counts)]
 
-    norm = normalized_score(ev.value, ref)
+    norm = ref.normalized(ev.value)
     rows = [("DP optimum (exact, stock-augmented)", ref.optimum, _mean(ref.distributions["DP optimum"]), 1.0,
              "exact"),
             ("DηN (learned)", ev.value, float(ev.returns.mean()), norm,
              f"{episodes} episodes, 95% CI {ev.ci[0]:.2f} .. {ev.ci[1]:.2f}, c0 = {chosen:g}"),
             ("naive CVaR (no stock)", ref.naive, _mean(ref.distributions["naive (no stock)"]),
-             normalized_score(ref.naive, ref), "exact"),
+             ref.normalized(ref.naive), "exact"),
             ("risk-neutral (max E[G])", ref.risk_neutral, _mean(ref.distributions["risk-neutral"]), 0.0, "exact")]
     say("\n[4/4] results (normalized = (value - risk-neutral) / (optimum - risk-neutral); 1 = optimal)\n")
     say(f"  {'policy':38s} {'CVaR_' + format(alpha, 'g'):>9s} {'mean G':>8s} {'normalized':>10s}  how")
     for name, value, mean, score, how in rows:
-        shown = "n/a" if score is None else f"{score:.3f}"
+        shown = "n/a" if np.isnan(score) else f"{score:.3f}"
         say(f"  {name:38s} {value:9.3f} {mean:8.3f} {shown:>10s}  {how}")
 
     try:

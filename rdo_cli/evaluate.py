@@ -2,73 +2,90 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 
-from rdo_cli.exact import ExactReference, exact_reference, normalized_score, tabular_model
-from rdo_cli.runs import RunConfig, check_objective_for_env, make_env, parse_objective
+from rdo_cli.envs import check_objective_for_env, reference_for
+from rdo_cli.run_folder import Run, load_run
 from rdo_gym import Objective
+from rdo_gym.dp import ExactReference
 
-__all__ = ["RunEvaluation", "evaluate_run", "reference_for", "format_evaluation"]
+__all__ = ["RunEvaluation", "evaluate_run", "format_evaluation", "evaluate_command"]
 
 
 @dataclass(frozen=True)
 class RunEvaluation:
-    """Returns of a run's greedy episodes and the objective's value on them."""
+    """Returns of a run's greedy episodes and the objective's value on them.
+
+    Attributes:
+        label: The run's label.
+        objective: The objective evaluated.
+        returns: The return of each episode.
+        value: The objective's value of the returns.
+        ci: Its bootstrap 95% confidence interval.
+        initial_stocks: ``c0`` of each episode (NaN for QR-DQN: no stock).
+        training_stocks: DηN: the range of ``c0`` it was trained on.
+    """
 
     label: str
     objective: Objective
     returns: np.ndarray
     value: float
     ci: tuple[float, float]
-    initial_stocks: np.ndarray  # c0 of each episode (NaN for QR-DQN: no stock)
-    training_stocks: tuple[float, float] | None = None  # DηN: the range of c0 it was trained on
+    initial_stocks: np.ndarray
+    training_stocks: tuple[float, float] | None = None
 
 
-def reference_for(config: RunConfig, objective: Objective) -> ExactReference | None:
-    """The exact reference of a run's env for ``objective``, or ``None`` (no tabular model, gamma < 1)."""
-    if config.gamma != 1.0:
-        return None
-    env = make_env(config, stock=False)
-    try:
-        mdp = tabular_model(env)
-    finally:
-        env.close()
-    return None if mdp is None else exact_reference(mdp, objective)
+def evaluate_run(run: Run, episodes: int, *, seed: int | None = 0, objective: Objective | None = None,
+                 label: str = "") -> RunEvaluation:
+    """Run ``episodes`` greedy episodes in the run's env; DηN picks its own ``c0``.
 
-
-def evaluate_run(config: RunConfig, model: Any, episodes: int, *, seed: int | None = 0,
-                 objective: str | None = None, label: str = "") -> RunEvaluation:
-    """Run ``episodes`` greedy episodes in a fresh env of the run; DηN picks its own ``c0``.
-
-    ``objective`` overrides the run's (DηN acts on it; e.g. another target for a target-trained model).
+    Args:
+        run: The loaded run.
+        episodes: The number of episodes.
+        seed: The seed of the first episode.
+        objective: Overrides the run's (DηN acts on it; e.g. another target for a target-trained model).
+        label: The label of the result (default: the agent).
     """
     from rdo_sb3 import bootstrap_ci, evaluate_objective, rollout_returns
 
-    obj = parse_objective(objective or config.objective)
-    env = make_env(config)
+    config, model, env = run.config, run.model, run.env
+    obj = objective if objective is not None else config.objective
     check_objective_for_env(env, obj)
-    try:
-        if config.algo == "detan":
-            model.set_objective(obj)
-            report = evaluate_objective(model, env, episodes, seed=seed)
-            returns, stocks, value, ci = report.returns, report.initial_stocks, report.value, report.ci
-        else:
-            returns = rollout_returns(model, env, episodes, gamma=config.gamma, seed=seed)
-            stocks = np.full(episodes, math.nan)
-            value = float(obj.value(returns)) + 0.0
-            ci = bootstrap_ci(obj, returns, rng=seed)
-    finally:
-        env.close()
-    trained_on = getattr(model, "stock_range", None) if config.algo == "detan" else None
+    if config.algo == "detan":
+        model.set_objective(obj)
+        report = evaluate_objective(model, env, episodes, seed=seed)
+        returns, stocks, value, ci = report.returns, report.initial_stocks, report.value, report.ci
+    else:
+        returns = rollout_returns(model, env, episodes, gamma=config.gamma, seed=seed)
+        stocks = np.full(episodes, math.nan)
+        value = float(obj.value(returns)) + 0.0
+        ci = bootstrap_ci(obj, returns, rng=seed)
+    trained_on = _pair(getattr(model, "stock_range", None)) if config.algo == "detan" else None
     return RunEvaluation(label or config.algo, obj, returns, value, ci, stocks, trained_on)
 
 
+def _pair(stock_range: object) -> tuple[float, float] | None:
+    """``(low, high)`` of a model's stock range (a pair, or an object with ``low``/``high``)."""
+    if stock_range is None:
+        return None
+    if hasattr(stock_range, "low"):
+        return float(stock_range.low), float(stock_range.high)
+    low, high = stock_range
+    return float(low), float(high)
+
+
 def format_evaluation(ev: RunEvaluation, ref: ExactReference | None) -> str:
-    """Lines for the terminal: value and CI, episodes, c0 choice, and the DP comparison if any."""
+    """Lines for the terminal: value and CI, episodes, c0 choice, and the DP comparison if any.
+
+    Args:
+        ev: The evaluation.
+        ref: The exact reference, if the env has one.
+    """
     better = "higher" if ev.objective.higher_is_better else "lower"
     lines = [f"objective        {ev.objective}  ({better} is better)",
              f"value            {ev.value:.4f}  (95% CI {ev.ci[0]:.4f} .. {ev.ci[1]:.4f}, {len(ev.returns)} episodes)",
@@ -82,7 +99,7 @@ def format_evaluation(ev: RunEvaluation, ref: ExactReference | None) -> str:
         if rng is not None and (values.min() < rng[0] or values.max() > rng[1]):
             lines.append(f"warning          c0 outside the training range [{rng[0]:g}, {rng[1]:g}]: the network never "
                          "saw these stocks (retrain with --stock-range)")
-        elif rng is not None and rng[0] == rng[1] and ev.objective.initial_stock is None:
+        elif rng is not None and rng[0] == rng[1] and ev.objective.searches_initial_stock:
             lines.append(f"warning          trained at the single stock {rng[0]:g}: no initial-stock search possible "
                          "(retrain with --stock-range)")
     if ref is not None:
@@ -90,9 +107,40 @@ def format_evaluation(ev: RunEvaluation, ref: ExactReference | None) -> str:
                   f"risk-neutral     {ref.risk_neutral:.4f}"]
         if ref.naive is not None:
             lines.append(f"naive (no stock) {ref.naive:.4f}")
-        score = normalized_score(ev.value, ref)
-        lines.append("normalized score n/a (the optimum and the risk-neutral value coincide)" if score is None else
+        score = ref.normalized(ev.value)
+        lines.append("normalized score n/a (the optimum and the risk-neutral value coincide)" if math.isnan(score) else
                      f"normalized score {score:.3f}  ((value - risk-neutral) / (optimum - risk-neutral); 1 = optimal)")
     else:
         lines.append("no exact reference (the env has no tabular model, or gamma < 1)")
     return "\n".join(lines)
+
+
+def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objective | None, as_json: bool) -> str:
+    """The output of ``rdo evaluate``: text lines, or one JSON object.
+
+    Args:
+        path: The run folder (or its ``model.zip``).
+        episodes: Monte Carlo episodes.
+        seed: The seed of the first episode.
+        objective: Evaluate on this objective instead of the run's.
+        as_json: One JSON object (``normalized`` is ``null`` when undefined).
+    """
+    run = load_run(path)
+    try:
+        config = run.config
+        ev = evaluate_run(run, episodes, seed=seed, objective=objective)
+        ref = reference_for(config, ev.objective, run.env)
+    finally:
+        run.close()
+    if not as_json:
+        return (f"{path}: {config.algo} on {config.env_id}, trained {config.timesteps} steps for {config.objective}\n"
+                + format_evaluation(ev, ref))
+    out = {"run": str(path), "env_id": config.env_id, "algo": config.algo, "objective": str(ev.objective),
+           "episodes": len(ev.returns), "value": ev.value, "ci95": list(ev.ci),
+           "mean_return": float(ev.returns.mean()), "higher_is_better": ev.objective.higher_is_better,
+           "initial_stocks": sorted({float(c) for c in ev.initial_stocks if c == c})}
+    if ref is not None:
+        score = ref.normalized(ev.value)
+        out.update(optimum=ref.optimum, risk_neutral=ref.risk_neutral, naive=ref.naive,
+                   normalized=None if math.isnan(score) else score)
+    return json.dumps(out, allow_nan=False)

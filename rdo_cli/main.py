@@ -13,12 +13,12 @@ User errors (unknown env id, malformed objective, missing run folder...) print o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 
-from rdo_cli.runs import ALGOS, CliError, check_env_id, load_run, parse_hyperparams, parse_objective
+from rdo_cli.config import ALGOS, parse_hyperparams, parse_objective
+from rdo_cli.errors import CliError
 
 __all__ = ["main", "build_parser"]
 
@@ -65,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("rdo-demo"), help="run folder (default ./rdo-demo)")
 
     p = sub.add_parser("train", help="train DηN (or QR-DQN) on an env for an objective", epilog=_EPILOG,
-                       description="Train with the env's preset (rdo_sb3/presets/ALGO.yml) and save a run folder "
+                       description="Train with the env's preset (rdo_envs/presets/ALGO.yml) and save a run folder "
                        "(model.zip + run.yml) for 'rdo evaluate' and 'rdo plot'.")
     p.add_argument("env_id", help="a Gymnasium id, e.g. rdo/CVaRGrid-v0, CartPole-v1, FrozenLake-v1")
     p.add_argument("-o", "--objective", required=True, help="objective spec, e.g. cvar:0.1")
@@ -121,8 +121,6 @@ def _demo(args: argparse.Namespace) -> None:
 def _train(args: argparse.Namespace) -> None:
     from rdo_cli.train import train
 
-    check_env_id(args.env_id)
-    parse_objective(args.objective)
     config, _, folder = train(args.env_id, args.objective, algo=args.algo, timesteps=args.timesteps,
                               seed=args.seed, out=args.out, overrides=parse_hyperparams(args.hyperparams),
                               use_preset=not args.no_preset, stock_range=args.stock_range,
@@ -134,27 +132,15 @@ def _train(args: argparse.Namespace) -> None:
     print(f"next: rdo evaluate {folder}")
 
 
-def _evaluate(args: argparse.Namespace) -> None:
-    from rdo_cli.evaluate import evaluate_run, format_evaluation, reference_for
-    from rdo_cli.exact import normalized_score
+def _objective_option(args: argparse.Namespace):
+    return None if args.objective is None else parse_objective(args.objective)
 
-    if args.objective is not None:
-        parse_objective(args.objective)
-    config, model = load_run(args.run)
-    ev = evaluate_run(config, model, args.episodes, seed=args.seed, objective=args.objective)
-    ref = reference_for(config, ev.objective)
-    if args.json:
-        out = {"run": str(args.run), "env_id": config.env_id, "algo": config.algo, "objective": str(ev.objective),
-               "episodes": len(ev.returns), "value": ev.value, "ci95": list(ev.ci),
-               "mean_return": float(ev.returns.mean()), "higher_is_better": ev.objective.higher_is_better,
-               "initial_stocks": sorted({float(c) for c in ev.initial_stocks if c == c})}
-        if ref is not None:
-            out.update(optimum=ref.optimum, risk_neutral=ref.risk_neutral, naive=ref.naive,
-                       normalized=normalized_score(ev.value, ref))
-        print(json.dumps(out, allow_nan=False))
-    else:
-        print(f"{args.run}: {config.algo} on {config.env_id}, trained {config.timesteps} steps for {config.objective}")
-        print(format_evaluation(ev, ref))
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from rdo_cli.evaluate import evaluate_command
+
+    print(evaluate_command(args.run, episodes=args.episodes, seed=args.seed, objective=_objective_option(args),
+                           as_json=args.json))
 
 
 def _solve(args: argparse.Namespace) -> None:
@@ -166,53 +152,10 @@ def _solve(args: argparse.Namespace) -> None:
 
 
 def _plot(args: argparse.Namespace) -> None:
-    from rdo_cli.evaluate import evaluate_run, reference_for
-    from rdo_cli.plots import Panel, require_matplotlib, save_return_plots
-    from rdo_gym import TargetReturn
+    from rdo_cli.plot import plot_runs
 
-    try:
-        require_matplotlib()
-    except ImportError as err:
-        raise CliError(str(err)) from None
-    if args.objective is not None:
-        parse_objective(args.objective)
-    if args.labels is not None and len(args.labels) != len(args.runs):
-        raise CliError(f"--labels gives {len(args.labels)} labels for {len(args.runs)} runs")
-    loaded = [load_run(path) for path in args.runs]
-    env_ids = {config.env_id for config, _ in loaded}
-    if len(env_ids) > 1:
-        raise CliError(f"the runs are on different envs ({sorted(env_ids)}); plot one env at a time")
-    objectives = {str(parse_objective(config.objective)) for config, _ in loaded}
-    if args.objective is None and len(objectives) > 1:
-        raise CliError(f"the runs were trained for different objectives ({sorted(objectives)}); choose the one to "
-                       "plot with -o SPEC")
-    labels = args.labels or [_run_label(path) for path in args.runs]
-    if len(set(labels)) < len(labels):
-        raise CliError(f"two runs would share the label {_first_duplicate(labels)!r}; name them with --labels")
-    samples = {}
-    first = None
-    for label, (config, model) in zip(labels, loaded, strict=True):
-        ev = evaluate_run(config, model, args.episodes, seed=args.seed, objective=args.objective)
-        samples[label] = ev.returns
-        print(f"{label}: {ev.objective} = {ev.value:.4f} (95% CI {ev.ci[0]:.4f} .. {ev.ci[1]:.4f})")
-        first = first or (config, ev.objective)
-    config, objective = first
-    ref = reference_for(config, objective)
-    exact = ref.distributions if ref is not None else {}
-    target = objective.target if isinstance(objective, TargetReturn) else None
-    path = save_return_plots([Panel(f"{config.env_id}  {objective}", exact=exact, samples=samples, vline=target,
-                                    vline_label="target")], args.out, ncols=1)
-    print(f"wrote {path}")
-
-
-def _run_label(path: Path) -> str:
-    """A run's default label: the name of its folder."""
-    folder = path.parent if path.suffix == ".zip" else path
-    return folder.name
-
-
-def _first_duplicate(labels: list[str]) -> str:
-    return next(x for i, x in enumerate(labels) if x in labels[:i])
+    plot_runs(args.runs, args.out, labels=args.labels, episodes=args.episodes, seed=args.seed,
+              objective=_objective_option(args))
 
 
 _COMMANDS = {"demo": _demo, "train": _train, "evaluate": _evaluate, "solve": _solve, "plot": _plot}

@@ -7,9 +7,10 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rdo_cli.exact import ExactReference, exact_reference, tabular_model
-from rdo_cli.runs import CliError, check_env_id, check_objective_for_env, is_benchmark, make_plain_env, parse_objective
-from rdo_gym.dp import TabularMDP
+from rdo_cli.config import check_env_id, is_benchmark, parse_objective
+from rdo_cli.envs import check_objective_for_env, make_plain_env, tabular_model
+from rdo_cli.errors import CliError
+from rdo_gym.dp import ExactReference, TabularMDP, exact_reference
 
 __all__ = ["solve_env", "format_solution", "sample_episode"]
 
@@ -18,7 +19,17 @@ _FROZEN_LAKE_ARROWS = "<v>^"  # FrozenLake's actions: 0 left, 1 down, 2 right, 3
 
 def solve_env(env_id: str, objective: str, *, horizon: int | None = None,
               env_kwargs: dict[str, Any] | None = None) -> tuple[gym.Env, TabularMDP, ExactReference]:
-    """Build ``env_id``'s exact model and solve it; CliError if it has none or the DP refuses it."""
+    """Build ``env_id``'s exact model and solve it; CliError if it has none or the DP refuses it.
+
+    Args:
+        env_id: A Gymnasium id with a tabular model.
+        objective: The objective spec.
+        horizon: Overrides a toy-text env's time limit.
+        env_kwargs: ``gym.make`` keyword arguments.
+
+    Returns:
+        ``(env, mdp, reference)``.
+    """
     check_env_id(env_id)
     obj = parse_objective(objective)
     if horizon is not None and horizon < 1:
@@ -42,7 +53,14 @@ def solve_env(env_id: str, objective: str, *, horizon: int | None = None,
 
 def sample_episode(mdp: TabularMDP, ref: ExactReference, seed: int = 0,
                    max_steps: int = 100) -> list[tuple[int, float, int, float]]:
-    """``(state, stock, action, reward)`` of one episode of the optimal policy drawn from the exact model."""
+    """``(state, stock, action, reward)`` of one episode of the optimal policy drawn from the exact model.
+
+    Args:
+        mdp: The model.
+        ref: Its exact reference (with the optimal solution).
+        seed: The seed of the draw.
+        max_steps: The most steps drawn without a horizon.
+    """
     rng = np.random.default_rng(seed)
     policy = ref.solution.policy
     s, stock = int(rng.choice(mdp.n_states, p=mdp.initial)), ref.initial_stock
@@ -101,7 +119,15 @@ def _action_map(env: gym.Env, mdp: TabularMDP, ref: ExactReference) -> list[str]
 
 
 def format_solution(env_id: str, env: gym.Env, mdp: TabularMDP, ref: ExactReference, max_path: int = 100) -> str:
-    """The terminal report of ``rdo solve``."""
+    """The terminal report of ``rdo solve``.
+
+    Args:
+        env_id: The env id.
+        env: The env.
+        mdp: Its model.
+        ref: Its exact reference.
+        max_path: The most steps of the sampled episode.
+    """
     obj = ref.objective
     atoms, probs = ref.solution.return_distribution
     order = np.argsort(atoms)

@@ -1,7 +1,10 @@
 """Return-distribution plots: CDFs of learned agents' Monte Carlo returns against exact laws.
 
-Used by ``rdo plot``, ``rdo demo``, ``benchmarks/learning.py`` and ``benchmarks/figures.py``.
-Needs matplotlib (``pip install rdo[plot]``).
+A :class:`Panel` holds exact laws ``label -> (atoms, probs)`` (e.g.
+``rdo_envs.reference(env_id, objective).distributions``) and samples ``label -> returns``;
+:func:`save_return_plots` draws panels to a PNG. Used by ``rdo plot``, ``rdo demo``,
+``benchmarks/learning.py`` and ``benchmarks/figures.py``. Needs matplotlib
+(``pip install rdo[plot]``), imported only when drawing.
 """
 
 from __future__ import annotations
@@ -21,12 +24,21 @@ _EXACT_STYLES = {"DP optimum": dict(color="black", linestyle="-", linewidth=2.0)
 
 @dataclass
 class Panel:
-    """One subplot: exact laws ``label -> (atoms, probs)`` and samples ``label -> returns``."""
+    """One subplot: exact laws ``label -> (atoms, probs)`` and samples ``label -> returns``.
+
+    Attributes:
+        title: The subplot's title.
+        exact: Exact laws, drawn as step CDFs (the labels of
+            :attr:`~rdo_gym.dp.ExactReference.distributions` get fixed black/grey styles).
+        samples: Monte Carlo returns, drawn as empirical CDFs.
+        vline: An x position to mark (e.g. the target return), or ``None``.
+        vline_label: The legend entry of ``vline``.
+    """
 
     title: str
     exact: Mapping[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     samples: Mapping[str, Sequence[float]] = field(default_factory=dict)
-    vline: float | None = None  # e.g. the target return
+    vline: float | None = None
     vline_label: str = ""
 
 
@@ -49,7 +61,20 @@ def _exact_cdf(atoms: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def save_return_plots(panels: Sequence[Panel], path: str | Path, *, ncols: int = 3,
                       suptitle: str | None = None) -> Path:
-    """Draw each panel's CDFs ``P(G <= x)`` (exact laws as steps, samples as empirical CDFs) to a PNG."""
+    """Draw each panel's CDFs ``P(G <= x)`` (exact laws as steps, samples as empirical CDFs) to a PNG.
+
+    Args:
+        panels: The subplots, in reading order.
+        path: The PNG file (its folder is created).
+        ncols: Subplots per row.
+        suptitle: A title above all panels.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        ImportError: Without matplotlib (the message says how to install it).
+    """
     plt = require_matplotlib()
     if not panels:
         raise ValueError("no panels to plot")

@@ -74,7 +74,7 @@ def test_solve_cvar_benchmark_prints_the_documented_optimum(capsys):
     ref = rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")]
     assert f"DP optimum        {ref.optimum:.6g}   (initial stock c0 = {ref.initial_stock:g})" in out
     assert f"risk-neutral      {ref.risk_neutral:.6g}" in out
-    assert f"naive (no stock)  {ref.naive_cvar:.6g}" in out
+    assert f"naive (no stock)  {ref.naive:.6g}" in out
     # The sampled episode starts at c0* and ends at the goal or a fall; its stock bookkeeping adds up.
     lines = [ln for ln in out.splitlines() if ln.strip().startswith(("0:", "1:"))]
     assert "stock 3 ->" in lines[0]
@@ -187,7 +187,7 @@ def test_demo_short_run_prints_the_table_and_plot(capsys, tmp_path):
     numbers = run_demo(timesteps=800, episodes=50, out=tmp_path / "demo", stream=sys.stdout)
     out = capsys.readouterr().out
     ref = rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")]
-    assert numbers["optimum"] == pytest.approx(ref.optimum) and numbers["naive"] == pytest.approx(ref.naive_cvar)
+    assert numbers["optimum"] == pytest.approx(ref.optimum) and numbers["naive"] == pytest.approx(ref.naive)
     assert np.isfinite(numbers["agent"])
     for row in ("DP optimum (exact, stock-augmented)", "DηN (learned)", "naive CVaR (no stock)",
                 "risk-neutral (max E[G])"):

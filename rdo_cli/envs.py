@@ -1,0 +1,149 @@
+"""Env construction for the command line: the env of a run, and the exact reference of an env.
+
+A benchmark's stock-augmented env is ``rdo_envs.make_stock_env``'s; any other env is wrapped in
+:class:`~rdo_gym.StockAugmentation` here. An env has an exact model when it is an ``rdo/``
+benchmark (``env.unwrapped.model``) or a Gymnasium toy-text env exposing its transition table
+``P`` (FrozenLake, Taxi, CliffWalking...), whose ``TimeLimit`` becomes the DP horizon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import gymnasium as gym
+from gymnasium import spaces
+
+from rdo_cli.config import RunConfig
+from rdo_cli.errors import CliError
+from rdo_gym import Objective, StockAugmentation, UniformStock
+from rdo_gym.dp import ExactReference, TabularMDP, exact_reference
+
+__all__ = ["make_env", "make_plain_env", "check_objective_for_env", "tabular_model", "reference_for"]
+
+
+@contextmanager
+def _make_errors(env_id: str, kwargs: dict[str, Any]) -> Iterator[None]:
+    """``gym.make``'s errors (bad kwargs, missing extras) as CliErrors with the env's own message."""
+    try:
+        yield
+    except CliError:
+        raise
+    except Exception as err:  # bad kwargs, missing extras (DependencyNotInstalled)...
+        raise CliError(f"cannot make {env_id!r} with {kwargs or {}}: {type(err).__name__}: {err}".splitlines()[0]) \
+            from None
+
+
+def make_plain_env(env_id: str, kwargs: dict[str, Any] | None = None) -> gym.Env:
+    """``gym.make(env_id, **kwargs)`` with its errors as CliErrors.
+
+    Args:
+        env_id: A Gymnasium id.
+        kwargs: ``gym.make`` keyword arguments.
+    """
+    with _make_errors(env_id, kwargs or {}):
+        return gym.make(env_id, **(kwargs or {}))
+
+
+def check_objective_for_env(env: gym.Env, objective: Objective) -> None:
+    """A benchmark's own objective checks (e.g. the homeostasis initial level), as CliErrors.
+
+    Args:
+        env: The env (any wrapper of it).
+        objective: The objective.
+    """
+    from rdo_envs.benchmarks import check_objective_for_env as check
+    from rdo_envs.gridworld import GridBenchmarkEnv
+
+    if isinstance(env.unwrapped, GridBenchmarkEnv):
+        try:
+            check(env.unwrapped, objective)
+        except ValueError as err:
+            raise CliError(str(err)) from None
+
+
+def make_env(config: RunConfig, *, render_mode: str | None = None) -> gym.Env:
+    """The env of a run: ``gym.make(env_id, **env_kwargs)``, stock-augmented for DηN.
+
+    A benchmark's is :func:`rdo_envs.make_stock_env` with the run's stocks and gamma; another env
+    with a 1-D Box observation gets a flat ``[obs..., scaled stock]`` (``MlpPolicy``), anything
+    else a Dict (``MultiInputPolicy``). QR-DQN gets the plain env.
+
+    Args:
+        config: The run's configuration.
+        render_mode: A render mode for ``gym.make``.
+    """
+    kwargs = dict(config.env_kwargs)
+    if render_mode is not None:
+        kwargs["render_mode"] = render_mode
+    stocks = config.stocks
+    if config.algo != "detan" or stocks is None:
+        env = make_plain_env(config.env_id, kwargs)
+        check_objective_for_env(env, config.objective)
+        return env
+    if stocks.range is None:
+        if config.objective.searches_initial_stock:
+            raise CliError(f"run of {config.env_id} has no stock range to search {config.objective}'s initial "
+                           "stock in")
+        initial_stock: Any = config.objective.initial_stock
+    else:
+        initial_stock = UniformStock(*stocks.range, integer=stocks.integer)
+    if config.benchmark:
+        import rdo_envs
+
+        with _make_errors(config.env_id, kwargs):
+            env = rdo_envs.make_stock_env(config.env_id, initial_stock=initial_stock, flatten=True,
+                                          stock_scale=stocks.scale, gamma=config.gamma, **kwargs)
+        check_objective_for_env(env, config.objective)
+        return env
+    env = make_plain_env(config.env_id, kwargs)
+    space = env.observation_space
+    flatten = isinstance(space, spaces.Box) and len(space.shape) == 1
+    return StockAugmentation(env, gamma=config.gamma, initial_stock=initial_stock, flatten=flatten,
+                             stock_scale=stocks.scale)
+
+
+def tabular_model(env: gym.Env, horizon: int | None = None) -> TabularMDP | None:
+    """The exact model of ``env`` (see the module doc), or ``None``.
+
+    Args:
+        env: The env (any wrapper of it).
+        horizon: Overrides a toy-text env's ``max_episode_steps``.
+    """
+    base = env.unwrapped
+    model = getattr(base, "model", None)
+    if isinstance(model, TabularMDP):
+        return model if horizon is None else model.with_horizon(horizon)
+    if hasattr(base, "P"):
+        if horizon is None and env.spec is not None:
+            horizon = env.spec.max_episode_steps
+        return TabularMDP.from_gymnasium(base, horizon=horizon)
+    return None
+
+
+def reference_for(config: RunConfig, objective: Objective, env: gym.Env) -> ExactReference | None:
+    """The exact reference of a run's env for ``objective``, or ``None`` (no tabular model, gamma < 1).
+
+    A benchmark's comes from the cached :func:`rdo_envs.reference` (with the run's dynamics
+    kwargs); a toy-text env's is solved on its transition table.
+
+    Args:
+        config: The run's configuration.
+        objective: The objective.
+        env: The run's env (for a toy-text env's model).
+    """
+    if config.gamma != 1.0:
+        return None
+    if config.benchmark:
+        import rdo_envs
+        from rdo_envs.benchmarks import default_kwargs
+
+        dynamics = default_kwargs(rdo_envs.env_class(config.env_id))
+        kwargs = {k: v for k, v in config.env_kwargs.items() if k in dynamics}
+        try:
+            return rdo_envs.reference(config.env_id, objective, **kwargs)
+        except ValueError as err:
+            raise CliError(str(err)) from None
+    mdp = tabular_model(env)
+    return None if mdp is None else exact_reference(mdp, objective)

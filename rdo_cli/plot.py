@@ -1,0 +1,82 @@
+"""``rdo plot``: return-distribution CDFs of saved runs against the exact laws of the optimum (PNG)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from rdo_cli.envs import reference_for
+from rdo_cli.errors import CliError
+from rdo_cli.evaluate import evaluate_run
+from rdo_cli.run_folder import load_run
+from rdo_envs.plots import Panel, require_matplotlib, save_return_plots
+from rdo_gym import Objective, TargetReturn
+
+__all__ = ["plot_runs", "run_label"]
+
+
+def run_label(path: Path) -> str:
+    """A run's default label: the name of its folder.
+
+    Args:
+        path: A run folder or its ``model.zip``.
+    """
+    folder = path.parent if path.suffix == ".zip" else path
+    return folder.name
+
+
+def _first_duplicate(labels: list[str]) -> str:
+    return next(x for i, x in enumerate(labels) if x in labels[:i])
+
+
+def plot_runs(paths: list[Path], out: Path, *, labels: list[str] | None = None, episodes: int = 1000,
+              seed: int = 0, objective: Objective | None = None, say: Callable[[str], None] = print) -> Path:
+    """Evaluate each run and draw their returns' CDFs against the exact laws, in one panel.
+
+    Args:
+        paths: Run folders (same env).
+        out: The PNG file.
+        labels: One label per run (default: the folder names).
+        episodes: Monte Carlo episodes per run.
+        seed: The seed of the first episode.
+        objective: Evaluate on this objective instead of the runs' (which must then agree).
+        say: Prints one line per run (its value), then the file written.
+
+    Returns:
+        The PNG's path.
+    """
+    try:
+        require_matplotlib()
+    except ImportError as err:
+        raise CliError(str(err)) from None
+    if labels is not None and len(labels) != len(paths):
+        raise CliError(f"--labels gives {len(labels)} labels for {len(paths)} runs")
+    runs = [load_run(path) for path in paths]
+    try:
+        env_ids = {run.config.env_id for run in runs}
+        if len(env_ids) > 1:
+            raise CliError(f"the runs are on different envs ({sorted(env_ids)}); plot one env at a time")
+        objectives = {str(run.config.objective) for run in runs}
+        if objective is None and len(objectives) > 1:
+            raise CliError(f"the runs were trained for different objectives ({sorted(objectives)}); choose the one "
+                           "to plot with -o SPEC")
+        labels = labels or [run_label(path) for path in paths]
+        if len(set(labels)) < len(labels):
+            raise CliError(f"two runs would share the label {_first_duplicate(labels)!r}; name them with --labels")
+        samples = {}
+        for label, run in zip(labels, runs, strict=True):
+            ev = evaluate_run(run, episodes, seed=seed, objective=objective)
+            samples[label] = ev.returns
+            say(f"{label}: {ev.objective} = {ev.value:.4f} (95% CI {ev.ci[0]:.4f} .. {ev.ci[1]:.4f})")
+        first = runs[0]
+        obj = objective if objective is not None else first.config.objective
+        ref = reference_for(first.config, obj, first.env)
+    finally:
+        for run in runs:
+            run.close()
+    exact = ref.distributions if ref is not None else {}
+    target = obj.target if isinstance(obj, TargetReturn) else None
+    path = save_return_plots([Panel(f"{first.config.env_id}  {obj}", exact=exact, samples=samples, vline=target,
+                                    vline_label="target")], out, ncols=1)
+    say(f"wrote {path}")
+    return path
