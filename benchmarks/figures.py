@@ -41,17 +41,15 @@ def load_runs(folder: Path) -> list[dict]:
 def exact_figures(out: Path) -> list[Path]:
     """DP optimum vs risk-neutral (vs naive) for every benchmark's documented objectives."""
     import rdo_envs
-    from rdo_cli.exact import exact_reference
-    from rdo_cli.plots import Panel, save_return_plots
+    from rdo_envs.plots import Panel, save_return_plots
     from rdo_gym import TargetReturn, make_objective
 
     paths = []
     for env_id in rdo_envs.ENV_IDS:
-        mdp = rdo_envs.env_class(env_id)().model
         panels = []
         for spec in rdo_envs.benchmark_info(env_id).default_objectives:
             obj = make_objective(spec)
-            ref = exact_reference(mdp, obj)
+            ref = rdo_envs.reference(env_id, obj)
             target = obj.target if isinstance(obj, TargetReturn) else None
             label = "" if target is None else "target"
             panels.append(Panel(f"{spec}: optimum {ref.optimum:.3f}, risk-neutral {ref.risk_neutral:.3f}",

@@ -1,7 +1,8 @@
 """DηN learning quality on the rdo benchmarks, against the exact DP optimum, in one run.
 
 For each setting (benchmark + objective) and seed it trains, with the presets of
-``rdo_sb3/presets`` (identical hyperparameters for every agent):
+``rdo_envs/presets`` (``rdo_envs.preset``, built by ``rdo_sb3.make_model``; identical
+hyperparameters and gamma = 1 for every agent):
 
 * ``detan``          DηN acting on the objective with the stock (initial stocks sampled on the
                      benchmark's training range);
@@ -11,8 +12,9 @@ For each setting (benchmark + objective) and seed it trains, with the presets of
 
 Each agent is evaluated by Monte Carlo in the real env (``--episodes`` episodes) with its own
 initial-stock choice (CVaR: the learned outer search). The normalized score is
-``(agent - risk-neutral) / (optimum - risk-neutral)`` with both references from ``rdo_gym.dp``
-(1 = optimal, 0 = no better than the risk-neutral policy; it is direction-free).
+``(agent - risk-neutral) / (optimum - risk-neutral)`` (``rdo_envs.reference(...).normalized``,
+both references from ``rdo_gym.dp``; 1 = optimal, 0 = no better than the risk-neutral policy; it
+is direction-free).
 
     python benchmarks/learning.py                      # full: 3 seeds, presets' steps, 2 processes
     python benchmarks/learning.py --quick              # smoke: 1 seed, 3k steps, 200 episodes
@@ -72,29 +74,25 @@ def run_job(job: Job) -> dict:
     """Train one agent on one setting with one seed and evaluate it on the setting's objectives."""
     import gymnasium as gym
     import torch
-    from sb3_contrib import QRDQN
 
     import rdo_envs
     from rdo_gym import make_objective
-    from rdo_sb3 import DEtaN, evaluate_objective, rollout_returns
-    from rdo_sb3.presets import load_preset
+    from rdo_sb3 import evaluate_objective, make_model, rollout_returns
 
     torch.set_num_threads(1)
     setting = SETTINGS[job.setting]
-    preset = load_preset(setting.env_id, "qrdqn" if job.agent == "qrdqn" else "detan")
-    steps = job.steps or preset.pop("n_timesteps")
-    preset.pop("n_timesteps", None)
-    policy = preset.pop("policy")
-    preset.pop("relabel_stocks", None)  # set per agent below
+    # Every agent at the preset's explicit gamma (1): the objectives are on the undiscounted return.
+    preset = rdo_envs.preset(setting.env_id, "qrdqn" if job.agent == "qrdqn" else "detan")
+    steps = job.steps or preset.n_timesteps
     start = time.perf_counter()
     if job.agent == "qrdqn":
-        model = QRDQN(policy, gym.make(setting.env_id), seed=job.seed, **preset)
+        model = make_model(preset, gym.make(setting.env_id), seed=job.seed)
     elif job.agent == "detan-naive":
-        model = DEtaN(policy, gym.make(setting.env_id), objective=setting.train_objective, naive=True,
-                      seed=job.seed, **preset)
+        model = make_model(preset, gym.make(setting.env_id), objective=setting.train_objective, naive=True,
+                           relabel_stocks=False, seed=job.seed)
     else:
-        model = DEtaN(policy, rdo_envs.make_stock_env(setting.env_id), objective=setting.train_objective,
-                      relabel_stocks=job.agent == "detan-relabel", seed=job.seed, **preset)
+        model = make_model(preset, rdo_envs.make_stock_env(setting.env_id), objective=setting.train_objective,
+                           relabel_stocks=job.agent == "detan-relabel", seed=job.seed)
     model.learn(steps)
     train_seconds = time.perf_counter() - start
     if job.save_dir:
@@ -117,7 +115,7 @@ def run_job(job: Job) -> dict:
         # Diagnostic for searched initial stocks (CVaR): the same policy started at the DP's c0*
         # separates the learned outer search from the learned policy (evaluation only).
         at_star = math.nan
-        if objective.initial_stock is None and job.agent in ("detan", "detan-relabel"):
+        if objective.searches_initial_stock and job.agent in ("detan", "detan-relabel"):
             fixed = evaluate_objective(model, rdo_envs.make_stock_env(setting.env_id), job.episodes,
                                        seed=eval_seed, initial_stock=ref.initial_stock, n_bootstrap=2)
             at_star = float(objective.value(fixed.returns))
@@ -128,15 +126,15 @@ def run_job(job: Job) -> dict:
             "objective": spec,
             "value": value,
             "exact_value": exact,
-            "exact_normalized": (exact - ref.risk_neutral) / (ref.optimum - ref.risk_neutral),
+            "exact_normalized": ref.normalized(exact),
             "stderr": _bootstrap_stderr(objective, returns, job.seed),
             "optimum": ref.optimum,
             "risk_neutral": ref.risk_neutral,
-            "normalized": (value - ref.risk_neutral) / (ref.optimum - ref.risk_neutral),
+            "normalized": ref.normalized(value),
             "mean_return": float(returns.mean()),
             "initial_stocks": sorted({float(c) for c in stocks if not math.isnan(c)}),
             "dp_initial_stock": ref.initial_stock,
-            "normalized_at_dp_initial_stock": (at_star - ref.risk_neutral) / (ref.optimum - ref.risk_neutral),
+            "normalized_at_dp_initial_stock": ref.normalized(at_star),
             "returns": returns.tolist(),
         })
     return {**asdict(job), "job": asdict(job), "steps": steps, "train_seconds": train_seconds, "results": results}
@@ -267,15 +265,14 @@ def pivot(rows: list[dict]) -> str:
 def plot(runs: list[dict], path: Path) -> None:
     """Return-distribution CDFs: learned agents (first seed) vs DP optimum vs risk-neutral, per objective."""
     import rdo_envs
-    from rdo_cli.exact import exact_reference
-    from rdo_cli.plots import Panel, save_return_plots
+    from rdo_envs.plots import Panel, save_return_plots
     from rdo_gym import TargetReturn, make_objective
 
     panels = []
     for setting, spec in sorted({(r["setting"], res["objective"]) for r in runs for res in r["results"]}):
         env_id = SETTINGS[setting].env_id
         objective = make_objective(spec)
-        ref = exact_reference(rdo_envs.env_class(env_id)().model, objective)
+        ref = rdo_envs.reference(env_id, objective)
         samples = {}
         for agent in AGENTS:
             run = next((r for r in runs if r["setting"] == setting and r["agent"] == agent), None)

@@ -2,15 +2,15 @@
 
 What it shows:
 
-* training DηN (``rdo_sb3.DEtaN``) with the benchmark's preset (``load_preset``) on the
-  stock-augmented env (``rdo_envs.make_stock_env``: initial stocks sampled on the training range),
-  with stock relabelling (``relabel_stocks=True``: every replayed transition also teaches other
-  stocks, which the CVaR outer search over ``c0`` needs);
+* training DηN (``rdo_sb3.DEtaN``, built by ``rdo_sb3.make_model``) with the benchmark's preset
+  (``rdo_envs.preset``) on the stock-augmented env (``rdo_envs.make_stock_env``: initial stocks
+  sampled on the training range), with stock relabelling (``relabel_stocks=True``: every replayed
+  transition also teaches other stocks, which the CVaR outer search over ``c0`` needs);
 * evaluating it with ``evaluate_objective``: for CVaR the agent itself searches the initial stock
   ``c0`` (``-VaR``) at the start state, then acts greedily on ``E[min(c + G, 0)]``;
 * the exact references of ``rdo_envs.reference``: the static-CVaR optimum, the risk-neutral policy
-  and the naive (stock-free) CVaR policy, and the normalized score
-  ``(agent - risk_neutral) / (optimum - risk_neutral)`` (1 = optimal, 0 = risk-neutral).
+  and the naive (stock-free) CVaR policy, and the normalized score ``ref.normalized(value)``
+  ``= (agent - risk_neutral) / (optimum - risk_neutral)`` (1 = optimal, 0 = risk-neutral).
 
 Run:  python examples/cvar_gridworld.py           (full: the preset's 100k steps, 1000 episodes)
       python examples/cvar_gridworld.py --quick   (1.5k steps, 50 episodes: a smoke run)
@@ -29,8 +29,7 @@ import numpy as np
 import torch
 
 import rdo_envs
-from rdo_sb3 import DEtaN, evaluate_objective
-from rdo_sb3.presets import load_preset
+from rdo_sb3 import evaluate_objective, make_model
 
 ENV_ID = "rdo/CVaRGrid-v0"
 
@@ -49,19 +48,17 @@ def main() -> None:
     ref = rdo_envs.reference(ENV_ID, objective)
     print(f"{ENV_ID}, {objective} (higher is better), exact DP references:")
     print(f"  optimum {ref.optimum:.4f} (c0* = {ref.initial_stock:g}), risk-neutral policy {ref.risk_neutral:.4f}, "
-          f"naive stock-free CVaR policy {ref.naive_cvar:.4f}")
+          f"naive stock-free CVaR policy {ref.naive:.4f}")
 
-    # The preset: n_timesteps, policy and DEtaN keyword arguments (rdo_sb3/presets/detan.yml), which
-    # for this benchmark include relabel_stocks=True (stock relabelling of replayed transitions).
-    preset = load_preset(ENV_ID, "detan")
-    preset_steps = preset.pop("n_timesteps")
-    n_timesteps = 1_500 if args.quick else preset_steps
-    policy = preset.pop("policy")
+    # The preset: gamma, n_timesteps, policy and DEtaN keyword arguments (rdo_envs/presets/detan.yml),
+    # which for this benchmark include relabel_stocks=True (stock relabelling of replayed transitions).
+    preset = rdo_envs.preset(ENV_ID, "detan")
+    n_timesteps = 1_500 if args.quick else preset.n_timesteps
     n_episodes = 50 if args.quick else 1000
 
     # Training env: c0 ~ uniform integers on benchmark_info(ENV_ID).training_stocks = (-8, 8).
     env = rdo_envs.make_stock_env(ENV_ID)
-    model = DEtaN(policy, env, objective=objective, seed=args.seed, **preset)
+    model = make_model(preset, env, objective=objective, seed=args.seed)
     model.learn(n_timesteps)
     train_time = time.perf_counter() - start
 
@@ -71,18 +68,15 @@ def main() -> None:
     at_dp_c0 = evaluate_objective(model, eval_env, n_episodes=n_episodes, seed=10_000 + args.seed,
                                   initial_stock=ref.initial_stock)
 
-    def normalized(value: float) -> float:
-        return (value - ref.risk_neutral) / (ref.optimum - ref.risk_neutral)
-
     chosen = np.unique(report.initial_stocks)
     print(f"DEtaN after {n_timesteps} steps ({train_time:.0f} s of training), {n_episodes} evaluation episodes:")
     print(f"  agent's own c0 (chosen {', '.join(f'{c:g}' for c in chosen)}): CVaR {report.value:.4f} "
-          f"(95% CI {report.ci[0]:.4f} .. {report.ci[1]:.4f}), normalized score {normalized(report.value):.3f}")
+          f"(95% CI {report.ci[0]:.4f} .. {report.ci[1]:.4f}), normalized score {ref.normalized(report.value):.3f}")
     print(f"  at the DP's c0* = {ref.initial_stock:g}: CVaR {at_dp_c0.value:.4f}, "
-          f"normalized score {normalized(at_dp_c0.value):.3f}")
+          f"normalized score {ref.normalized(at_dp_c0.value):.3f}")
     print(f"  mean return {report.returns.mean():.3f}; learned estimate of the CVaR at the start "
           f"{np.nanmean(report.estimated_values):.4f}")
-    naive = normalized(ref.naive_cvar)
+    naive = ref.normalized(ref.naive)
     print(f"  for scale: optimum 1.000, naive CVaR policy {naive:.3f}, risk-neutral policy 0.000")
     print(f"wall time {time.perf_counter() - start:.0f} s")
 

@@ -11,7 +11,8 @@ What it shows:
   ``homeostasis:6:3``, or at the set point, ``homeostasis:3:3``) by ``model.set_objective``;
 * each evaluated by ``evaluate_objective`` against ``rdo_envs.reference``: the DP optimum and the
   risk-neutral policy (which maximizes intake and camps on the meat), with the normalized score
-  ``(risk_neutral - agent) / (risk_neutral - optimum)`` (1 = optimal, 0 = risk-neutral).
+  ``ref.normalized(value) = (agent - risk_neutral) / (optimum - risk_neutral)`` (1 = optimal,
+  0 = risk-neutral; direction-free, here lower values are better).
 
 Run:  python examples/homeostasis.py           (full: 60k steps, 1000 episodes per objective)
       python examples/homeostasis.py --quick   (1.5k steps, 50 episodes: a smoke run)
@@ -30,8 +31,7 @@ import numpy as np
 import torch
 
 import rdo_envs
-from rdo_sb3 import DEtaN, evaluate_objective
-from rdo_sb3.presets import load_preset
+from rdo_sb3 import evaluate_objective, make_model
 
 ENV_ID = "rdo/Homeostasis-v0"
 
@@ -49,13 +49,11 @@ def main() -> None:
     n_episodes = 50 if args.quick else 1000
 
     # Preset hyperparameters (the benchmark's, trained there for 100k steps); our own budget.
-    preset = load_preset(ENV_ID, "detan")
-    preset.pop("n_timesteps")
-    policy = preset.pop("policy")
+    preset = rdo_envs.preset(ENV_ID, "detan")
     # No objective given: c0 ~ uniform integers on info.training_stocks, one agent for every set point.
     env = rdo_envs.make_stock_env(ENV_ID)
     first = info.default_objectives[0]
-    model = DEtaN(policy, env, objective=first, seed=args.seed, **preset)
+    model = make_model(preset, env, objective=first, seed=args.seed)
     model.learn(n_timesteps)
     print(f"{ENV_ID}: DEtaN trained for {n_timesteps} steps ({time.perf_counter() - start:.0f} s), "
           f"initial stocks on {info.training_stocks}; {n_episodes} evaluation episodes per objective")
@@ -67,7 +65,7 @@ def main() -> None:
         # The evaluation env starts every episode at the objective's c0 (evaluate_objective sets it too).
         eval_env = rdo_envs.make_stock_env(ENV_ID, spec)
         report = evaluate_objective(model, eval_env, n_episodes=n_episodes, seed=10_000 + args.seed)
-        score = (ref.risk_neutral - report.value) / (ref.risk_neutral - ref.optimum)
+        score = ref.normalized(report.value)
         final_energy = info.env_class().initial_energy + report.returns
         within_one = np.mean(np.abs(report.returns + report.initial_stocks) <= 1)
         print(f"  {spec}: agent {report.value:.4f} (95% CI {report.ci[0]:.4f} .. {report.ci[1]:.4f}), "

@@ -11,7 +11,8 @@ What it shows:
   the terminal reward is always paid; on envs with a ``TimeLimit`` use ``on_truncation="zero"``
   with SB3, which bootstraps through truncation (see docs/core.md);
 * PPO's ``E|G - 4|`` (lower is better) measured by Monte Carlo in the real env, against the exact
-  DP optimum and the risk-neutral policy (``rdo_envs.reference``), with the distribution of ``G``.
+  DP optimum and the risk-neutral policy (``rdo_envs.reference``: values, normalized score and the
+  exact law of ``G``), with the distribution of ``G``.
 
 Run:  python examples/ppo_terminal_reward.py           (full: 100k steps, 2000 episodes)
       python examples/ppo_terminal_reward.py --quick   (2k steps, 50 episodes: a smoke run)
@@ -33,7 +34,6 @@ from stable_baselines3.common.env_util import make_vec_env
 
 import rdo_envs
 from rdo_gym import TerminalObjectiveReward
-from rdo_gym.dp import solve
 
 ENV_ID = "rdo/TargetGrid-v0"
 TARGET = 4
@@ -84,7 +84,6 @@ def main() -> None:
 
     spec = f"target:{TARGET}"
     ref = rdo_envs.reference(ENV_ID, spec)
-    optimum = solve(make_env().unwrapped.model, spec)  # the same DP, for its return distribution
     print(f"{ENV_ID}, {spec}: value E|G - {TARGET}| (lower is better), exact DP references:")
     print(f"  optimum {ref.optimum:.4f}, risk-neutral policy {ref.risk_neutral:.4f}")
 
@@ -100,13 +99,13 @@ def main() -> None:
         returns = rollout_returns(model, n_episodes, seed=10_000 + args.seed, deterministic=deterministic)
         value = np.abs(returns - TARGET).mean()
         stderr = np.abs(returns - TARGET).std(ddof=1) / np.sqrt(n_episodes)
-        score = (ref.risk_neutral - value) / (ref.risk_neutral - ref.optimum)
+        score = ref.normalized(value)
         kind = "deterministic" if deterministic else "stochastic"
         print(f"  PPO {kind:>13}: E|G - {TARGET}| {value:.4f} +- {stderr:.4f}, P(G = {TARGET}) "
               f"{np.mean(returns == TARGET):.3f}, normalized score {score:.3f}")
         print(f"    P(G): {histogram(returns)}")
-    atoms, probs = optimum.return_distribution
-    print(f"  DP optimum        : E|G - {TARGET}| {optimum.value:.4f}, P(G = {TARGET}) "
+    atoms, probs = ref.distributions["DP optimum"]  # the exact law of G under the optimal policy
+    print(f"  DP optimum        : E|G - {TARGET}| {ref.optimum:.4f}, P(G = {TARGET}) "
           f"{probs[atoms == TARGET].sum():.3f}")
     print(f"    P(G): {histogram(atoms, probs)}")
     print(f"wall time {time.perf_counter() - start:.0f} s")

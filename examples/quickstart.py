@@ -53,7 +53,7 @@ def main() -> None:
     for alpha in (0.1, 0.25):
         ref = rdo_envs.reference("rdo/CVaRGrid-v0", f"cvar:{alpha}")
         print(f"CVaRGrid CVaR_{alpha}: optimum {ref.optimum:.3f} (c0* = {ref.initial_stock:g}), "
-              f"risk-neutral policy {ref.risk_neutral:.3f}, naive stock-free CVaR policy {ref.naive_cvar:.3f}")
+              f"risk-neutral policy {ref.risk_neutral:.3f}, naive stock-free CVaR policy {ref.naive:.3f}")
     lake_model = TabularMDP.from_gymnasium(gym.make("FrozenLake-v1"), horizon=100)
     print(f"FrozenLake, optimal P(reach the goal within 100 steps) = {solve(lake_model, 'prob:1').value:.4f}")
 

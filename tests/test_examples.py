@@ -77,12 +77,12 @@ def test_cvar_gridworld_prints_the_dp_references_and_a_finite_score():
     out = run_example("cvar_gridworld.py", "--quick")
     ref = rdo_envs.reference("rdo/CVaRGrid-v0", "cvar:0.1")
     assert (f"optimum {ref.optimum:.4f} (c0* = {ref.initial_stock:g}), risk-neutral policy {ref.risk_neutral:.4f}, "
-            f"naive stock-free CVaR policy {ref.naive_cvar:.4f}") in out
+            f"naive stock-free CVaR policy {ref.naive:.4f}") in out
     value, score = finite_numbers(r"agent's own c0 \(chosen [^)]*\): CVaR " + NUMBER + r" .*normalized score "
                                   + NUMBER, out)
     assert math.isclose(score, (value - ref.risk_neutral) / (ref.optimum - ref.risk_neutral), abs_tol=2e-3)
     finite_numbers(r"at the DP's c0\* = 3: CVaR " + NUMBER, out)
-    naive = (ref.naive_cvar - ref.risk_neutral) / (ref.optimum - ref.risk_neutral)
+    naive = (ref.naive - ref.risk_neutral) / (ref.optimum - ref.risk_neutral)
     assert f"naive CVaR policy {naive:.3f}" in out
 
 
