@@ -22,12 +22,14 @@ from rdo_gym.dp.kernel import (
     TIE_RTOL,
     TOLERANCE,
     Transitions,
+    check_max_memory,
+    check_mdp,
     check_memory,
     greedy,
-    prefix_bounds,
+    prepare,
     proper_greedy,
+    return_bounds,
 )
-from rdo_gym.dp.lattice import reward_lattice
 from rdo_gym.dp.model import TabularMDP
 from rdo_gym.dp.policy import TabularPolicy
 from rdo_gym.objectives import CVaR
@@ -41,10 +43,21 @@ def _expected_backup(mdp: TabularMDP, V: np.ndarray) -> np.ndarray:
     return np.einsum("sam,sam->as", mdp.prob, mdp.reward + cont)
 
 
-def risk_neutral_policy(mdp: TabularMDP) -> TabularPolicy:
-    """Deterministic policy maximizing ``E[G]`` (undiscounted): time-dependent ``(H, S)`` with a
-    horizon, stationary ``(S,)`` otherwise (value iteration to 1e-12; raises if it diverges)."""
-    S = mdp.n_states
+def risk_neutral_policy(mdp: TabularMDP, max_memory: float = DEFAULT_MAX_MEMORY) -> TabularPolicy:
+    """Deterministic policy maximizing ``E[G]`` (undiscounted).
+
+    Time-dependent ``(H, S)`` with a horizon, stationary ``(S,)`` otherwise (value iteration to
+    1e-12; raises if it diverges).
+
+    Args:
+        mdp: the model.
+        max_memory: the memory budget in bytes (the policy table and the backups).
+    """
+    check_mdp(mdp)
+    max_memory = check_max_memory(max_memory)
+    S, A, M = mdp.prob.shape
+    check_memory(8.0 * ((mdp.horizon or 1) * S + 6 * S * A * M),
+                 f"risk_neutral_policy ({S} states x {mdp.horizon or 'no'} horizon)", max_memory)
     atol = TIE_RTOL * (1.0 + float(np.abs(mdp.reward).max()) * (mdp.horizon or 1))
     if mdp.horizon is not None:
         table = np.zeros((mdp.horizon, S), dtype=np.int64)
@@ -76,20 +89,32 @@ def naive_cvar_policy(mdp: TabularMDP, alpha: float,
     Backward over ``t``: the return-to-go law of each action is ``r + G_{t+1}(s')`` with the naive
     policy from ``t + 1`` on (exact, categorical on the reward lattice); the action maximizing
     ``CVaR(alpha).value`` of that law is chosen.
+
+    Args:
+        mdp: the model, with a horizon.
+        alpha: the CVaR level in (0, 1].
+        max_memory: the memory budget in bytes (the return-to-go laws of every state and action).
     """
-    objective = CVaR(alpha)
+    objective, lattice = prepare(mdp, CVaR(alpha), 1.0)
     H = mdp.horizon
     if H is None:
         raise ValueError("naive_cvar_policy needs an MDP with a finite horizon (the greedy CVaR of the "
                          "return-to-go has no fixed point in general); use mdp.with_horizon(H)")
-    lattice = reward_lattice(mdp)
+    max_memory = check_max_memory(max_memory)
     units = lattice.units
-    lo, hi = prefix_bounds(mdp, units, H)
+    S, A, M = mdp.prob.shape
+
+    def check_budget(spread: int, final: bool) -> None:
+        L = spread + 1
+        size = f"{S} states x {'' if final else '>= '}{L} returns x {A} actions"
+        check_memory(8.0 * (8 * A * S * L + H * S), f"naive_cvar_policy ({size})", max_memory, final=final)
+
+    # Return-to-go laws from every state: the range over all states (the bounds widen with the
+    # steps left, so the last row bounds them all).
+    lo, hi = return_bounds(mdp, lattice, every_step=False, states=np.ones(S, dtype=bool),
+                           on_spread=check_budget)
     g_lo, g_hi = int(lo.min()), int(hi.max())
     L = g_hi - g_lo + 1
-    S, A, M = mdp.prob.shape
-    check_memory(8.0 * A * S * L * 8, f"naive_cvar_policy ({S} states x {L} returns x {A} actions)",
-                 max_memory)
     atoms = lattice.step * (g_lo + np.arange(L)).astype(np.float64)
     atol = TIE_RTOL * (1.0 + float(np.abs(atoms).max()))
     live = mdp.prob > 0

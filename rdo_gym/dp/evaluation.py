@@ -13,7 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from rdo_gym.dp.kernel import DEFAULT_MAX_MEMORY, check_memory, prepare, propagate, return_bounds, return_law
+from rdo_gym.dp.kernel import (
+    DEFAULT_MAX_MEMORY,
+    check_max_memory,
+    check_memory,
+    prepare,
+    propagate,
+    return_bounds,
+    return_law,
+)
 from rdo_gym.dp.lattice import StockGrid, base_units
 from rdo_gym.dp.model import TabularMDP
 from rdo_gym.dp.policy import TabularPolicy
@@ -83,12 +91,18 @@ def evaluate(mdp: TabularMDP, policy: PolicyLike, objective: Objective | str, *,
         c0 = 0.0
     if not np.isfinite(c0):
         raise ValueError(f"initial_stock must be finite, got {initial_stock!r}")
-    lo, hi = return_bounds(mdp, lattice)
+    max_memory = check_max_memory(max_memory)
+    S, _, M = mdp.prob.shape
+
+    def check_budget(spread: int, final: bool) -> None:
+        K = spread + 1
+        size = f"{S} states x {'' if final else '>= '}{K} stocks"
+        check_memory(8.0 * S * K * (3 + 6 * M), f"evaluate ({size})", max_memory, final=final)
+
+    lo, hi = return_bounds(mdp, lattice, every_step=False, on_spread=check_budget)
     start = mdp.initial > 0
     g_lo, g_hi = int(lo[-1, start].min()), int(hi[-1, start].max())
     K = g_hi - g_lo + 1
-    S, _, M = mdp.prob.shape
-    check_memory(8.0 * S * K * (3 + 6 * M), f"evaluate ({S} states x {K} stocks)", max_memory)
     grid = StockGrid(base_units=base_units(c0, lattice.step), step=lattice.step, offset=g_lo, size=K)
     final, left = propagate(mdp, lattice.units, K, -g_lo, _action_fn(policy, mdp, grid))
     atoms, probs, value, eu = return_law(final, -g_lo, grid.values(), lattice.step, obj)

@@ -25,6 +25,7 @@ Used by :mod:`rdo_gym.dp.solver` (the optimum), :mod:`rdo_gym.dp.evaluation` (a 
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -39,7 +40,9 @@ __all__ = [
     "TOLERANCE",
     "MAX_ITERATIONS",
     "MAX_STEPS",
+    "check_mdp",
     "prepare",
+    "check_max_memory",
     "check_memory",
     "prefix_bounds",
     "return_bounds",
@@ -63,6 +66,17 @@ MAX_ITERATIONS = 100_000
 MAX_STEPS = 20_000
 
 
+def check_mdp(mdp: TabularMDP) -> None:
+    """``TypeError`` unless ``mdp`` is a :class:`~rdo_gym.dp.TabularMDP`.
+
+    Args:
+        mdp: the argument to check.
+    """
+    if not isinstance(mdp, TabularMDP):
+        raise TypeError(f"mdp must be a rdo_gym.dp.TabularMDP (e.g. TabularMDP.from_gymnasium(env)), "
+                        f"got {type(mdp).__name__}")
+
+
 def prepare(mdp: TabularMDP, objective: Objective | str, gamma: float) -> tuple[Objective, RewardLattice]:
     """Validate a problem for exact DP and return its objective and reward lattice.
 
@@ -71,8 +85,7 @@ def prepare(mdp: TabularMDP, objective: Objective | str, gamma: float) -> tuple[
         objective: an :class:`~rdo_gym.objectives.Objective` or a spec string (``"cvar:0.1"``).
         gamma: the discount; only 1 is exact (any other valid value raises ``ValueError``).
     """
-    if not isinstance(mdp, TabularMDP):
-        raise TypeError(f"mdp must be a rdo_gym.dp.TabularMDP, got {type(mdp).__name__}")
+    check_mdp(mdp)
     obj = make_objective(objective)
     g = obj.check_gamma(gamma)
     if g < 1.0:
@@ -83,34 +96,58 @@ def prepare(mdp: TabularMDP, objective: Objective | str, gamma: float) -> tuple[
     return obj, reward_lattice(mdp)
 
 
-def check_memory(nbytes: float, what: str, max_memory: float) -> None:
+def check_max_memory(max_memory: float) -> float:
+    """``max_memory`` as a float, or ``ValueError`` unless it is a positive number of bytes.
+
+    Args:
+        max_memory: the memory budget in bytes (``float("inf")`` for none).
+    """
+    if isinstance(max_memory, (bool, np.bool_)) or not isinstance(max_memory, numbers.Real):
+        raise TypeError(f"max_memory must be a number of bytes (e.g. 2 * 2**30), got {max_memory!r}")
+    value = float(max_memory)
+    if not value > 0:
+        raise ValueError(f"max_memory must be a positive number of bytes (e.g. 2 * 2**30, or "
+                         f"float('inf') for no budget), got {max_memory!r}")
+    return value
+
+
+def check_memory(nbytes: float, what: str, max_memory: float, *, final: bool = True) -> None:
     """Raise ``ValueError`` with the estimate if ``nbytes`` exceeds ``max_memory``.
 
     Args:
         nbytes: estimated bytes the computation will allocate.
         what: the computation and its sizes, for the message.
         max_memory: the budget in bytes.
+        final: ``False`` when ``nbytes`` is a lower bound (sizes still growing): the message then
+            says "at least".
     """
     if nbytes > max_memory:
         raise ValueError(
-            f"{what} needs an estimated {nbytes / 2**20:,.0f} MiB, more than max_memory="
-            f"{max_memory / 2**20:,.0f} MiB; reduce the state space, the horizon or the stock range "
-            "(the rewards' spread times the horizon), or pass a larger max_memory")
+            f"{what} needs {'' if final else 'at least '}an estimated {nbytes / 2**20:,.0f} MiB, more "
+            f"than max_memory={max_memory / 2**20:,.0f} MiB; reduce the state space, the horizon or the "
+            "stock range (the rewards' spread times the horizon), or pass a larger max_memory")
 
 
-def prefix_bounds(mdp: TabularMDP, units: np.ndarray, n_steps: int | None) -> tuple[np.ndarray, np.ndarray]:
+def prefix_bounds(mdp: TabularMDP, units: np.ndarray, n_steps: int | None, *, every_step: bool = True,
+                  on_step: Callable[[np.ndarray, np.ndarray], None] | None = None
+                  ) -> tuple[np.ndarray, np.ndarray]:
     """Min and max prefix sums (in lattice units) of the rewards along any path.
 
     Args:
         mdp: the model.
         units: the rewards in lattice units, ``(S, A, M)`` integers.
         n_steps: the horizon, or ``None``.
+        every_step: with ``n_steps``, keep the bounds of every number of steps (``False``: only
+            the last, in ``O(S)`` memory).
+        on_step: with ``n_steps``, called with the bounds ``(lo, hi)`` of each number of steps as
+            they are computed (they only widen), e.g. to stop early when they outgrow a budget.
 
     Returns:
-        ``(lo, hi)``. With ``n_steps``, arrays ``(n_steps + 1, S)``: row ``n`` bounds every partial
-        sum of at most ``n`` further rewards from each state (row 0 is 0). Without, arrays
-        ``(1, S)`` over paths of any length; states from which the sums are unbounded (a reachable
-        cycle with nonzero total reward) get ``-inf`` / ``+inf``.
+        ``(lo, hi)``. With ``n_steps``, arrays ``(n_steps + 1, S)`` (one row if not
+        ``every_step``: the last): row ``n`` bounds every partial sum of at most ``n`` further
+        rewards from each state (row 0 is 0). Without, arrays ``(1, S)`` over paths of any
+        length; states from which the sums are unbounded (a reachable cycle with nonzero total
+        reward) get ``-inf`` / ``+inf``.
     """
     live = mdp.prob > 0
     term = mdp.terminated
@@ -127,12 +164,17 @@ def prefix_bounds(mdp: TabularMDP, units: np.ndarray, n_steps: int | None) -> tu
 
     lo, hi = np.zeros(S), np.zeros(S)
     if n_steps is not None:
-        los, his = [lo], [hi]
-        for _ in range(n_steps):
+        rows = n_steps + 1 if every_step else 1
+        los, his = np.zeros((rows, S)), np.zeros((rows, S))
+        for n in range(1, n_steps + 1):
             lo, hi = step_once(lo, hi)
-            los.append(lo)
-            his.append(hi)
-        return np.stack(los), np.stack(his)
+            if every_step:
+                los[n], his[n] = lo, hi
+            if on_step is not None:
+                on_step(lo, hi)
+        if not every_step:
+            los[0], his[0] = lo, hi
+        return los, his
     # Bellman-Ford: values settle within S iterations unless a nonzero cycle is reachable.
     for _ in range(S):
         lo, hi = step_once(lo, hi)
@@ -144,20 +186,38 @@ def prefix_bounds(mdp: TabularMDP, units: np.ndarray, n_steps: int | None) -> tu
     return lo[None], hi[None]
 
 
-def return_bounds(mdp: TabularMDP, lattice: RewardLattice) -> tuple[np.ndarray, np.ndarray]:
+def return_bounds(mdp: TabularMDP, lattice: RewardLattice, *, every_step: bool = True,
+                  states: np.ndarray | None = None,
+                  on_spread: Callable[[int, bool], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """:func:`prefix_bounds` of ``mdp`` on ``lattice``; raises if unbounded from an initial state.
 
     Args:
         mdp: the model.
         lattice: its reward lattice (:func:`~rdo_gym.dp.lattice.reward_lattice`).
+        every_step: keep the bounds of every number of remaining steps (see :func:`prefix_bounds`).
+        states: boolean mask of the states whose return range matters (default: the initial ones).
+        on_spread: the caller's memory check, ``on_spread(spread, final)`` with the width
+            ``max hi - min lo`` (lattice units) of the return range from ``states``: called with 0
+            before anything is allocated, then as the bounds widen step by step (``final`` False:
+            the range can only grow) and once with the final range (``final`` True). It raises
+            to refuse the problem, before its cost is paid.
     """
-    lo, hi = prefix_bounds(mdp, lattice.units, mdp.horizon)
-    start = mdp.initial > 0
+    start = mdp.initial > 0 if states is None else states
+
+    def spread(lo: np.ndarray, hi: np.ndarray) -> int:
+        return int(hi[start].max() - lo[start].min())
+
+    if on_spread is not None:
+        on_spread(0, False)
+    hook = None if on_spread is None else (lambda lo, hi: on_spread(spread(lo, hi), False))
+    lo, hi = prefix_bounds(mdp, lattice.units, mdp.horizon, every_step=every_step, on_step=hook)
     if not (np.all(np.isfinite(lo[-1, start])) and np.all(np.isfinite(hi[-1, start]))):
         raise ValueError(
             "the return is unbounded from the initial state(s): without a horizon, a cycle with "
             "nonzero total reward is reachable, so the stock-augmented state space is infinite. Give "
             "the MDP a horizon (mdp.with_horizon(H))")
+    if on_spread is not None:
+        on_spread(spread(lo[-1], hi[-1]), True)
     return lo, hi
 
 

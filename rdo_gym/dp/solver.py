@@ -36,6 +36,7 @@ from rdo_gym.dp.kernel import (
     TIE_RTOL,
     TOLERANCE,
     Transitions,
+    check_max_memory,
     check_memory,
     greedy,
     prepare,
@@ -153,16 +154,24 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
     obj, lattice = prepare(mdp, objective, gamma)
     if method not in ("value_iteration", "policy_iteration"):
         raise ValueError(f"method must be 'value_iteration' or 'policy_iteration', got {method!r}")
-    lo, hi = return_bounds(mdp, lattice)
-    start = mdp.initial > 0
-    g_lo, g_hi = int(lo[-1, start].min()), int(hi[-1, start].max())
-    c0, bu, cand = _candidate_stocks(obj, initial_stock, stocks, lattice.step, g_lo, g_hi)
+    max_memory = check_max_memory(max_memory)
+    c0, bu, cand = _initial_stocks(obj, initial_stock, stocks, lattice.step)
     S, A, M = mdp.prob.shape
     H = mdp.horizon
+
+    def check_budget(spread: int, final: bool) -> None:
+        # Candidate stocks span `spread` units too when they default to [-max G, -min G].
+        K = (spread if cand is None else int(cand.max() - cand.min())) + spread + 1
+        check_memory(estimate_solve_memory(S, A, M, K, H), f"solve ({S} states x {'' if final else '>= '}{K} stocks x "
+                     f"{H if H is not None else 'no'} horizon x {A} actions)", max_memory, final=final)
+
+    lo, hi = return_bounds(mdp, lattice, on_spread=check_budget)
+    start = mdp.initial > 0
+    g_lo, g_hi = int(lo[-1, start].min()), int(hi[-1, start].max())
+    if cand is None:
+        cand = np.arange(-g_hi, -g_lo + 1, dtype=np.int64)
     offset = int(cand.min()) + g_lo
     K = int(cand.max()) + g_hi - offset + 1
-    check_memory(estimate_solve_memory(S, A, M, K, H), f"solve ({S} states x {K} stocks x "
-                 f"{H if H is not None else 'no'} horizon x {A} actions)", max_memory)
     grid = StockGrid(base_units=bu, step=lattice.step, offset=offset, size=K)
     valid_low, valid_high = valid_ranges(lo, hi, K, H)
 
@@ -192,9 +201,13 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
                     truncated_mass=left, grid=grid)
 
 
-def _candidate_stocks(obj: Objective, initial_stock: float | None, stocks, step: float, g_lo: int,
-                      g_hi: int) -> tuple[float | None, float, np.ndarray]:
-    """The fixed ``c0`` (``None`` if searched), the grid's base units and the candidate ``c0`` (units)."""
+def _initial_stocks(obj: Objective, initial_stock: float | None, stocks,
+                    step: float) -> tuple[float | None, float, np.ndarray | None]:
+    """The fixed ``c0`` (``None`` if searched), the grid's base units and the candidate ``c0``.
+
+    Candidates are in lattice units from the base; ``None`` for the default search range, which
+    needs the return bounds.
+    """
     searched = initial_stock is None and obj.initial_stock is None
     if stocks is not None and not searched:
         raise ValueError(f"stocks (candidate initial stocks) only apply when c0 is searched (CVaR with "
@@ -206,7 +219,7 @@ def _candidate_stocks(obj: Objective, initial_stock: float | None, stocks, step:
             raise ValueError(f"initial_stock must be finite, got {initial_stock!r}")
         return c0, base_units(c0, step), np.zeros(1, dtype=np.int64)
     if stocks is None:
-        return None, 0.0, np.arange(-g_hi, -g_lo + 1, dtype=np.int64)
+        return None, 0.0, None
     x = np.asarray(stocks, dtype=np.float64).reshape(-1) / step
     off_lattice = np.abs(x - np.round(x)) > 1e-7 * np.maximum(1, np.abs(x))
     if x.size == 0 or not np.all(np.isfinite(x)) or np.any(off_lattice):
