@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from rdo_gym.objectives import check_gamma, make_objective
+from rdo_gym.objectives import Objective, check_gamma
 
 __all__ = ["Preset", "AGENTS"]
 
@@ -29,7 +29,8 @@ class Preset:
         agent: ``"detan"`` or ``"qrdqn"`` (:data:`AGENTS`).
         env_id: The Gymnasium id the preset is for (``None``: any env, the agent's defaults).
         objective: The objective spec the preset was tuned for (DηN's default objective; ``"mean"``
-            for QR-DQN).
+            for QR-DQN). An :class:`~rdo_gym.Objective` is stored as its spec; the spec is not
+            parsed here (the agent parses it, or the caller passes an Objective to the factory).
         gamma: The discount of the agent (and of the stock recursion): always explicit.
         n_timesteps: The training budget in env steps.
         policy: The SB3 policy name (``None``: chosen from the observation space).
@@ -49,7 +50,9 @@ class Preset:
         if self.agent not in AGENTS:
             raise ValueError(f"unknown agent {self.agent!r}; expected one of {AGENTS}")
         object.__setattr__(self, "gamma", check_gamma(self.gamma))
-        object.__setattr__(self, "objective", str(make_objective(self.objective)))
+        if not isinstance(self.objective, str | Objective):
+            raise ValueError(f"objective must be a spec string or an Objective, got {self.objective!r}")
+        object.__setattr__(self, "objective", str(self.objective))
         steps = float(self.n_timesteps)
         if not steps >= 1 or steps != int(steps):
             raise ValueError(f"n_timesteps must be a positive integer, got {self.n_timesteps!r}")

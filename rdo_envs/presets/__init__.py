@@ -14,6 +14,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from rdo_gym.objectives import make_objective
 from rdo_gym.presets import AGENTS, Preset
 
 __all__ = ["preset", "preset_env_ids"]
@@ -62,5 +63,5 @@ def preset(env_id: str, agent: str = "detan") -> Preset:
         raise ValueError(f"the {agent} preset of {name} lacks {err.args[0]!r} (objective, gamma and n_timesteps "
                          "are explicit in every preset)") from None
     policy = entry.pop("policy", None)
-    return Preset(agent=agent, env_id=name, objective=objective, gamma=gamma, n_timesteps=int(float(steps)),
-                  policy=policy, hyperparameters=entry)
+    return Preset(agent=agent, env_id=name, objective=str(make_objective(objective)), gamma=gamma,
+                  n_timesteps=int(float(steps)), policy=policy, hyperparameters=entry)
