@@ -51,8 +51,10 @@ def plot_runs(paths: list[Path], out: Path, *, labels: list[str] | None = None, 
         raise CliError(str(err)) from None
     if labels is not None and len(labels) != len(paths):
         raise CliError(f"--labels gives {len(labels)} labels for {len(paths)} runs")
-    runs = [load_run(path) for path in paths]
+    runs = []
     try:
+        for path in paths:  # one at a time, so that the envs already built are closed on an error
+            runs.append(load_run(path))
         env_ids = {run.config.env_id for run in runs}
         if len(env_ids) > 1:
             raise CliError(f"the runs are on different envs ({sorted(env_ids)}); plot one env at a time")
