@@ -315,3 +315,35 @@ def test_interrupted_training_saves_the_model(tmp_path, monkeypatch):
                            overrides={"learning_starts": 50})
     config = yaml.safe_load((tmp_path / "r" / "run.yml").read_text())
     assert config["timesteps"] == 150 and (tmp_path / "r" / "model.zip").exists()
+
+
+def test_evaluate_builds_the_env_once_and_reads_the_cached_benchmark_reference(capsys, trained_runs, monkeypatch):
+    from rdo_cli import envs, run_folder
+
+    built = []
+    real = run_folder.make_env
+    monkeypatch.setattr(run_folder, "make_env", lambda config: built.append(config.env_id) or real(config))
+    monkeypatch.setattr(envs, "make_env", lambda *a, **k: pytest.fail("a second env was built"))
+
+    def no_solve(*args, **kwargs):
+        raise AssertionError("the benchmark's reference was recomputed instead of read from rdo_envs.reference")
+
+    monkeypatch.setattr(envs, "exact_reference", no_solve)
+    code, out, _ = run(capsys, "evaluate", str(trained_runs / "detan"), "--episodes", "20", "--json")
+    assert code == 0 and built == ["rdo/CVaRGrid-v0"]
+    assert json.loads(out)["optimum"] == pytest.approx(rdo_envs.reference("rdo/CVaRGrid-v0", "cvar:0.25").optimum)
+
+
+def test_train_arguments_resolve_into_one_complete_configuration():
+    from rdo_cli.config import resolve_run
+    from rdo_gym import CVaR
+
+    config, from_preset = resolve_run("rdo/CVaRGrid-v0", "cvar:0.1", algo="detan", seed=3,
+                                      overrides={"learning_starts": 50}, timesteps=1e3)
+    assert from_preset and isinstance(config.objective, CVaR) and config.timesteps == 1000 and config.seed == 3
+    assert config.preset.gamma == config.gamma == 1.0 and config.preset.hyperparameters["learning_starts"] == 50
+    assert config.preset.hyperparameters["relabel_stocks"] is True  # the benchmark's preset
+    assert config.stocks.range == (-8.0, 8.0) and config.stocks.integer and config.stocks.scale == 0.1
+    peer, _ = resolve_run("rdo/CVaRGrid-v0", "cvar:0.1", algo="qrdqn", gamma=0.9,
+                          overrides={"relabel_stocks": True})
+    assert peer.stocks is None and peer.gamma == 0.9 and "relabel_stocks" not in peer.preset.hyperparameters
