@@ -48,3 +48,79 @@ def test_memory_budget_of_a_longer_horizon_and_the_risk_neutral_policy():
         with pytest.raises(ValueError, match="max_memory"):
             call()
     assert time.perf_counter() - t0 < 2.0
+
+
+# ------------------------------------------------------------------------------ TabularMDP
+def two_states(**changes) -> dict:
+    """Arguments of a valid 2-state, 1-action, 1-outcome TabularMDP, with ``changes``."""
+    args = dict(prob=np.ones((2, 1, 1)), next_state=[[[1]], [[0]]], reward=1.0, terminated=False,
+                initial=[1.0, 0.0], horizon=3)
+    args.update(changes)
+    return args
+
+
+@pytest.mark.parametrize("changes, error, message", [
+    # The horizon: an int or None (3.0 used to be accepted and then fail inside solve).
+    (dict(horizon=3.0), TypeError, r"horizon must be a positive int .* got 3\.0 \(float\)"),
+    (dict(horizon=True), TypeError, r"horizon must be a positive int .* got True"),
+    (dict(horizon="3"), TypeError, r"horizon must be a positive int .* got '3'"),
+    (dict(horizon=0), ValueError, r"horizon must be a positive int .* got 0"),
+    # The initial distribution (a NaN used to reach the DP as "a stock left the computed grid").
+    (dict(initial=[np.nan, 1.0]), ValueError, r"initial must be finite and non-negative.*state 0 has nan"),
+    (dict(initial=[-0.5, 1.5]), ValueError, r"initial must be finite and non-negative.*state 0 has -0\.5"),
+    (dict(initial=[0.5, 0.6]), ValueError, r"initial must sum to 1.*1\.1"),
+    (dict(initial=[1.0]), ValueError, r"initial must be a probability vector over the 2 states.*\(1,\)"),
+    (dict(initial=["a", "b"]), TypeError, r"initial must be an array of real numbers.*dtype <U1"),
+    # next_state: integer indices in range (1.7 used to be truncated to 1).
+    (dict(next_state=[[[1.7]], [[0.0]]]), ValueError, r"next_state must hold integer state indices; "
+                                                      r"next_state\[0, 0, 0\] is 1\.7"),
+    (dict(next_state=[[[np.nan]], [[0.0]]]), ValueError, r"next_state must hold integer state indices"),
+    (dict(next_state=[[[2]], [[0]]]), ValueError, r"next_state must lie in \[0, 2\).*state 0, action 0, "
+                                                  r"outcome 0 has next_state 2"),
+    (dict(next_state=[[[True]], [[False]]]), TypeError, r"next_state must be an array of integer state indices"),
+    (dict(next_state=[1, 0, 1]), ValueError, r"next_state has shape \(3,\), which does not broadcast to "
+                                             r"prob's shape \(2, 1, 1\)"),
+    # terminated: booleans or 0/1 (0.5 and the string "False" used to count as True).
+    (dict(terminated=0.5), ValueError, r"terminated must hold booleans \(or 0/1\).*0\.5"),
+    (dict(terminated="False"), TypeError, r"terminated must be an array of booleans"),
+    # rewards: finite, naming the state and action.
+    (dict(reward=[[[1.0]], [[np.inf]]]), ValueError, r"rewards must be finite.*state 1, action 0, outcome 0 "
+                                                     r"has reward inf"),
+    (dict(reward="a"), TypeError, r"reward must be an array of real numbers"),
+    # prob: shape and values.
+    (dict(prob=np.ones((2, 1))), ValueError, r"prob must have shape \(states, actions, outcomes\)"),
+    (dict(prob=np.ones((2, 0, 1)), next_state=0), ValueError, r"each at least 1, got \(2, 0, 1\)"),
+    (dict(prob=np.full((2, 1, 1), np.nan)), ValueError, r"prob must be finite and non-negative; state 0"),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_tabular_mdp_refuses_bad_arguments(changes, error, message):
+    with pytest.raises(error, match=message):
+        TabularMDP(**two_states(**changes))
+
+
+def test_tabular_mdp_accepts_equivalent_spellings():
+    mdp = TabularMDP(**two_states(next_state=[[[1.0]], [[0.0]]], terminated=[[[0]], [[1]]], horizon=np.int64(3)))
+    assert mdp.next_state.dtype == np.int64 and mdp.next_state.ravel().tolist() == [1, 0]
+    assert mdp.terminated.ravel().tolist() == [False, True]
+    assert mdp.horizon == 3 and type(mdp.horizon) is int
+    assert mdp.with_horizon(None).horizon is None
+
+
+@pytest.mark.parametrize("outcomes, message", [
+    ({0: {0: [(1.0, 0.5, 1.0, False)]}}, r"outcomes\[0\]\[0\]: next_state must be an integer state index, got 0\.5"),
+    ({0: {0: [(1.0, 0, 1.0, "no")]}}, r"outcomes\[0\]\[0\]: terminated must be a bool \(or 0/1\), got 'no'"),
+    ({0: {0: [(1.0, 0)]}}, r"outcomes\[0\]\[0\] must be a list of \(prob, next_state, reward, terminated\) tuples"),
+    ({}, r"outcomes must describe at least one state"),
+    ({1: {0: [(1.0, 0, 1.0, True)]}}, r"outcomes must have the entries 0 \.\. 0 .* 0 is missing"),
+])
+def test_from_outcomes_refuses_bad_tables(outcomes, message):
+    with pytest.raises(ValueError, match=message):
+        TabularMDP.from_outcomes(outcomes, [1.0], horizon=2)
+
+
+def test_nan_initial_from_a_zero_start_distribution_is_refused():
+    class Env:
+        P = {0: {0: [(1.0, 0, 1.0, True)]}}
+        initial_state_distrib = np.zeros(1)
+
+    with np.errstate(invalid="ignore"), pytest.raises(ValueError, match="initial must be finite"):
+        TabularMDP.from_gymnasium(Env(), horizon=2)

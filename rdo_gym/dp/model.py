@@ -9,6 +9,7 @@ optimal stock-augmented policies then depend on the time left).
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -17,16 +18,22 @@ import numpy as np
 
 __all__ = ["TabularMDP"]
 
-_ATOL = 1e-9
-
-
 @dataclass(frozen=True, eq=False)
 class TabularMDP:
     """Finite MDP: outcome arrays ``prob``, ``next_state``, ``reward``, ``terminated`` (S, A, M).
 
-    ``initial`` is the initial-state distribution (S,). ``horizon`` (optional) is a fixed number of
-    steps after which the episode ends. Validated on construction (probabilities non-negative and
-    summing to 1 per (state, action), indices in range, rewards finite).
+    Validated on construction; a bad argument raises ``TypeError`` (wrong kind of value) or
+    ``ValueError`` (wrong value) naming it, the offending entry and what is accepted.
+
+    Args:
+        prob: outcome probabilities ``(S, A, M)``, finite, non-negative, summing to 1 for every
+            (state, action); at least one state, action and outcome.
+        next_state: integer state indices in ``[0, S)`` (integer-valued floats are accepted),
+            broadcastable to ``prob``'s shape.
+        reward: finite rewards, broadcastable to ``prob``'s shape.
+        terminated: booleans (or 0/1), broadcastable to ``prob``'s shape.
+        initial: the initial-state distribution ``(S,)``: finite, non-negative, summing to 1.
+        horizon: a positive ``int`` number of steps after which the episode ends, or ``None``.
     """
 
     prob: np.ndarray
@@ -37,24 +44,26 @@ class TabularMDP:
     horizon: int | None = None
 
     def __post_init__(self) -> None:
-        prob = np.asarray(self.prob, dtype=np.float64)
-        if prob.ndim != 3:
-            raise ValueError(f"prob must have shape (states, actions, outcomes), got {prob.shape}")
+        prob = _numbers("prob", self.prob)
+        if prob.ndim != 3 or 0 in prob.shape:
+            raise ValueError(f"prob must have shape (states, actions, outcomes), each at least 1, got {prob.shape}")
         shape = prob.shape
         arrays = {
             "prob": prob,
-            "next_state": np.broadcast_to(np.asarray(self.next_state, dtype=np.int64), shape),
-            "reward": np.broadcast_to(np.asarray(self.reward, dtype=np.float64), shape),
-            "terminated": np.broadcast_to(np.asarray(self.terminated, dtype=bool), shape),
-            "initial": np.asarray(self.initial, dtype=np.float64),
+            "next_state": _broadcast("next_state", _indices("next_state", self.next_state), shape),
+            "reward": _broadcast("reward", _numbers("reward", self.reward), shape),
+            "terminated": _broadcast("terminated", _booleans("terminated", self.terminated), shape),
+            "initial": _numbers("initial", self.initial),
         }
         for name, value in arrays.items():
             value = np.ascontiguousarray(value)
             value.setflags(write=False)
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "horizon", _horizon(self.horizon))
         S = shape[0]
-        if np.any(prob < 0) or not np.all(np.isfinite(prob)):
-            s, a, _ = np.argwhere((prob < 0) | ~np.isfinite(prob))[0]
+        bad = (prob < 0) | ~np.isfinite(prob)
+        if np.any(bad):
+            s, a, _ = np.argwhere(bad)[0]
             raise ValueError(f"prob must be finite and non-negative; state {s}, action {a} has "
                              f"{prob[s, a].tolist()}")
         sums = prob.sum(-1)
@@ -63,15 +72,26 @@ class TabularMDP:
             s, a = np.argwhere(bad)[0]
             raise ValueError(f"outcome probabilities must sum to 1 for every (state, action); "
                              f"state {s}, action {a} sums to {sums[s, a]:.6g}")
-        if np.any((self.next_state < 0) | (self.next_state >= S)):
-            raise ValueError(f"next_state must lie in [0, {S}), got values outside")
-        if not np.all(np.isfinite(self.reward)):
-            raise ValueError("rewards must be finite")
+        bad = (self.next_state < 0) | (self.next_state >= S)
+        if np.any(bad):
+            s, a, m = np.argwhere(bad)[0]
+            raise ValueError(f"next_state must lie in [0, {S}) (the states); state {s}, action {a}, "
+                             f"outcome {m} has next_state {self.next_state[s, a, m]}")
+        bad = ~np.isfinite(self.reward)
+        if np.any(bad):
+            s, a, m = np.argwhere(bad)[0]
+            raise ValueError(f"rewards must be finite (also on outcomes of probability 0); state {s}, "
+                             f"action {a}, outcome {m} has reward {float(self.reward[s, a, m])!r}")
         init = self.initial
-        if init.shape != (S,) or np.any(init < 0) or abs(init.sum() - 1.0) > 1e-6:
-            raise ValueError(f"initial must be a probability vector of length {S}, got {init.tolist()}")
-        if self.horizon is not None and (int(self.horizon) != self.horizon or self.horizon < 1):
-            raise ValueError(f"horizon must be a positive integer or None, got {self.horizon!r}")
+        if init.shape != (S,):
+            raise ValueError(f"initial must be a probability vector over the {S} states, got shape {init.shape}")
+        bad = ~np.isfinite(init) | (init < 0)
+        if np.any(bad):
+            s = int(np.flatnonzero(bad)[0])
+            raise ValueError(f"initial must be finite and non-negative (a probability vector); state {s} "
+                             f"has {float(init[s])!r}")
+        if abs(init.sum() - 1.0) > 1e-6:
+            raise ValueError(f"initial must sum to 1 (a probability vector), got a sum of {init.sum():.6g}")
 
     # -- sizes --------------------------------------------------------------------------------------
     @property
@@ -106,18 +126,20 @@ class TabularMDP:
         ``(next_state, reward, terminated)`` are merged.
         """
         n_states = len(outcomes)
-        n_actions = len(outcomes[0])
+        if n_states == 0:
+            raise ValueError("outcomes must describe at least one state, got none")
+        n_actions = len(_entry(outcomes, 0, "outcomes"))
         merged: list[list[dict[tuple[int, float, bool], float]]] = []
         for s in range(n_states):
-            if len(outcomes[s]) != n_actions:
-                raise ValueError(f"state {s} has {len(outcomes[s])} actions, expected {n_actions}")
+            actions = _entry(outcomes, s, "outcomes")
+            if len(actions) != n_actions:
+                raise ValueError(f"state {s} has {len(actions)} actions, expected {n_actions}")
             row = []
             for a in range(n_actions):
                 table: dict[tuple[int, float, bool], float] = {}
-                for outcome in outcomes[s][a]:
-                    p, s2, r, done = outcome[:4]
-                    key = (int(s2), float(r), bool(done))
-                    table[key] = table.get(key, 0.0) + float(p)
+                for outcome in _entry(actions, a, f"outcomes[{s}]"):
+                    p, key = _outcome(s, a, outcome)
+                    table[key] = table.get(key, 0.0) + p
                 row.append(table)
             merged.append(row)
         m = max(1, max(len(t) for row in merged for t in row))
@@ -151,3 +173,90 @@ class TabularMDP:
         else:
             raise ValueError(f"{base} exposes no initial-state distribution")
         return cls.from_outcomes(base.P, initial / initial.sum(), horizon)
+
+
+# -- validation of the constructor's arguments ------------------------------------------------------
+def _array(name: str, value: Any, kinds: str, accepted: str) -> np.ndarray:
+    try:
+        arr = np.asarray(value)
+    except (TypeError, ValueError) as err:  # ragged nested sequences
+        raise TypeError(f"{name} must be {accepted}, got {type(value).__name__} ({err})") from None
+    if arr.dtype.kind not in kinds:
+        raise TypeError(f"{name} must be {accepted}, got an array of dtype {arr.dtype}: {_show(arr)}")
+    return arr
+
+
+def _show(arr: np.ndarray) -> str:
+    text = repr(arr.tolist()) if arr.size <= 8 else f"shape {arr.shape}, e.g. {arr.reshape(-1)[0]!r}"
+    return text if len(text) <= 200 else text[:200] + "..."
+
+
+def _numbers(name: str, value: Any) -> np.ndarray:
+    return _array(name, value, "biuf", "an array of real numbers").astype(np.float64)
+
+
+def _indices(name: str, value: Any) -> np.ndarray:
+    arr = _array(name, value, "iuf", "an array of integer state indices")
+    if arr.dtype.kind == "f":
+        bad = ~np.isfinite(arr) | (arr != np.round(arr))
+        if np.any(bad):
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{name} must hold integer state indices; {name}{list(where)} is "
+                             f"{arr[where].item()!r}, not an integer")
+    return arr.astype(np.int64)
+
+
+def _booleans(name: str, value: Any) -> np.ndarray:
+    arr = _array(name, value, "biuf", "an array of booleans (or 0/1)")
+    if arr.dtype.kind != "b":
+        bad = (arr != 0) & (arr != 1)
+        if np.any(bad):
+            where = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(f"{name} must hold booleans (or 0/1); {name}{list(where)} is {arr[where].item()!r}")
+    return arr.astype(bool)
+
+
+def _broadcast(name: str, arr: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    try:
+        return np.broadcast_to(arr, shape)
+    except ValueError:
+        raise ValueError(f"{name} has shape {arr.shape}, which does not broadcast to prob's shape {shape} "
+                         "(states, actions, outcomes)") from None
+
+
+def _horizon(horizon: Any) -> int | None:
+    if horizon is None:
+        return None
+    if isinstance(horizon, (bool, np.bool_)) or not isinstance(horizon, numbers.Integral):
+        raise TypeError(f"horizon must be a positive int (a number of steps) or None, got {horizon!r} "
+                        f"({type(horizon).__name__})")
+    if horizon < 1:
+        raise ValueError(f"horizon must be a positive int (a number of steps) or None, got {horizon!r}")
+    return int(horizon)
+
+
+def _entry(table: Any, i: int, name: str) -> Any:
+    try:
+        return table[i]
+    except (KeyError, IndexError):
+        raise ValueError(f"{name} must have the entries 0 .. {len(table) - 1} (states or actions), "
+                         f"{i} is missing") from None
+
+
+def _outcome(s: int, a: int, outcome: Any) -> tuple[float, tuple[int, float, bool]]:
+    """``(prob, (next_state, reward, terminated))`` of one toy-text outcome tuple, validated."""
+    where = f"outcomes[{s}][{a}]"
+    try:
+        p, s2, r, done = outcome[:4]
+    except (TypeError, ValueError):
+        raise ValueError(f"{where} must be a list of (prob, next_state, reward, terminated) tuples, got "
+                         f"{outcome!r}") from None
+    integral = isinstance(s2, numbers.Integral) or (isinstance(s2, numbers.Real) and float(s2).is_integer())
+    if isinstance(s2, (bool, np.bool_)) or not integral:
+        raise ValueError(f"{where}: next_state must be an integer state index, got {s2!r}")
+    if not isinstance(done, (bool, np.bool_)) and not (isinstance(done, numbers.Real) and done in (0, 1)):
+        raise ValueError(f"{where}: terminated must be a bool (or 0/1), got {done!r}")
+    for name, x in (("prob", p), ("reward", r)):
+        if not isinstance(x, numbers.Real):
+            raise TypeError(f"{where}: {name} must be a real number, got {x!r}")
+    return float(p), (int(s2), float(r), bool(done))
