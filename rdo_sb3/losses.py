@@ -16,6 +16,7 @@ through this one.
 
 from __future__ import annotations
 
+import dis
 import functools
 import math
 import types
@@ -269,9 +270,14 @@ def _train_with_loss(train: types.FunctionType, module: types.ModuleType, kappa:
     """``train`` (a method of an sb3-contrib class) run with this module's loss in place of sb3-contrib's.
 
     The code object is sb3-contrib's own; only the globals it resolves ``quantile_huber_loss`` from are
-    a copy of its module's namespace with that one name replaced. Nothing is patched: sb3-contrib's
-    classes and modules, and other models, keep their loss.
+    a copy of its module's namespace with that one name replaced (taken at first use, so later patches
+    of that module are not seen). Nothing is patched: sb3-contrib's classes and modules, and other
+    models, keep their loss.
     """
+    if not any(ins.opname == "LOAD_GLOBAL" and ins.argval == "quantile_huber_loss"
+               for ins in dis.get_instructions(train)):  # a future sb3-contrib computing it otherwise
+        raise RuntimeError(f"{train.__qualname__} no longer calls quantile_huber_loss by its global name; "
+                           "the rdo_sb3.losses Fast* classes do not support this sb3-contrib version")
     namespace = dict(vars(module))
     namespace["quantile_huber_loss"] = functools.partial(quantile_huber_loss, kappa=kappa, method=method)
     rebound = types.FunctionType(train.__code__, namespace, train.__name__, train.__defaults__, train.__closure__)

@@ -363,3 +363,14 @@ def test_fast_qrdqn_kappa_changes_the_loss_and_survives_save_load(tmp_path):
         make_qrdqn(dict(loss_method="quick"))
     with pytest.raises(ValueError, match="loss_kappa must be"):
         make_qrdqn(dict(loss_kappa=-1))
+
+
+def test_fast_classes_refuse_a_train_that_does_not_call_the_loss_by_name():
+    def train(self, gradient_steps, batch_size=100):
+        return sb3_utils.quantile_huber_loss  # an attribute, not the global name the subclasses replace
+
+    with pytest.raises(RuntimeError, match="no longer calls quantile_huber_loss"):
+        losses._train_with_loss(train, sb3_qrdqn_module, 1.0, "auto")
+    rebound = losses._train_with_loss(QRDQN.train, sb3_qrdqn_module, 1.0, "auto")
+    assert rebound.__code__ is QRDQN.train.__code__
+    assert rebound.__globals__["quantile_huber_loss"].func is quantile_huber_loss
