@@ -8,7 +8,8 @@ import time
 import numpy as np
 import pytest
 
-from rdo_gym.dp import TabularMDP, evaluate, naive_cvar_policy, risk_neutral_policy, solve
+from rdo_gym.dp import StockGrid, TabularMDP, evaluate, naive_cvar_policy, risk_neutral_policy, solve
+from rdo_gym.objectives import make_objective
 
 
 def taxi_sized(horizon: int, seed: int = 0) -> TabularMDP:
@@ -124,3 +125,59 @@ def test_nan_initial_from_a_zero_start_distribution_is_refused():
 
     with np.errstate(invalid="ignore"), pytest.raises(ValueError, match="initial must be finite"):
         TabularMDP.from_gymnasium(Env(), horizon=2)
+
+
+# ------------------------------------------------------------------------------ the reward lattice
+def constant_reward(reward: float, horizon: int = 3) -> TabularMDP:
+    return TabularMDP.from_outcomes({0: {0: [(1.0, 0, reward, False)]}}, [1.0], horizon=horizon)
+
+
+def test_a_near_lattice_reward_is_refused_not_rounded():
+    """Three rewards of 1 - 1e-9 sum to less than 3: P(G >= 3) is 0; rounding the reward to 1 reported 1."""
+    mdp = constant_reward(1 - 1e-9)
+    assert make_objective("prob:3").value(np.array([3 * (1 - 1e-9)])) == 0.0
+    for call in (lambda: solve(mdp, "prob:3"), lambda: evaluate(mdp, np.zeros(1, dtype=int), "prob:3")):
+        with pytest.raises(ValueError, match=r"reward 0\.999999999 is not on a lattice: it is 1e-09 from 1, "
+                                             r"farther than float rounding.*Round the rewards"):
+            call()
+    # Rounded by the user, as the message says, it is exact.
+    assert solve(constant_reward(round(1 - 1e-9, 6)), "prob:3").value == 1.0
+
+
+def test_float_rounding_of_decimal_rewards_is_snapped():
+    """0.1 + 0.2 (= 0.30000000000000004) is read as 0.3: three of them reach 0.9, next to an exact 0.3."""
+    mdp = TabularMDP.from_outcomes({0: {0: [(0.5, 0, 0.1 + 0.2, False), (0.5, 0, 0.3, False)]}}, [1.0], horizon=3)
+    sol = solve(mdp, "prob:0.9")
+    assert sol.value == 1.0 and sol.return_distribution[0].tolist() == [pytest.approx(0.9)]
+    # A rounding residue next to rewards of order 1 is read as 0.
+    mdp = TabularMDP.from_outcomes({0: {0: [(0.5, 0, 0.1 + 0.2 - 0.3, False), (0.5, 0, 1.0, False)]}}, [1.0],
+                                   horizon=2)
+    assert sorted(evaluate(mdp, np.zeros(1, dtype=int), "mean").return_distribution[0].tolist()) == [0, 1, 2]
+
+
+def test_a_threshold_just_off_the_lattice_is_not_rounded_onto_it():
+    """prob:3.000000001 with integer rewards summing to 3 is 0 (it used to be an internal error)."""
+    mdp = constant_reward(1.0)
+    assert solve(mdp, "prob:3.000000001").value == 0.0
+    assert evaluate(mdp, np.zeros(1, dtype=int), "prob:3.000000001").value == 0.0
+    assert solve(mdp, "prob:3").value == 1.0
+    with pytest.raises(ValueError, match=r"stocks must be multiples of the reward lattice step 1, got 1\.000000001"):
+        solve(mdp, "cvar:0.5", stocks=[0.0, 1.000000001])
+
+
+@pytest.mark.parametrize("args, error, message", [
+    (dict(base_units=0.0, step=0.0, offset=0, size=3), ValueError, r"step must be a finite positive number.*0\.0"),
+    (dict(base_units=0.0, step=-1.0, offset=0, size=3), ValueError, r"step must be a finite positive number"),
+    (dict(base_units=np.nan, step=1.0, offset=0, size=3), ValueError, r"base_units must be a finite number"),
+    (dict(base_units=0.0, step=1.0, offset=0, size=0), ValueError, r"size must be at least 1.*got 0"),
+    (dict(base_units=0.0, step=1.0, offset=0.5, size=3), TypeError, r"offset must be an int, got 0\.5"),
+])
+def test_stock_grid_refuses_bad_arguments(args, error, message):
+    with pytest.raises(error, match=message):
+        StockGrid(**args)
+
+
+def test_stock_grid_index_of_non_finite_stocks():
+    grid = StockGrid(base_units=0.0, step=1.0, offset=-2, size=5)
+    k, ok = grid.index(np.array([np.nan, np.inf, 1e300, 2.0]))
+    assert ok.tolist() == [False, False, False, True] and k[-1] == 4

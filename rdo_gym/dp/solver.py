@@ -46,7 +46,7 @@ from rdo_gym.dp.kernel import (
     return_law,
     valid_ranges,
 )
-from rdo_gym.dp.lattice import StockGrid, base_units
+from rdo_gym.dp.lattice import LATTICE_RTOL, StockGrid, base_units, lattice_units
 from rdo_gym.dp.model import TabularMDP
 from rdo_gym.dp.policy import TabularPolicy
 from rdo_gym.objectives import Objective
@@ -220,12 +220,12 @@ def _initial_stocks(obj: Objective, initial_stock: float | None, stocks,
         return c0, base_units(c0, step), np.zeros(1, dtype=np.int64)
     if stocks is None:
         return None, 0.0, None
-    x = np.asarray(stocks, dtype=np.float64).reshape(-1) / step
-    off_lattice = np.abs(x - np.round(x)) > 1e-7 * np.maximum(1, np.abs(x))
-    if x.size == 0 or not np.all(np.isfinite(x)) or np.any(off_lattice):
-        raise ValueError(f"stocks must be non-empty multiples of the reward lattice step {step:g}, "
-                         f"got {np.asarray(stocks).tolist()}")
-    return None, 0.0, np.unique(np.round(x).astype(np.int64))
+    given = obj.initial_stock_candidates(stocks)  # finite numbers, non-empty
+    units, on_lattice = lattice_units(given / step, LATTICE_RTOL)
+    if not np.all(on_lattice):
+        raise ValueError(f"stocks must be multiples of the reward lattice step {step:g}, got "
+                         f"{float(given[~on_lattice][0])!r} among {given.size} candidates")
+    return None, 0.0, np.unique(units)
 
 
 def _backward_induction(mdp: TabularMDP, obj: Objective, units: np.ndarray, grid: StockGrid, method: str,
