@@ -152,10 +152,10 @@ def _lower_tail_mean(atoms: Any, weights: Any | None, alpha: float, axis: int) -
     if _is_torch(x):
         before = w.cumsum(dim=-1) - w
         inside = (alpha - before).clamp(min=0.0).minimum(w)
-        return (inside * x).sum(dim=-1) / alpha
+        return (inside / alpha * x).sum(dim=-1)
     before = np.cumsum(w, -1) - w
     inside = np.minimum(w, np.clip(alpha - before, 0.0, None))
-    return (inside * x).sum(-1) / alpha
+    return (inside / alpha * x).sum(-1)  # fractions of the tail first: no underflow for tiny alpha
 
 
 def _lower_quantile(atoms: Any, weights: Any | None, alpha: float, axis: int) -> Any:
@@ -542,6 +542,11 @@ _SPEC_HELP = ("expected one of 'mean', 'target:G', 'prob:THRESHOLD', 'cvar:ALPHA
               "'homeostasis:SETPOINT[:INITIAL_LEVEL]'")
 
 
+def _shown(text: str) -> str:
+    """``repr`` of user text, with escapes for non-ASCII look-alikes (a Cyrillic ``а`` in ``cvаr``)."""
+    return repr(text) if text.isascii() else ascii(text)
+
+
 def make_objective(spec: str | Objective) -> Objective:
     """Build an objective from its string form (``"cvar:0.1"``), or return an ``Objective`` as is."""
     if isinstance(spec, Objective):
@@ -555,18 +560,18 @@ def make_objective(spec: str | Objective) -> Objective:
     arity = {"mean": (0, 0), "expectation": (0, 0), "target": (1, 1), "prob": (1, 1),
              "cvar": (1, 1), "homeostasis": (1, 2)}
     if kind == "utility":
-        raise ValueError(f"objective spec {spec!r} names a user utility; construct "
+        raise ValueError(f"objective spec {_shown(spec)} names a user utility; construct "
                          "rdo_gym.ExpectedUtility(f, name=...) in Python instead")
     if kind not in arity:
-        raise ValueError(f"unknown objective {kind!r} in spec {spec!r}; {_SPEC_HELP}")
+        raise ValueError(f"unknown objective {_shown(kind)} in spec {_shown(spec)}; {_SPEC_HELP}")
     try:
         numbers = [float(a) for a in args]
     except ValueError:
-        raise ValueError(f"malformed objective spec {spec!r}: arguments must be numbers; "
+        raise ValueError(f"malformed objective spec {_shown(spec)}: arguments must be numbers; "
                          f"{_SPEC_HELP}") from None
     lo, hi = arity[kind]
     if not (lo <= len(numbers) <= hi):
-        raise ValueError(f"objective spec {spec!r} takes {lo if lo == hi else f'{lo} to {hi}'} "
+        raise ValueError(f"objective spec {_shown(spec)} takes {lo if lo == hi else f'{lo} to {hi}'} "
                          f"argument(s), got {len(numbers)}; {_SPEC_HELP}")
     if kind in ("mean", "expectation"):
         return Expectation()

@@ -9,6 +9,7 @@ and, at termination, ``c0 + G = gamma^T C_T``. The wrapper keeps the numerically
 from __future__ import annotations
 
 import bisect
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -26,6 +27,8 @@ STOCK_KEY = "stock"
 OBSERVATION_KEY = "observation"
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+_FLOAT32_EXACT = 2.0**24  # beyond it, float32 cannot hold every integer: the observed stock is rounded
 _isfinite = math.isfinite
 # Reward types converted with a plain float(): the generic numpy checks cost ~1 us per step.
 _REAL_SCALAR_TYPES = frozenset({float, int, np.float64, np.float32, np.float16, np.int64, np.int32,
@@ -92,6 +95,7 @@ class UniformStock:
         if integer and (low != int(low) or high != int(high)):
             raise ValueError(f"UniformStock(integer=True) needs integer bounds, got {low}, {high}")
         self.low, self.high, self.integer = low, high, bool(integer)
+        self._span = high - low  # +inf for bounds near +-1.8e308: then draw as (1 - u) low + u high
 
     def __call__(self, rng: np.random.Generator) -> float:
         # One rng.random() draw: Generator.uniform/integers with scalar arguments cost several
@@ -100,7 +104,9 @@ class UniformStock:
         if self.integer:
             count = int(self.high - self.low) + 1  # floor(u * count) is uniform to within 2^-53
             return self.low + min(int(u * count), count - 1)
-        return self.low + (self.high - self.low) * u
+        if self._span == math.inf:
+            return (1.0 - u) * self.low + u * self.high
+        return self.low + self._span * u
 
     @property
     def support(self) -> StockRange:
@@ -167,6 +173,20 @@ class ChoiceStock:
 
 InitialStock = float | Callable[[np.random.Generator], float]
 _OWN_SAMPLERS = (UniformStock, ChoiceStock)
+
+
+def _check_sampler_signature(sampler: Callable[..., Any]) -> None:
+    try:
+        signature = inspect.signature(sampler)
+    except (TypeError, ValueError):  # a builtin without a signature: it is called and checked at reset
+        return
+    try:
+        signature.bind(None)
+    except TypeError:
+        raise ValueError(f"StockAugmentation(initial_stock=...): a sampler is called as sampler(rng) with "
+                         f"a numpy Generator and returns c0, but {sampler!r} has the signature "
+                         f"{signature}; e.g. initial_stock=lambda rng: rng.uniform(-5, 5), or "
+                         "rdo_gym.UniformStock(-5, 5)") from None
 
 
 def _check_stock(value: Any, where: str) -> float:
@@ -280,13 +300,17 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.gamma = check_gamma(gamma)
         if not callable(initial_stock):
             initial_stock = _check_stock(initial_stock, "StockAugmentation(initial_stock=...)")
+        elif type(initial_stock) not in _OWN_SAMPLERS:
+            _check_sampler_signature(initial_stock)
         self.initial_stock = initial_stock
         try:
             scale = float(stock_scale)
         except (TypeError, ValueError):
             scale = math.nan
-        if not (math.isfinite(scale) and scale > 0):
-            raise ValueError(f"stock_scale must be a finite positive number, got {stock_scale!r}")
+        if not (_FLOAT32_TINY <= scale <= _FLOAT32_MAX):
+            raise ValueError(f"stock_scale must be a positive number within float32's normal range "
+                             f"[{_FLOAT32_TINY:.3g}, {_FLOAT32_MAX:.3g}] (the observation is float32), "
+                             f"got {stock_scale!r}")
         self.stock_scale = scale
         self.flatten = bool(flatten)
 
@@ -320,6 +344,7 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._t = 0
         self._stock_rng: np.random.Generator | None = None
         self._saturation_warned = False
+        self._rounding_warned = False
         self._stock_template = np.zeros(1, dtype=np.float32)  # copying it beats np.array([x], ...)
         flat_index = self.observation_space.shape[0] - 1 if self.flatten else None
         self.stock_layout = StockLayout(self.gamma, self.stock_scale, None if self.flatten else STOCK_KEY,
@@ -374,11 +399,14 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         if not _isfinite(r):
             self._check_reward(r)  # raises, naming the step
         x = self._x = self._x + self._discount * r
+        if not _isfinite(x):
+            raise OverflowError(f"StockAugmentation: at step {self._t + 1} the running total c0 + sum_k "
+                                f"gamma^k r_k left the float64 range (reward {r:.3g}); rescale the rewards")
         discount = self._discount = self._discount * self.gamma
         self._t += 1
         try:
             stock = x / discount
-        except ZeroDivisionError:  # gamma^t underflowed (~74000 steps at gamma=0.99)
+        except ZeroDivisionError:  # gamma^t underflowed to 0 (at 0.99 it stalls at 2.4e-322 instead)
             stock = _divide(x, discount)
         info["stock"] = stock
         info["initial_stock"] = c0 = self._c0
@@ -406,8 +434,8 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
     def _augment(self, obs: Any, stock: float) -> Any:
         scaled = self.stock_scale * stock
-        if not -_FLOAT32_MAX <= scaled <= _FLOAT32_MAX:
-            scaled = self._saturate(scaled)
+        if not -_FLOAT32_EXACT <= scaled <= _FLOAT32_EXACT:
+            scaled = self._large(scaled)
         if self.flatten:
             out = np.empty(obs.shape[0] + 1, dtype=self._flat_dtype)
             out[:-1] = obs
@@ -419,7 +447,15 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             return {**obs, STOCK_KEY: stock_array}
         return {OBSERVATION_KEY: obs, STOCK_KEY: stock_array}
 
-    def _saturate(self, scaled: float) -> float:
+    def _large(self, scaled: float) -> float:
+        if -_FLOAT32_MAX <= scaled <= _FLOAT32_MAX:
+            if not self._rounding_warned:
+                self._rounding_warned = True
+                gym.logger.warn(
+                    f"StockAugmentation: the scaled stock {scaled:.9g} at step {self._t} exceeds 2^24, so the "
+                    "float32 observation rounds it (to a multiple of 2 or more); use a smaller stock_scale. "
+                    "info['stock'] is exact.")
+            return scaled
         if not self._saturation_warned:
             self._saturation_warned = True
             gym.logger.warn(

@@ -64,13 +64,13 @@ class TerminalObjectiveReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.on_truncation = on_truncation
         self._stock: StockAugmentation = stock
         wanted, given = self.objective.initial_stock, stock.initial_stock
-        if (wanted is not None and not callable(given) and given != wanted
+        if (not self.objective.searches_initial_stock and not callable(given) and given != wanted
                 and not isinstance(self.objective, Expectation)):
             gym.logger.warn(
                 f"TerminalObjectiveReward: objective {self.objective} prescribes the initial stock "
-                f"{wanted:g} but the StockAugmentation beneath starts from {given:g}, so the terminal "
-                f"reward is f({given:g} + G); pass initial_stock={wanted:g} to StockAugmentation "
-                "unless this is intended")
+                f"{wanted + 0.0:g} but the StockAugmentation beneath starts from {given + 0.0:g}, so the "
+                f"terminal reward is f({given + 0.0:g} + G); pass initial_stock={wanted + 0.0:g} to "
+                "StockAugmentation unless this is intended")
 
     def step(self, action: Any):
         obs, reward, terminated, truncated, info = self.env.step(action)

@@ -6,8 +6,11 @@ Programming", JMLR 2025 (arXiv 2501.13028). Conventions: ``docs/concepts.md``, `
 
 from __future__ import annotations
 
+import json
 import math
+import pathlib
 import warnings
+import zipfile
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
@@ -52,6 +55,33 @@ def _check_range(stock_range: Any) -> StockRange | None:
     except ValueError:
         raise ValueError(f"stock_range must be a pair (low, high) of finite numbers with low <= high, or an "
                          f"rdo_gym.StockRange, got {stock_range!r}") from None
+
+
+def _check_policy_fits(policy: Any, space: spaces.Space) -> None:
+    """A clear error, with the fix, for the two policy/observation mix-ups SB3 reports obscurely."""
+    name = policy if isinstance(policy, str) else getattr(policy, "__name__", "")
+    if name == "MultiInputPolicy" and not isinstance(space, spaces.Dict):
+        raise ValueError(f"'MultiInputPolicy' needs a Dict observation, got {space}: use 'MlpPolicy' with "
+                         "StockAugmentation(flatten=True), or StockAugmentation(flatten=False) for a Dict")
+    if name == "MlpPolicy" and isinstance(space, spaces.Dict):
+        raise ValueError(f"'MlpPolicy' needs a flat Box observation, got the Dict {space}: use "
+                         "'MultiInputPolicy', or StockAugmentation(..., flatten=True) for a flat Box")
+
+
+def _zip_data(path: Any) -> tuple[Any, dict[str, Any]]:
+    """The path of a saved model and the JSON ``data`` of its zip, with clear errors."""
+    if isinstance(path, (str, pathlib.Path)):
+        path = pathlib.Path(path)
+        if not path.exists() and path.suffix != ".zip" and path.with_name(path.name + ".zip").exists():
+            path = path.with_name(path.name + ".zip")
+        if not path.exists():
+            raise FileNotFoundError(f"no saved DEtaN model at {str(path)!r}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            data = json.loads(archive.read("data"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError, EOFError) as err:
+        raise ValueError(f"{path!r} is not a complete model zip written by DEtaN.save ({err})") from None
+    return path, data
 
 
 class DEtaN(QRDQN):
@@ -173,6 +203,8 @@ class DEtaN(QRDQN):
             self.scorer = make_scorer(objective, self.stock_layout, naive)
         if gamma is None:
             gamma = self.stock_layout.gamma if self.stock_layout is not None else 0.99
+        if env is not None:
+            _check_policy_fits(policy, env.observation_space)
         if policy == "CnnPolicy":  # a class, not the string: SB3 refuses the string on Dict spaces
             policy = CnnPolicy
         super().__init__(
@@ -388,6 +420,20 @@ class DEtaN(QRDQN):
         return super().learn(total_timesteps=total_timesteps, callback=callback, log_interval=log_interval,
                              tb_log_name=tb_log_name, reset_num_timesteps=reset_num_timesteps,
                              progress_bar=progress_bar)
+
+    @classmethod
+    def load(cls, path: Any, env: GymEnv | None = None, device: th.device | str = "auto",
+             custom_objects: dict[str, Any] | None = None, print_system_info: bool = False,
+             force_reset: bool = True, **kwargs: Any) -> DEtaN:
+        """SB3's ``load``, with clear errors for a missing file, a truncated zip or another agent's zip."""
+        path, data = _zip_data(path)
+        if "scorer" not in data and "objective" not in data:
+            module = data.get("policy_class", {}).get("__module__", "unknown") if isinstance(
+                data.get("policy_class"), dict) else "unknown"
+            raise ValueError(f"{str(path)!r} is not a DEtaN model (its policy comes from {module}); load it with "
+                             "the class that saved it, e.g. sb3_contrib.QRDQN.load")
+        return super().load(path, env=env, device=device, custom_objects=custom_objects,
+                            print_system_info=print_system_info, force_reset=force_reset, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
         return [*super()._excluded_save_params(), "_start_obs"]

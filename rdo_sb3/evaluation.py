@@ -6,6 +6,7 @@ the reported value is ``objective.value(G samples)`` (e.g. CVaR_alpha(G), E|G - 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
+import torch as th
 from stable_baselines3.common.vec_env import VecEnv
 
 from rdo_gym.objectives import Objective
@@ -98,6 +100,50 @@ def _episode_seeds(rng: np.random.Generator, n_episodes: Any) -> list[int]:
     return [int(s) for s in rng.integers(0, 2**31 - 1, size=int(n_episodes))]
 
 
+@contextlib.contextmanager
+def _tie_breaking_seeded(seed: int | None):
+    """Seed the global generators that break action ties (numpy's and torch's) for one evaluation,
+    restoring them afterwards, so that ``seed`` makes it reproducible; no-op when ``seed`` is None."""
+    if seed is None:
+        yield
+        return
+    state = np.random.get_state()
+    with th.random.fork_rng(devices=[]):
+        np.random.seed(np.random.SeedSequence([seed, 0x7E5]).generate_state(1))
+        th.manual_seed(seed)
+        try:
+            yield
+        finally:
+            np.random.set_state(state)
+
+
+def _objective_episodes(model: DEtaN, env: gym.Env, layout: Any, seeds: list[int], initial_stock: float | None,
+                        stock_candidates: Any, deterministic: bool) -> tuple[list, list, list, list]:
+    fixed = None if initial_stock is None else float(initial_stock)
+    returns, stocks, estimates, lengths = [], [], [], []
+    warned = False
+    for ep_seed in seeds:
+        first, _ = env.reset(seed=ep_seed)
+        if fixed is not None and not model.naive:
+            c0, estimate = fixed, math.nan
+        else:
+            c0, estimate = model.choose_initial_stock(first, stock_candidates)
+        if model.naive:  # the env's own stock, if any, is left alone
+            obs = first
+        else:
+            obs, _ = env.reset(seed=ep_seed, options={"initial_stock": c0})
+            if not warned and not layout.same_stock(first, obs):
+                warnings.warn("the env's start state differs between two resets with the same seed; the "
+                              "initial stock was chosen at the first one", stacklevel=2)
+                warned = True
+        g, steps = _run_episode(model, env, obs, model.gamma, deterministic)
+        returns.append(g)
+        stocks.append(c0)
+        estimates.append(estimate)
+        lengths.append(steps)
+    return returns, stocks, estimates, lengths
+
+
 def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, deterministic: bool = True,
                        seed: int | None = None, initial_stock: float | None = None,
                        stock_candidates: Any = None, confidence: float = 0.95,
@@ -130,28 +176,10 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
         model.stock_layout.check_matches(layout, "the evaluation env")
     rng = np.random.default_rng(seed)
     seeds = _episode_seeds(rng, n_episodes)
-    fixed = None if initial_stock is None else float(initial_stock)
-    returns, stocks, estimates, lengths = [], [], [], []
-    warned = False
-    for ep_seed in seeds:
-        first, _ = env.reset(seed=ep_seed)
-        if fixed is not None and not model.naive:
-            c0, estimate = fixed, math.nan
-        else:
-            c0, estimate = model.choose_initial_stock(first, stock_candidates)
-        if model.naive:  # the env's own stock, if any, is left alone
-            obs = first
-        else:
-            obs, _ = env.reset(seed=ep_seed, options={"initial_stock": c0})
-            if not warned and not layout.same_stock(first, obs):
-                warnings.warn("the env's start state differs between two resets with the same seed; the "
-                              "initial stock was chosen at the first one", stacklevel=2)
-                warned = True
-        g, steps = _run_episode(model, env, obs, model.gamma, deterministic)
-        returns.append(g)
-        stocks.append(c0)
-        estimates.append(estimate)
-        lengths.append(steps)
+    with _tie_breaking_seeded(seed):
+        returns, stocks, estimates, lengths = _objective_episodes(model, env, layout, seeds, initial_stock,
+                                                                  stock_candidates, deterministic)
+    returns_arr = np.asarray(returns, dtype=np.float64)
     returns_arr = np.asarray(returns, dtype=np.float64)
     value = float(objective.value(returns_arr)) + 0.0  # no -0.0
     ci = bootstrap_ci(objective, returns_arr, confidence, n_bootstrap, rng)

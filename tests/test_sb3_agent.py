@@ -456,19 +456,3 @@ def test_set_env_checks_the_stock():
         model.set_env(coin(gamma=0.5))
     with pytest.raises(ValueError, match="stock_scale"):
         model.set_env(coin(scale=3.0))
-
-
-def test_presets_give_detan_and_qrdqn_the_same_hyperparameters():
-    from rdo_sb3.presets import load_preset, preset_env_ids
-
-    assert set(preset_env_ids("detan")) == set(preset_env_ids("qrdqn"))
-    for env_id in preset_env_ids("detan"):
-        detan, qrdqn = load_preset(env_id, "detan"), load_preset(env_id, "qrdqn")
-        assert qrdqn.pop("gamma") == 1.0
-        detan.pop("relabel_stocks", None)  # DηN only
-        assert detan == qrdqn, env_id
-    # CVaR needs its lower quantiles backed up faster than the other benchmarks (docs/learning.md)
-    assert load_preset("rdo/CVaRGrid-v0")["target_update_interval"] == 250
-    assert load_preset("rdo/TargetGrid-v0")["target_update_interval"] == 1000
-    # ... and relabelling for its outer search over c0 (docs/learning.md)
-    assert load_preset("rdo/CVaRGrid-v0")["relabel_stocks"] is True
