@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from rdo_gym.dp import StockGrid, TabularMDP, evaluate, naive_cvar_policy, risk_neutral_policy, solve
+from rdo_gym.dp import StockGrid, TabularMDP, TabularPolicy, evaluate, naive_cvar_policy, risk_neutral_policy, solve
 from rdo_gym.objectives import make_objective
 
 
@@ -181,3 +181,78 @@ def test_stock_grid_index_of_non_finite_stocks():
     grid = StockGrid(base_units=0.0, step=1.0, offset=-2, size=5)
     k, ok = grid.index(np.array([np.nan, np.inf, 1e300, 2.0]))
     assert ok.tolist() == [False, False, False, True] and k[-1] == 4
+
+
+# ------------------------------------------------------------------------------ solve / evaluate arguments
+@pytest.mark.parametrize("call, error, message", [
+    (lambda m: evaluate(m, np.zeros(1, dtype=int), "mean", initial_stock="abc"), TypeError,
+     r"initial_stock must be a finite number \(the stock c0 to start from\) or None, got 'abc' \(str\)"),
+    (lambda m: solve(m, "mean", initial_stock=True), TypeError, r"initial_stock must be a finite number.*True"),
+    (lambda m: solve(m, "cvar:0.5", initial_stock=np.inf), ValueError, r"initial_stock must be finite.*inf"),
+    (lambda m: evaluate(m, lambda s, c, t: None, "mean"), ValueError,
+     r"the policy callable must return an action index \(an int\), got None from policy\(state=0, stock=0\.0, t=0\)"),
+    (lambda m: evaluate(m, lambda s, c, t: 0.7, "mean"), ValueError, r"must return an action index.*got 0\.7"),
+    (lambda m: evaluate(m, lambda s, c, t: "left", "mean"), ValueError, r"must return an action index.*'left'"),
+    (lambda m: evaluate(m, None, "mean"), TypeError,
+     r"policy must be a TabularPolicy, an integer array of actions \(1,\) or \(horizon, 1\), or a callable"),
+    (lambda m: evaluate(m, np.array([0.0]), "mean"), ValueError, r"integer action indices in \[0, 1\).*float64"),
+    (lambda m: solve(m, "mean", max_memory=-1), ValueError,
+     r"max_memory must be a positive number of bytes \(e\.g\. 2 \* 2\*\*30.*got -1"),
+    (lambda m: solve(m, "mean", max_memory=float("nan")), ValueError, r"max_memory must be a positive number.*nan"),
+    (lambda m: evaluate(m, np.zeros(1, dtype=int), "mean", max_memory="1GB"), TypeError,
+     r"max_memory must be a number of bytes.*'1GB'"),
+    (lambda m: naive_cvar_policy(m, 0.5, max_memory=0), ValueError, r"max_memory must be a positive number.*got 0"),
+    (lambda m: risk_neutral_policy(m, max_memory=-5), ValueError, r"max_memory must be a positive number.*-5"),
+    (lambda m: solve(m, "cvar:0.5", stocks=["a"]), ValueError, r"candidate initial stocks must be numbers.*'a'"),
+    (lambda m: solve(m, "cvar:0.5", stocks=[]), ValueError, r"candidate initial stocks must be finite and non-empty"),
+    (lambda m: risk_neutral_policy("not an mdp"), TypeError, r"mdp must be a rdo_gym\.dp\.TabularMDP.*got str"),
+])
+def test_solve_and_evaluate_name_the_bad_argument(call, error, message):
+    with pytest.raises(error, match=message):
+        call(constant_reward(1.0))
+
+
+def test_policy_callables_may_return_numpy_integers_and_integral_floats():
+    mdp = constant_reward(1.0)
+    for policy in (lambda s, c, t: np.int64(0), lambda s, c, t: 0.0, lambda s, c, t: np.array([0])):
+        assert evaluate(mdp, policy, "mean").value == 3.0
+
+
+# ------------------------------------------------------------------------------ TabularPolicy
+def test_tabular_policy_refuses_bad_tables_and_queries():
+    with pytest.raises(TypeError, match=r"policy table must hold integer action indices, got .* dtype float64"):
+        TabularPolicy(np.array([0.6]), time_dependent=False)
+    with pytest.raises(ValueError, match=r"policy table must hold action indices >= 0, got -1"):
+        TabularPolicy(np.array([-1]), time_dependent=False)
+    grid = StockGrid(base_units=0.0, step=1.0, offset=0, size=3)
+    with pytest.raises(ValueError, match=r"a stock-dependent policy needs valid_low of shape \(1, 1\).*got None"):
+        TabularPolicy(np.zeros((1, 3), dtype=int), time_dependent=False, grid=grid)
+    sol = solve(constant_reward(1.0), "prob:1")
+    with pytest.raises(TypeError, match=r"t must be an int \(the number of steps taken\), got 1\.5"):
+        sol.policy.action(0, -1.0, 1.5)
+    with pytest.raises(ValueError, match=r"the stock must be a finite number \(c0 \+ rewards so far\), got nan"):
+        sol.policy.action(0, float("nan"), 0)
+    with pytest.raises(ValueError, match=r"states must be integer state indices, got \[0\.7\]"):
+        risk_neutral_policy(constant_reward(1.0)).action(0.7)
+    assert sol.policy.action(np.int64(0), -1.0, np.int64(0)) == 0
+
+
+# ------------------------------------------------------------------------------ no horizon
+def test_non_termination_without_a_horizon_says_to_pass_one():
+    """FrozenLake 8x8 without a horizon: the optimal policy leaves probability in the episode after
+    the 20000-step cut-off; the message says what is needed and how to give the model a horizon."""
+    import gymnasium as gym
+
+    mdp = TabularMDP.from_gymnasium(gym.make("FrozenLake-v1", map_name="8x8"))
+    with pytest.raises(ValueError, match=r"the optimal prob:1 policy found without a horizon does not terminate: "
+                                         r"probability 0\.0771 is still in the episode after 20000 steps\..*"
+                                         r"TabularMDP\.from_gymnasium\(env, horizon=H\).*mdp\.with_horizon\(H\)"):
+        solve(mdp, "prob:1")
+    assert solve(mdp.with_horizon(200), "prob:1").value > 0.5
+
+
+def test_unbounded_returns_without_a_horizon_say_how_to_give_one():
+    mdp = TabularMDP.from_outcomes({0: {0: [(0.5, 0, 1, False), (0.5, 0, 0, True)]}}, [1.0])
+    for call in (lambda: solve(mdp, "mean"), lambda: evaluate(mdp, np.zeros(1, dtype=int), "mean")):
+        with pytest.raises(ValueError, match=r"unbounded.*mdp\.with_horizon\(H\)"):
+            call()

@@ -18,6 +18,7 @@ import numpy as np
 
 from rdo_gym.dp.kernel import (
     DEFAULT_MAX_MEMORY,
+    HORIZON_HINT,
     MAX_ITERATIONS,
     TIE_RTOL,
     TOLERANCE,
@@ -79,7 +80,7 @@ def risk_neutral_policy(mdp: TabularMDP, max_memory: float = DEFAULT_MAX_MEMORY)
             act = proper_greedy(Q, atol * (1.0 + float(np.abs(V).max())), no_stock)[:, 0]
             return TabularPolicy(act, time_dependent=False, name="risk-neutral")
     raise ValueError("risk-neutral value iteration did not converge without a horizon (unbounded or "
-                     "non-terminating returns); give the MDP a horizon")
+                     f"non-terminating returns); give the MDP a horizon: {HORIZON_HINT}")
 
 
 def naive_cvar_policy(mdp: TabularMDP, alpha: float,
@@ -99,7 +100,7 @@ def naive_cvar_policy(mdp: TabularMDP, alpha: float,
     H = mdp.horizon
     if H is None:
         raise ValueError("naive_cvar_policy needs an MDP with a finite horizon (the greedy CVaR of the "
-                         "return-to-go has no fixed point in general); use mdp.with_horizon(H)")
+                         f"return-to-go has no fixed point in general): {HORIZON_HINT}")
     max_memory = check_max_memory(max_memory)
     units = lattice.units
     S, A, M = mdp.prob.shape

@@ -7,6 +7,7 @@ Conventions of :mod:`rdo_gym.dp.kernel`: gamma = 1, lattice rewards, the stock i
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 
 from rdo_gym.dp.kernel import (
     DEFAULT_MAX_MEMORY,
+    check_initial_stock,
     check_max_memory,
     check_memory,
     prepare,
@@ -56,17 +58,39 @@ def _action_fn(policy: Any, mdp: TabularMDP, grid: StockGrid) -> Callable:
     if callable(policy):
         def call(t, s, k):
             pairs = zip(s.tolist(), k.tolist(), strict=True)
-            return np.array([int(policy(si, float(stocks[ki]), int(t))) for si, ki in pairs], dtype=np.int64)
+            return np.array([_action_index(policy, si, float(stocks[ki]), int(t)) for si, ki in pairs],
+                            dtype=np.int64)
         return call
+    if policy is None or isinstance(policy, (str, bytes, dict)):
+        raise TypeError(f"policy must be a TabularPolicy, an integer array of actions ({S},) or "
+                        f"(horizon, {S}), or a callable (state, stock, t) -> action; got {policy!r}")
     table = np.asarray(policy)
-    if not np.issubdtype(table.dtype, np.integer) or np.any((table < 0) | (table >= A)):
-        raise ValueError(f"a policy array must hold action indices in [0, {A}), got {table!r}")
+    if table.dtype.kind not in "iu":
+        raise ValueError(f"a policy array must hold integer action indices in [0, {A}), got an array of "
+                         f"dtype {table.dtype}")
+    if np.any((table < 0) | (table >= A)):
+        bad = table[(table < 0) | (table >= A)]
+        raise ValueError(f"a policy array must hold action indices in [0, {A}), got {int(bad[0])}")
     if table.shape == (S,):
         return lambda t, s, k: table[s]
     if mdp.horizon is not None and table.shape == (mdp.horizon, S):
         return lambda t, s, k: table[t, s]
     raise ValueError(f"a policy array must have shape ({S},) (stationary) or (horizon, {S}), "
                      f"got {table.shape}")
+
+
+def _action_index(policy: Callable, state: int, stock: float, t: int) -> int:
+    """``policy(state, stock, t)`` as an action index; an integer (or an integral float) only."""
+    action = policy(state, stock, t)
+    value = action
+    if isinstance(action, np.ndarray) and action.size == 1:
+        value = action.reshape(()).item()
+    if isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_)):
+        return int(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_)) and float(value).is_integer():
+        return int(value)
+    raise ValueError(f"the policy callable must return an action index (an int), got {action!r} from "
+                     f"policy(state={state}, stock={stock!r}, t={t})")
 
 
 def evaluate(mdp: TabularMDP, policy: PolicyLike, objective: Objective | str, *,
@@ -82,15 +106,13 @@ def evaluate(mdp: TabularMDP, policy: PolicyLike, objective: Objective | str, *,
     """
     obj, lattice = prepare(mdp, objective, gamma)
     if initial_stock is not None:
-        c0 = float(initial_stock)
-    elif obj.initial_stock is not None:
+        c0 = check_initial_stock(initial_stock)
+    elif not obj.searches_initial_stock:
         c0 = float(obj.initial_stock)
     elif getattr(policy, "initial_stock", None) is not None:
-        c0 = float(policy.initial_stock)
+        c0 = check_initial_stock(policy.initial_stock)
     else:
         c0 = 0.0
-    if not np.isfinite(c0):
-        raise ValueError(f"initial_stock must be finite, got {initial_stock!r}")
     max_memory = check_max_memory(max_memory)
     S, _, M = mdp.prob.shape
 

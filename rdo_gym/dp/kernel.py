@@ -25,6 +25,7 @@ Used by :mod:`rdo_gym.dp.solver` (the optimum), :mod:`rdo_gym.dp.evaluation` (a 
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Callable
 
@@ -40,8 +41,10 @@ __all__ = [
     "TOLERANCE",
     "MAX_ITERATIONS",
     "MAX_STEPS",
+    "HORIZON_HINT",
     "check_mdp",
     "prepare",
+    "check_initial_stock",
     "check_max_memory",
     "check_memory",
     "prefix_bounds",
@@ -64,6 +67,8 @@ TOLERANCE = 1e-12
 MAX_ITERATIONS = 100_000
 #: Maximum number of steps of the forward pass without a horizon (non-termination detection).
 MAX_STEPS = 20_000
+#: How to give a model a horizon, for the messages that need one.
+HORIZON_HINT = "TabularMDP.from_gymnasium(env, horizon=H), TabularMDP(..., horizon=H) or mdp.with_horizon(H)"
 
 
 def check_mdp(mdp: TabularMDP) -> None:
@@ -109,6 +114,22 @@ def check_max_memory(max_memory: float) -> float:
         raise ValueError(f"max_memory must be a positive number of bytes (e.g. 2 * 2**30, or "
                          f"float('inf') for no budget), got {max_memory!r}")
     return value
+
+
+def check_initial_stock(value: float) -> float:
+    """``value`` as a float, or ``TypeError`` / ``ValueError`` unless it is a finite real number.
+
+    Args:
+        value: an initial stock ``c0`` given by the caller.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"initial_stock must be a finite number (the stock c0 to start from) or None, got "
+                        f"{value!r} ({type(value).__name__})")
+    if not math.isfinite(value):
+        raise ValueError(f"initial_stock must be finite (the stock c0 to start from) or None, got {value!r}")
+    return float(value)
 
 
 def check_memory(nbytes: float, what: str, max_memory: float, *, final: bool = True) -> None:
@@ -215,7 +236,7 @@ def return_bounds(mdp: TabularMDP, lattice: RewardLattice, *, every_step: bool =
         raise ValueError(
             "the return is unbounded from the initial state(s): without a horizon, a cycle with "
             "nonzero total reward is reachable, so the stock-augmented state space is infinite. Give "
-            "the MDP a horizon (mdp.with_horizon(H))")
+            f"the MDP a horizon: {HORIZON_HINT}")
     if on_spread is not None:
         on_spread(spread(lo[-1], hi[-1]), True)
     return lo, hi
@@ -327,7 +348,7 @@ def proper_greedy(Q: np.ndarray, atol: float, transitions: Transitions) -> np.nd
 
 
 def propagate(mdp: TabularMDP, units: np.ndarray, size: int, start: int, action_fn: Callable,
-              max_steps: int = MAX_STEPS) -> tuple[np.ndarray, float]:
+              max_steps: int = MAX_STEPS, who: str = "the policy") -> tuple[np.ndarray, float]:
     """Exact forward pass of the law of ``(state, stock index)`` under a deterministic policy.
 
     Args:
@@ -338,6 +359,7 @@ def propagate(mdp: TabularMDP, units: np.ndarray, size: int, start: int, action_
         action_fn: ``action_fn(t, states, stock_indices) -> actions`` (arrays).
         max_steps: without a horizon, the number of steps after which a policy that has not
             terminated (to 1e-12) is refused.
+        who: the policy, as the messages name it.
 
     Returns:
         The law of the final stock index (length ``size``) and the probability left unterminated
@@ -364,13 +386,16 @@ def propagate(mdp: TabularMDP, units: np.ndarray, size: int, start: int, action_
         if left <= (0.0 if H is not None else TOLERANCE):
             return final, float(left)
         if H is None and t >= max_steps:
-            raise ValueError(f"the policy does not terminate: probability {left:.3g} is still in the "
-                             f"episode after {max_steps} steps (no horizon); give the MDP a horizon")
+            raise ValueError(f"{who} does not terminate: probability {left:.3g} is still in the episode "
+                             f"after {max_steps} steps. The MDP has no horizon, and rdo_gym.dp then needs "
+                             f"episodes that end with probability 1 (up to {TOLERANCE:g}) within {max_steps} "
+                             f"steps. Give the MDP a horizon, e.g. the env's time limit: {HORIZON_HINT}")
         nz = np.flatnonzero(mass)
         s, k, w = nz // size, nz % size, mass[nz]
         a = np.asarray(action_fn(t, s, k), dtype=np.int64)
         if a.shape != s.shape or np.any((a < 0) | (a >= A)):
-            raise ValueError(f"policy returned actions outside [0, {A}) at t={t}: {np.unique(a)}")
+            raise ValueError(f"{who} returned actions outside [0, {A}) (the actions) at t={t}: "
+                             f"{np.unique(a).tolist()}")
         sa = s * A + a
         nk = k[:, None] + shift[sa]
         if np.any(live[sa] & ((nk < 0) | (nk >= size))):

@@ -186,6 +186,10 @@ def _array(name: str, value: Any, kinds: str, accepted: str) -> np.ndarray:
     return arr
 
 
+def _at(name: str, where: tuple[int, ...]) -> str:
+    return f"{name}{list(where)}" if where else name
+
+
 def _show(arr: np.ndarray) -> str:
     text = repr(arr.tolist()) if arr.size <= 8 else f"shape {arr.shape}, e.g. {arr.reshape(-1)[0]!r}"
     return text if len(text) <= 200 else text[:200] + "..."
@@ -201,7 +205,7 @@ def _indices(name: str, value: Any) -> np.ndarray:
         bad = ~np.isfinite(arr) | (arr != np.round(arr))
         if np.any(bad):
             where = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"{name} must hold integer state indices; {name}{list(where)} is "
+            raise ValueError(f"{name} must hold integer state indices; {_at(name, where)} is "
                              f"{arr[where].item()!r}, not an integer")
     return arr.astype(np.int64)
 
@@ -212,7 +216,7 @@ def _booleans(name: str, value: Any) -> np.ndarray:
         bad = (arr != 0) & (arr != 1)
         if np.any(bad):
             where = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise ValueError(f"{name} must hold booleans (or 0/1); {name}{list(where)} is {arr[where].item()!r}")
+            raise ValueError(f"{name} must hold booleans (or 0/1); {_at(name, where)} is {arr[where].item()!r}")
     return arr.astype(bool)
 
 

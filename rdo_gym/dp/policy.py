@@ -35,9 +35,20 @@ class TabularPolicy:
         self.valid_high = valid_high
         self.initial_stock = initial_stock
         self.name = name
+        if self.table.dtype.kind not in "iu":
+            raise TypeError(f"policy table must hold integer action indices, got an array of dtype {self.table.dtype}")
+        if np.any(self.table < 0):
+            raise ValueError(f"policy table must hold action indices >= 0, got {int(self.table.min())}")
         expected = 1 + int(self.time_dependent) + int(grid is not None)
         if self.table.ndim != expected:
             raise ValueError(f"policy table has {self.table.ndim} dimensions, expected {expected}")
+        if grid is not None:
+            rows = (self.table.shape[0] if self.time_dependent else 1, self.n_states)
+            for label, bound in (("valid_low", valid_low), ("valid_high", valid_high)):
+                if bound is None or np.shape(bound) != rows:
+                    raise ValueError(f"a stock-dependent policy needs {label} of shape {rows} (the grid "
+                                     f"indices solved exactly per (t, state)), got "
+                                     f"{None if bound is None else np.shape(bound)}")
 
     @property
     def stock_dependent(self) -> bool:
@@ -57,9 +68,14 @@ class TabularPolicy:
 
     def actions(self, states: np.ndarray, stocks: np.ndarray, t: int) -> np.ndarray:
         """Vectorized :meth:`action` for arrays of states and stocks at one time ``t``."""
-        states = np.asarray(states, dtype=np.int64)
+        raw = np.asarray(states)
+        if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and not np.all(raw == np.round(raw))):
+            raise ValueError(f"{self.name}: states must be integer state indices, got {raw.tolist()!r:.200}")
+        states = raw.astype(np.int64)
         if np.any((states < 0) | (states >= self.n_states)):
             raise ValueError(f"{self.name}: states must lie in [0, {self.n_states}), got {states}")
+        if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, np.integer)):
+            raise TypeError(f"{self.name}: t must be an int (the number of steps taken), got {t!r}")
         table = self.table
         if self.time_dependent:
             if not 0 <= t < table.shape[0]:
@@ -72,12 +88,16 @@ class TabularPolicy:
         ok &= (k >= self.valid_low[row, states]) & (k <= self.valid_high[row, states])
         if not np.all(ok):
             bad = int(np.argmin(ok))
+            stock = float(np.broadcast_to(np.asarray(stocks, dtype=np.float64), ok.shape)[bad])
+            if not np.isfinite(stock):
+                raise ValueError(f"{self.name}: the stock must be a finite number (c0 + rewards so far), got "
+                                 f"{stock!r} at state {int(states[bad])}, t={t}")
             g = self.grid
             lo, hi = int(self.valid_low[row, states[bad]]), int(self.valid_high[row, states[bad]])
             solved = (f"[{g.step * (g.base_units + g.offset + lo):g}, {g.step * (g.base_units + g.offset + hi):g}]"
                       if lo <= hi else "no stock")
             raise ValueError(
-                f"{self.name}: stock {float(np.asarray(stocks).reshape(-1)[bad])!r} at state "
+                f"{self.name}: stock {stock!r} at state "
                 f"{int(states[bad])}, t={t} is outside the range the DP solved exactly ({solved} on "
                 f"the lattice of step {g.step:g}); such a stock is not reachable from the initial "
                 "stock(s) the policy was computed for")

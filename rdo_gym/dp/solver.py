@@ -32,10 +32,12 @@ import numpy as np
 
 from rdo_gym.dp.kernel import (
     DEFAULT_MAX_MEMORY,
+    HORIZON_HINT,
     MAX_ITERATIONS,
     TIE_RTOL,
     TOLERANCE,
     Transitions,
+    check_initial_stock,
     check_max_memory,
     check_memory,
     greedy,
@@ -185,7 +187,8 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
     time_table = table if H is not None else table[None]
     u0 = int(cand[best]) - offset
     final, left = propagate(mdp, lattice.units, K, u0,
-                            lambda t, s, k: time_table[t if H is not None else 0, s, k])
+                            lambda t, s, k: time_table[t if H is not None else 0, s, k],
+                            who=f"the optimal {obj} policy found without a horizon")
     atoms, probs, value, eu0 = return_law(final, u0, grid.values(), lattice.step, obj)
     scale = 1.0 + float(np.abs(np.asarray(obj.utility(grid.values()), dtype=np.float64)).max())
     if abs(eu0 - float(eu[best])) > 1e-7 * scale + 2 * left * scale:
@@ -208,15 +211,13 @@ def _initial_stocks(obj: Objective, initial_stock: float | None, stocks,
     Candidates are in lattice units from the base; ``None`` for the default search range, which
     needs the return bounds.
     """
-    searched = initial_stock is None and obj.initial_stock is None
+    searched = initial_stock is None and obj.searches_initial_stock
     if stocks is not None and not searched:
         raise ValueError(f"stocks (candidate initial stocks) only apply when c0 is searched (CVaR with "
                          f"initial_stock=None); objective {obj} with initial_stock={initial_stock!r} "
                          "has a fixed c0")
     if not searched:
-        c0 = float(obj.initial_stock if initial_stock is None else initial_stock)
-        if not np.isfinite(c0):
-            raise ValueError(f"initial_stock must be finite, got {initial_stock!r}")
+        c0 = float(obj.initial_stock) if initial_stock is None else check_initial_stock(initial_stock)
         return c0, base_units(c0, step), np.zeros(1, dtype=np.int64)
     if stocks is None:
         return None, 0.0, None
@@ -300,7 +301,7 @@ def _infinite_horizon(backup: Backup, terminal_V: np.ndarray, atol: float, metho
             if delta <= TOLERANCE:
                 return V, it
         raise ValueError(f"iteration did not converge to {TOLERANCE} within {MAX_ITERATIONS} sweeps; "
-                         "the MDP may not terminate with probability 1 (give it a horizon)")
+                         f"the MDP may not terminate with probability 1. Give it a horizon: {HORIZON_HINT}")
 
     transitions = backup.transitions
     if method == "value_iteration":
