@@ -32,11 +32,11 @@ class TerminalObjectiveReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
             The episode's ``c0`` is the stock wrapper's; for objectives with a fixed initial stock
             (``target``, ``prob``, ``homeostasis``) set the stock wrapper's ``initial_stock`` to
             ``objective.initial_stock``.
-        on_truncation: what a truncated (not terminated) episode pays: ``"pay"`` the terminal
-            reward computed from the stock so far (truncation *ends the problem*: right when the
-            agent does not bootstrap through truncation), or ``"zero"`` (nothing: right when the
-            agent bootstraps through truncation, as SB3 does for time limits, so that the value of
-            the last observation stands for the rest of the episode).
+        on_truncation: what a truncated (not terminated) episode pays: ``"zero"`` (the default:
+            nothing, right for SB3's agents, which bootstrap through truncation such as a
+            ``TimeLimit``, so that the value of the last observation stands for the rest of the
+            episode), or ``"pay"`` the terminal reward computed from the stock so far (truncation
+            *ends the problem*: right for an agent that does not bootstrap through truncation).
 
     ``info["original_reward"]`` keeps the env's reward of each step and
     ``info["terminal_reward"]`` is set on the last step. A fixed numeric ``initial_stock`` of the
@@ -46,7 +46,7 @@ class TerminalObjectiveReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     """
 
     def __init__(self, env: gym.Env, objective: Objective | str,
-                 on_truncation: Literal["pay", "zero"] = "pay"):
+                 on_truncation: Literal["pay", "zero"] = "zero"):
         gym.utils.RecordConstructorArgs.__init__(
             self, objective=str(objective) if isinstance(objective, str) else objective,
             on_truncation=on_truncation)

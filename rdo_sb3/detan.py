@@ -191,6 +191,7 @@ class DEtaN(QRDQN):
         self.stock_layout = None
         self.scorer = None
         self._start_obs: Any = None
+        self._edge_warned = False
         if env is not None:
             env = maybe_make_env(env, verbose)
             if not isinstance(env.action_space, spaces.Discrete):
@@ -382,7 +383,22 @@ class DEtaN(QRDQN):
         assert self.scorer is not None
         if stock_candidates is None and self._searches_stock():
             stock_candidates = self.stock_candidates()
-        return self.scorer.choose_initial_stock(self.quantiles, observation, stock_candidates)
+        c0, value = self.scorer.choose_initial_stock(self.quantiles, observation, stock_candidates)
+        if self._searches_stock():
+            self._warn_on_edge(c0, np.asarray(stock_candidates, dtype=np.float64))
+        return c0, value
+
+    def _warn_on_edge(self, c0: float, candidates: np.ndarray) -> None:
+        """Warn once when the search picks the lowest or highest candidate: the best ``c0`` may lie
+        outside the searched range, which silently confines it."""
+        low, high = float(candidates.min()), float(candidates.max())
+        if self._edge_warned or low == high or low < c0 < high:
+            return
+        self._edge_warned = True
+        warnings.warn(f"DEtaN chose the initial stock c0={c0 + 0.0:g} at the edge of the searched range "
+                      f"[{low:g}, {high:g}]: the best c0 may lie outside it. Widen the range (stock_range=, "
+                      "or the env's initial-stock sampler) so that it covers minus the quantiles of the "
+                      "returns you expect", stacklevel=3)
 
     def _searches_stock(self) -> bool:
         return not self.naive and self.objective.searches_initial_stock
@@ -436,4 +452,4 @@ class DEtaN(QRDQN):
                             print_system_info=print_system_info, force_reset=force_reset, **kwargs)
 
     def _excluded_save_params(self) -> list[str]:
-        return [*super()._excluded_save_params(), "_start_obs"]
+        return [*super()._excluded_save_params(), "_start_obs", "_edge_warned"]

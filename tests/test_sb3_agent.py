@@ -456,3 +456,19 @@ def test_set_env_checks_the_stock():
         model.set_env(coin(gamma=0.5))
     with pytest.raises(ValueError, match="stock_scale"):
         model.set_env(coin(scale=3.0))
+
+
+def test_an_initial_stock_on_the_edge_of_the_searched_range_is_announced_once():
+    import warnings
+
+    model = DEtaN("MlpPolicy", coin(), objective="cvar:0.5", seed=0, **SMALL)  # stock range -4..0
+    obs, _ = coin().reset(seed=0)
+    constant_network(model.quantile_net, [[2.0] * 2] * 8)  # G = 2 for sure: c0* = -2, inside
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert model.choose_initial_stock(obs)[0] == -2.0
+        constant_network(model.quantile_net, [[10.0] * 2] * 8)  # c0* = -10, outside: the edge -4
+        assert model.choose_initial_stock(obs)[0] == -4.0
+        model.choose_initial_stock(obs)
+    edge = [str(w.message) for w in caught if "at the edge of the searched range" in str(w.message)]
+    assert len(edge) == 1 and "c0=-4" in edge[0] and "[-4, 0]" in edge[0]
