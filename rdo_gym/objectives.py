@@ -415,6 +415,15 @@ class CVaR(Objective):
     ``alpha`` in (0, 1]; ``alpha = 1`` is the mean. Reduction (``docs/concepts.md``):
     ``CVaR_alpha(G) = max_c { -c + E[min(c + G, 0)] / alpha }``, so ``f(x) = min(x, 0)`` and the
     initial stock ``c0 = -VaR_alpha`` is searched (:attr:`initial_stock` is ``None``).
+
+    Examples:
+        >>> cvar = CVaR(0.25)
+        >>> float(cvar.value([-4.0, 0.0, 1.0, 5.0]))      # the worst 25% of four equally likely returns
+        -4.0
+        >>> float(cvar.best_initial_stock([-4.0, 0.0, 1.0, 5.0]))  # c0 = -VaR
+        4.0
+        >>> cvar.searches_initial_stock, cvar.initial_stock
+        (True, None)
     """
 
     searches_initial_stock = True
@@ -500,6 +509,14 @@ class ExpectedUtility(Objective):
     (``utility:NAME``); it cannot be parsed back from a string, only pickled (with cloudpickle for
     lambdas, as SB3's ``save`` does). The reported value is ``E[f(c0 + G)]``, higher is better (to
     minimize a cost ``g``, pass ``f = -g``).
+
+    Examples:
+        >>> import numpy as np
+        >>> squared = ExpectedUtility(lambda x: -np.square(x), name="squared", initial_stock=-3.0)
+        >>> float(squared.value([2.0, 4.0]))                 # E[-(c0 + G)^2] with c0 = -3
+        -1.0
+        >>> str(squared)
+        'utility:squared'
     """
 
     def __init__(self, f: Callable[[Any], Any], name: str = "custom", initial_stock: float = 0.0,
@@ -548,7 +565,17 @@ def _shown(text: str) -> str:
 
 
 def make_objective(spec: str | Objective) -> Objective:
-    """Build an objective from its string form (``"cvar:0.1"``), or return an ``Objective`` as is."""
+    """Build an objective from its string form (``"cvar:0.1"``), or return an ``Objective`` as is.
+
+    Examples:
+        >>> make_objective("target:4")
+        make_objective('target:4')
+        >>> obj = make_objective("prob:2")
+        >>> obj.initial_stock, float(obj.value([1.0, 2.0, 3.0, 5.0]))  # P(G >= 2)
+        (-2.0, 0.75)
+        >>> make_objective(str(CVaR(0.1))) == CVaR(0.1)
+        True
+    """
     if isinstance(spec, Objective):
         return spec
     if not isinstance(spec, str):

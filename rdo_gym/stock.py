@@ -290,6 +290,19 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     ``"discounted_return"`` (``sum_{k<t} gamma^k R_{k+1}``). Rewards pass through unchanged; a
     non-scalar, NaN or infinite reward raises ``ValueError``. :attr:`stock_layout` describes the
     stock for agents (:class:`StockLayout`).
+
+    Examples:
+        >>> import gymnasium as gym
+        >>> env = StockAugmentation(gym.make("CartPole-v1"), gamma=0.5, initial_stock=UniformStock(-2, 2),
+        ...                         flatten=True)
+        >>> obs, info = env.reset(seed=0, options={"initial_stock": 1.0})
+        >>> obs.shape, float(obs[-1]), info["stock"]              # the stock is the last entry
+        ((5,), 1.0, 1.0)
+        >>> obs, reward, terminated, truncated, info = env.step(0)
+        >>> info["stock"]                                         # C_1 = (C_0 + r) / gamma = (1 + 1) / 0.5
+        4.0
+        >>> env.stock_layout.index, env.stock_layout.support
+        (4, StockRange(low=-2.0, high=2.0, integer=False))
     """
 
     def __init__(self, env: gym.Env, gamma: float = 1.0, initial_stock: InitialStock = 0.0, *,

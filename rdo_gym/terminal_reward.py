@@ -43,6 +43,21 @@ class TerminalObjectiveReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
     stock wrapper that differs from the objective's own (e.g. ``target:5`` with ``c0 != -5``)
     triggers a warning: the agent would then optimize another target. The objective must be
     valid for the stock wrapper's gamma (:meth:`~rdo_gym.objectives.Objective.check_gamma`).
+
+    Examples:
+        >>> import gymnasium as gym
+        >>> from rdo_gym import StockAugmentation
+        >>> stock = StockAugmentation(gym.make("CartPole-v1"), initial_stock=-3.0, flatten=True)
+        >>> env = TerminalObjectiveReward(stock, "target:3")       # pays -|G - 3| at the end
+        >>> _ = env.reset(seed=0)
+        >>> rewards, done = [], False
+        >>> while not done:                                        # always push left: CartPole soon falls
+        ...     _, reward, terminated, truncated, info = env.step(0)
+        ...     rewards.append(reward)
+        ...     done = terminated or truncated
+        >>> G = len(rewards)                                       # CartPole pays 1 per step
+        >>> set(rewards[:-1]), rewards[-1] == -abs(G - 3)          # 0 during the episode, -|G - 3| at its end
+        ({0.0}, True)
     """
 
     def __init__(self, env: gym.Env, objective: Objective | str,

@@ -120,18 +120,20 @@ class DEtaN(QRDQN):
     :meth:`choose_initial_stock` gives the objective's own choice (fixed ``c0``, or the CVaR outer
     search over ``stock_candidates``), used by :func:`rdo_sb3.evaluate_objective`.
 
-    Example::
+    Examples:
+        Any env, with the stock in a flat observation (CVaR searches ``c0`` on the sampler's range;
+        train for about 100k steps to learn it, a few hundred here):
 
-        import gymnasium as gym
-        from rdo_gym import StockAugmentation, UniformStock
-        from rdo_sb3 import DEtaN, evaluate_objective
-
-        env = StockAugmentation(gym.make("CartPole-v1"), gamma=1.0,
-                                initial_stock=UniformStock(-300, 0), stock_scale=0.01)
-        model = DEtaN("MultiInputPolicy", env, objective="cvar:0.1", learning_starts=1000)
-        model.learn(100_000, progress_bar=True)
-        report = evaluate_objective(model, env, n_episodes=100)
-        print(report.value, report.ci)
+        >>> import gymnasium as gym
+        >>> from rdo_gym import StockAugmentation, UniformStock
+        >>> from rdo_sb3 import DEtaN, evaluate_objective
+        >>> env = StockAugmentation(gym.make("CartPole-v1"), gamma=1.0, initial_stock=UniformStock(-300, 0),
+        ...                         stock_scale=0.01, flatten=True)
+        >>> model = DEtaN("MlpPolicy", env, objective="cvar:0.1", learning_starts=100, seed=0,
+        ...               policy_kwargs=dict(n_quantiles=16)).learn(300)
+        >>> report = evaluate_objective(model, env, n_episodes=3, seed=0)
+        >>> len(report.returns), bool(-300 <= report.initial_stocks[0] <= 0)
+        (3, True)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
