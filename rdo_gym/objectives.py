@@ -19,7 +19,8 @@ Conventions (``docs/concepts.md``, ``docs/core.md``):
   never imported here).
 
 Every objective has a compact string form (``str(obj)``) that :func:`make_objective` parses back:
-``mean``, ``target:5``, ``prob:3``, ``cvar:0.1``, ``homeostasis:0`` (or ``homeostasis:SET:INITIAL``).
+``mean``, ``target:5``, ``prob:3``, ``cvar:0.1``, ``meancvar:0.1:0.5`` (alpha, then the weight of
+the mean), ``homeostasis:0`` (or ``homeostasis:SET:INITIAL``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ __all__ = [
     "TargetReturn",
     "ProbabilityAtLeast",
     "CVaR",
+    "MeanCVaR",
     "Homeostasis",
     "ExpectedUtility",
     "make_objective",
@@ -470,6 +472,65 @@ class CVaR(Objective):
         return f"cvar:{_fmt(self.alpha)}"
 
 
+class MeanCVaR(Objective):
+    """``lam * E[G] + (1 - lam) * CVaR_alpha(G)``: a blend of the mean and the lower tail.
+
+    ``alpha`` in (0, 1] as for :class:`CVaR`, ``lam`` in [0, 1] (``lam = 0`` is CVaR, ``lam = 1``
+    the mean). It reduces like CVaR: with ``c0 = -b``, the value is ``max_c -c + E[f(c + G)]`` for
+    ``f(x) = lam * x + ((1 - lam) / alpha) * min(x, 0)``, piecewise linear and positively
+    homogeneous (valid for gamma < 1); the initial stock is searched, and ``c0 = -VaR_alpha`` over
+    one distribution.
+
+    Examples:
+        >>> blend = MeanCVaR(0.25, 0.5)
+        >>> float(blend.value([-4.0, 0.0, 1.0, 5.0]))   # 0.5 * mean 0.5 + 0.5 * CVaR -4
+        -1.75
+        >>> str(blend), float(blend.best_initial_stock([-4.0, 0.0, 1.0, 5.0]))
+        ('meancvar:0.25:0.5', 4.0)
+    """
+
+    searches_initial_stock = True
+
+    def __init__(self, alpha: float, lam: float):
+        a = _finite("alpha", alpha, "MeanCVaR")
+        if not (0.0 < a <= 1.0):
+            raise ValueError(f"MeanCVaR: alpha must lie in (0, 1] (the tail probability), got {alpha!r}")
+        w = _finite("lam", lam, "MeanCVaR")
+        if not (0.0 <= w <= 1.0):
+            raise ValueError(f"MeanCVaR: lam must lie in [0, 1] (the weight of the mean), got {lam!r}")
+        self.alpha, self.lam = a, w
+
+    def utility(self, x: Any) -> Any:
+        tail = (1.0 - self.lam) / self.alpha
+        if _is_torch(x):
+            return self.lam * x + tail * x.clamp(max=0.0)
+        return self.lam * x + tail * np.minimum(x, 0.0)
+
+    @property
+    def initial_stock(self) -> None:
+        return None
+
+    def value_from_utility(self, initial_stock: Any, expected_utility: Any) -> Any:
+        return -initial_stock + expected_utility
+
+    def value(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
+        """``lam * E[G] + (1 - lam) * CVaR_alpha(G)``, exact for weighted atoms."""
+        returns = _as_float_array(returns)
+        ax = _negative_axis(axis, returns.ndim)
+        _check_distribution(returns, weights, ax)
+        if weights is not None:
+            weights = _align_weights(weights, returns, ax)
+        mean = _weighted_mean(returns, weights, ax)
+        return self.lam * mean + (1.0 - self.lam) * _lower_tail_mean(returns, weights, self.alpha, ax)
+
+    def best_initial_stock(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
+        """``c0 = -VaR_alpha(G)``: the mean part does not depend on ``c0``."""
+        return CVaR(self.alpha).best_initial_stock(returns, weights, axis)
+
+    def __str__(self) -> str:
+        return f"meancvar:{_fmt(self.alpha)}:{_fmt(self.lam)}"
+
+
 class Homeostasis(Objective):
     """Keep an internal variable near ``setpoint``: ``f(x) = -|x|`` on ``x = c0 + G``.
 
@@ -556,7 +617,7 @@ class ExpectedUtility(Objective):
 
 
 _SPEC_HELP = ("expected one of 'mean', 'target:G', 'prob:THRESHOLD', 'cvar:ALPHA', "
-              "'homeostasis:SETPOINT[:INITIAL_LEVEL]'")
+              "'meancvar:ALPHA:LAM', 'homeostasis:SETPOINT[:INITIAL_LEVEL]'")
 
 
 def _shown(text: str) -> str:
@@ -585,7 +646,7 @@ def make_objective(spec: str | Objective) -> Objective:
     kind = kind.strip().lower()
     args = [a.strip() for a in rest.split(":")] if rest else []
     arity = {"mean": (0, 0), "expectation": (0, 0), "target": (1, 1), "prob": (1, 1),
-             "cvar": (1, 1), "homeostasis": (1, 2)}
+             "cvar": (1, 1), "meancvar": (2, 2), "homeostasis": (1, 2)}
     if kind == "utility":
         raise ValueError(f"objective spec {_shown(spec)} names a user utility; construct "
                          "rdo_gym.ExpectedUtility(f, name=...) in Python instead")
@@ -608,4 +669,6 @@ def make_objective(spec: str | Objective) -> Objective:
         return ProbabilityAtLeast(numbers[0])
     if kind == "cvar":
         return CVaR(numbers[0])
+    if kind == "meancvar":
+        return MeanCVaR(*numbers)
     return Homeostasis(*numbers)
