@@ -51,11 +51,11 @@ def exact_figures(out: Path) -> list[Path]:
             obj = make_objective(spec)
             ref = rdo_envs.reference(env_id, obj)
             target = obj.target if isinstance(obj, TargetReturn) else None
-            label = "" if target is None else "target"
-            panels.append(Panel(f"{spec}: optimum {ref.optimum:.3f}, risk-neutral {ref.risk_neutral:.3f}",
-                                exact=ref.distributions, vline=target, vline_label=label))
+            label = "" if target is None else f"target {target:g}"
+            panels.append(Panel(spec, exact=ref.distributions, vline=target, vline_label=label,
+                                objective=obj))
         name = env_id.split("/")[-1].split("-")[0].lower()
-        paths.append(save_return_plots(panels, out / f"exact_{name}.png", ncols=4, suptitle=env_id))
+        paths.append(save_return_plots(panels, out / f"exact_{name}.png", suptitle=f"{env_id}: exact return laws"))
     return paths
 
 

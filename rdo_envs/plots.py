@@ -5,6 +5,10 @@ A :class:`Panel` holds exact laws ``label -> (atoms, probs)`` (e.g.
 :func:`save_return_plots` draws panels to a PNG. Used by ``rdo plot``, ``rdo demo``,
 ``benchmarks/learning.py`` and ``benchmarks/figures.py``. Needs matplotlib
 (``pip install rdo[plot]``), imported only when drawing.
+
+With the panel's objective known, each legend entry carries the objective's value of that curve
+(``DηN (learned): CVaR_0.1 = -3.95``), a CVaR panel marks its tail level ``alpha`` with a
+horizontal line and a target panel its target with a vertical one.
 """
 
 from __future__ import annotations
@@ -12,14 +16,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 __all__ = ["Panel", "save_return_plots", "require_matplotlib"]
 
-_EXACT_STYLES = {"DP optimum": dict(color="black", linestyle="-", linewidth=2.0),
-                 "risk-neutral": dict(color="black", linestyle=":", linewidth=1.6),
-                 "naive (no stock)": dict(color="grey", linestyle="--", linewidth=1.4)}
+_EXACT_STYLES = {"DP optimum": dict(color="black", linestyle="-", linewidth=2.2),
+                 "risk-neutral": dict(color="black", linestyle=":", linewidth=1.8),
+                 "naive (no stock)": dict(color="grey", linestyle="--", linewidth=1.6)}
+_FONT = 11          # points, for ticks, labels and legends
+_DPI = 130
 
 
 @dataclass
@@ -33,6 +40,9 @@ class Panel:
         samples: Monte Carlo returns, drawn as empirical CDFs.
         vline: An x position to mark (e.g. the target return), or ``None``.
         vline_label: The legend entry of ``vline``.
+        objective: The objective (or its spec) whose value each legend entry shows; ``None``
+            reads it from the title's last word when that is an objective spec
+            (``"rdo/CVaRGrid-v0  cvar:0.1"``), else shows no values.
     """
 
     title: str
@@ -40,6 +50,7 @@ class Panel:
     samples: Mapping[str, Sequence[float]] = field(default_factory=dict)
     vline: float | None = None
     vline_label: str = ""
+    objective: Any = None
 
 
 def require_matplotlib():
@@ -59,14 +70,68 @@ def _exact_cdf(atoms: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.nda
     return np.asarray(atoms)[order], np.cumsum(np.asarray(probs)[order])
 
 
-def save_return_plots(panels: Sequence[Panel], path: str | Path, *, ncols: int = 3,
+def _objective_of(panel: Panel):
+    """The panel's objective: given, or the title's last word when it parses; else ``None``."""
+    from rdo_gym import make_objective
+
+    spec = panel.objective
+    if spec is None:
+        words = panel.title.split()
+        if not words:
+            return None
+        spec = words[-1].rstrip(":,;")
+    try:
+        return make_objective(spec)
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def _value_name(objective) -> str:
+    """A short name of the objective's value for the legend: ``CVaR_0.1``, ``E|G - 4|``, ``P(G >= 1)``."""
+    from rdo_gym import CVaR, Expectation, ProbabilityAtLeast, TargetReturn
+
+    if isinstance(objective, CVaR):
+        return f"CVaR_{objective.alpha:g}"
+    if isinstance(objective, TargetReturn):
+        t = objective.target
+        return f"E|G - {t:g}|" if t >= 0 else f"E|G + {-t:g}|"
+    if isinstance(objective, ProbabilityAtLeast):
+        return f"P(G >= {objective.threshold:g})"
+    if isinstance(objective, Expectation):
+        return "E[G]"
+    return str(objective)
+
+
+def _with_value(label: str, objective, returns: Any, weights: Any = None) -> str:
+    if objective is None:
+        return label
+    try:
+        value = float(objective.value(np.asarray(returns, dtype=np.float64), weights))
+    except (ValueError, TypeError):
+        return label
+    return f"{label}: {_value_name(objective)} = {value:.3f}"
+
+
+def _grid(n: int, ncols: int | None) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels: one row up to 3, 2 x 2 for 4, then 3 columns."""
+    if ncols is None:
+        ncols = n if n <= 3 else (2 if n == 4 else 3)
+    ncols = max(1, min(ncols, n))
+    return -(-n // ncols), ncols
+
+
+def save_return_plots(panels: Sequence[Panel], path: str | Path, *, ncols: int | None = None,
                       suptitle: str | None = None) -> Path:
     """Draw each panel's CDFs ``P(G <= x)`` (exact laws as steps, samples as empirical CDFs) to a PNG.
+
+    The legend of each panel sits below its axes, so that it never covers a curve. The figure is
+    at least 1000 px wide, with 11-pt text.
 
     Args:
         panels: The subplots, in reading order.
         path: The PNG file (its folder is created).
-        ncols: Subplots per row.
+        ncols: Subplots per row (default: all in one row up to 3 panels, 2 x 2 for 4, else 3
+            per row).
         suptitle: A title above all panels.
 
     Returns:
@@ -74,43 +139,58 @@ def save_return_plots(panels: Sequence[Panel], path: str | Path, *, ncols: int =
 
     Raises:
         ImportError: Without matplotlib (the message says how to install it).
+        ValueError: Without panels.
     """
     plt = require_matplotlib()
     if not panels:
         raise ValueError("no panels to plot")
-    ncols = min(ncols, len(panels))
-    nrows = -(-len(panels) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.7 * nrows), squeeze=False)
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
-    for ax, panel in zip(axes.flat, panels, strict=False):
-        lo, hi = np.inf, -np.inf
-        for label, (atoms, probs) in panel.exact.items():
-            x, y = _exact_cdf(atoms, probs)
-            lo, hi = min(lo, x[0]), max(hi, x[-1])
-            ax.step(np.r_[x[0] - 1, x], np.r_[0.0, y], where="post", label=label,
-                    **_EXACT_STYLES.get(label, {}))
-        for label, returns in panel.samples.items():
-            x = np.sort(np.asarray(returns, dtype=np.float64))
-            lo, hi = min(lo, x[0]), max(hi, x[-1])
-            ax.step(np.r_[x[0] - 1, x], np.r_[0.0, np.arange(1, len(x) + 1) / len(x)], where="post",
-                    label=f"{label} ({len(x)} episodes)", alpha=0.85)
-        if panel.vline is not None:
-            ax.axvline(panel.vline, color="tab:red", linewidth=0.8, linestyle="-.", label=panel.vline_label or None)
-        if np.isfinite(lo):
-            pad = 0.05 * max(hi - lo, 1.0)
-            ax.set_xlim(lo - pad, hi + pad)
-        ax.set_ylim(0, 1.02)
-        ax.set_title(panel.title, fontsize=10)
-        ax.set_xlabel("return G")
-        ax.set_ylabel("P(return <= G)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
-    if suptitle:
-        fig.suptitle(suptitle)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    from rdo_gym import CVaR
+
+    nrows, ncols = _grid(len(panels), ncols)
+    n_entries = max(len(p.exact) + len(p.samples) + (p.vline is not None) + 1 for p in panels)
+    legend_height = 0.22 * n_entries + 0.2        # inches below each axes
+    width = max(8.0, 6.2 * ncols) if ncols > 1 else 8.0
+    axes_height = 3.8
+    with plt.rc_context({"font.family": "DejaVu Sans", "font.size": _FONT, "axes.titlesize": _FONT + 1,
+                         "legend.fontsize": _FONT - 1}):
+        fig, axes = plt.subplots(nrows, ncols, figsize=(width, nrows * (axes_height + legend_height + 0.7)),
+                                 squeeze=False, layout="constrained")
+        for ax in axes.flat[len(panels):]:
+            ax.set_visible(False)
+        for ax, panel in zip(axes.flat, panels, strict=False):
+            objective = _objective_of(panel)
+            lo, hi = np.inf, -np.inf
+            for label, (atoms, probs) in panel.exact.items():
+                x, y = _exact_cdf(atoms, probs)
+                lo, hi = min(lo, x[0]), max(hi, x[-1])
+                ax.step(np.r_[x[0] - 1, x], np.r_[0.0, y], where="post",
+                        label=_with_value(label, objective, atoms, probs), **_EXACT_STYLES.get(label, {}))
+            for label, returns in panel.samples.items():
+                x = np.sort(np.asarray(returns, dtype=np.float64))
+                lo, hi = min(lo, x[0]), max(hi, x[-1])
+                ax.step(np.r_[x[0] - 1, x], np.r_[0.0, np.arange(1, len(x) + 1) / len(x)], where="post",
+                        label=_with_value(f"{label} ({len(x)} episodes)", objective, x), linewidth=1.8,
+                        alpha=0.9)
+            if panel.vline is not None:
+                ax.axvline(panel.vline, color="tab:red", linewidth=1.0, linestyle="-.",
+                           label=panel.vline_label or None)
+            if isinstance(objective, CVaR) and objective.alpha < 1:
+                ax.axhline(objective.alpha, color="tab:purple", linewidth=1.0, linestyle="--",
+                           label=f"alpha = {objective.alpha:g} (the CVaR tail lies below)")
+            if np.isfinite(lo):
+                pad = 0.05 * max(hi - lo, 1.0)
+                ax.set_xlim(lo - pad, hi + pad)
+            ax.set_ylim(0, 1.02)
+            ax.set_title(panel.title)
+            ax.set_xlabel("return x")
+            ax.set_ylabel("P(G <= x)")
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), ncols=1, frameon=False)
+        if suptitle:
+            fig.suptitle(suptitle, fontsize=_FONT + 2)
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=_DPI)
+        plt.close(fig)
     return path
