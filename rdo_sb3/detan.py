@@ -27,7 +27,7 @@ from rdo_gym.objectives import Objective, make_objective
 from rdo_gym.stock import StockLayout, StockRange
 from rdo_sb3.losses import check_kappa, check_method, quantile_huber_loss
 from rdo_sb3.policies import CnnPolicy, DEtaNPolicy, MlpPolicy, MultiInputPolicy
-from rdo_sb3.scorers import NaiveScorer, Scorer, make_scorer
+from rdo_sb3.scorers import NaiveScorer, Scorer, check_tie_break, make_scorer
 from rdo_sb3.stock_input import WRAP_HINT, read_stock_layout, write_stocks
 
 __all__ = ["DEtaN"]
@@ -110,6 +110,9 @@ class DEtaN(QRDQN):
         stock_range: ``(low, high)`` of unscaled stocks (or an :class:`rdo_gym.StockRange`) used for
             relabelling and for the CVaR initial-stock search; default: the support of the env's
             initial-stock sampler.
+        tie_break: how actions whose scores tie exactly are told apart, in acting and in the
+            bootstrap action alike: ``"random"`` (uniformly) or ``"mean"`` (by the mean of the
+            return, then uniformly); neither overrides the objective (``docs/agent.md``).
         kappa: the Huber threshold of the quantile loss, ``>= 0`` (``1.0``: QR-DQN's loss; ``0``: the
             pure quantile loss); see :func:`rdo_sb3.losses.quantile_huber_loss`.
         loss_method: how the loss is computed, with the same value and gradient: ``"auto"`` (the
@@ -182,12 +185,14 @@ class DEtaN(QRDQN):
         naive: bool = False,
         relabel_stocks: bool | float = False,
         stock_range: tuple[float, float] | StockRange | None = None,
+        tie_break: str = "random",
         kappa: float = 1.0,
         loss_method: str = "auto",
     ):
         self.kappa = check_kappa(kappa)
         self.loss_method = check_method(loss_method, "loss_method")
         objective = make_objective(objective)
+        check_tie_break(tie_break)
         self.relabel_stocks = _relabel_probability(relabel_stocks)
         self.stock_range = _check_range(stock_range)
         self.stock_layout = None
@@ -203,7 +208,7 @@ class DEtaN(QRDQN):
             if self.stock_layout is None and not naive:
                 raise ValueError(f"DEtaN needs an env whose observation carries the stock: {WRAP_HINT}. "
                                  "(naive=True runs the stock-free baseline.)")
-            self.scorer = make_scorer(objective, self.stock_layout, naive)
+            self.scorer = make_scorer(objective, self.stock_layout, naive, tie_break)
         if gamma is None:
             gamma = self.stock_layout.gamma if self.stock_layout is not None else 0.99
         if env is not None:
@@ -290,7 +295,7 @@ class DEtaN(QRDQN):
         obj = make_objective(objective)
         if not self.naive:
             obj.check_gamma(self.gamma)
-        self.scorer = make_scorer(obj, self.stock_layout, self.naive)
+        self.scorer = make_scorer(obj, self.stock_layout, self.naive, self.scorer.tie_break)
         self.policy.scorer = self.scorer
 
     # -- training ---------------------------------------------------------------------------------

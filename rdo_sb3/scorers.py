@@ -24,7 +24,12 @@ from rdo_gym.objectives import Expectation, Objective
 from rdo_gym.stock import StockLayout
 
 __all__ = ["Scorer", "StockScorer", "NaiveScorer", "make_scorer", "greedy_with_random_ties",
-           "greedy_with_random_ties_numpy"]
+           "greedy_with_random_ties_numpy", "TIE_BREAKS"]
+
+#: How actions whose objective scores tie exactly are told apart: ``"random"`` (uniformly) or
+#: ``"mean"`` (by the mean of ``G``, then uniformly). Neither overrides the objective: only actions
+#: with the best score are candidates.
+TIE_BREAKS = ("random", "mean")
 
 
 def greedy_with_random_ties(scores: th.Tensor) -> th.Tensor:
@@ -49,6 +54,8 @@ def greedy_with_random_ties_numpy(scores: np.ndarray) -> np.ndarray:
 
 
 def _numpy_view(observations: Any) -> Any:
+    if observations is None:  # the naive scorer reads no stock
+        return None
     if isinstance(observations, dict):
         return {k: v.numpy() for k, v in observations.items()}
     return observations.numpy()
@@ -60,10 +67,14 @@ class Scorer(ABC):
 
     :meth:`scores` works on torch tensors and numpy arrays alike. :meth:`greedy_actions` evaluates
     it on numpy views of CPU tensors (tiny arrays: numpy's per-op cost is a fraction of torch's,
-    which keeps DηN's throughput close to QR-DQN's) and in torch elsewhere.
+    which keeps DηN's throughput close to QR-DQN's) and in torch elsewhere. Exact ties of the best
+    score (flat utilities: ``1{x >= 0}``, ``min(x, 0)`` above 0) are broken by :attr:`tie_break`,
+    one rule for acting and for the bootstrap action.
     """
 
     objective: Objective
+    #: One of :data:`TIE_BREAKS`.
+    tie_break: str = "random"
 
     @abstractmethod
     def scores(self, quantiles: Any, observations: Any) -> Any:
@@ -79,10 +90,19 @@ class Scorer(ABC):
         """
 
     def greedy_actions(self, quantiles: th.Tensor, observations: Any) -> th.Tensor:
-        """Greedy actions ``(batch,)`` (int64 tensor) with random tie-breaking."""
+        """Greedy actions ``(batch,)`` (int64 tensor), ties broken by :attr:`tie_break`."""
         if not quantiles.is_cpu or quantiles.requires_grad:
-            return greedy_with_random_ties(self.scores(quantiles, observations))
-        scores = self.scores(quantiles.numpy(), _numpy_view(observations))
+            scores = self.scores(quantiles, observations)
+            if self.tie_break == "mean":
+                is_best = scores == scores.amax(dim=-1, keepdim=True)
+                scores = th.where(is_best, quantiles.mean(1), -th.inf)
+            return greedy_with_random_ties(scores)
+        q = quantiles.numpy()
+        scores = self.scores(q, _numpy_view(observations))
+        if self.tie_break == "mean":
+            is_best = scores == np.maximum.reduce(scores, axis=-1, keepdims=True)
+            if np.count_nonzero(is_best) > scores.shape[0]:  # some tie: rank the tied actions by E[G]
+                scores = np.where(is_best, q.mean(1), -np.inf)
         return th.from_numpy(greedy_with_random_ties_numpy(scores).astype(np.int64, copy=False))
 
 
@@ -92,11 +112,13 @@ class StockScorer(Scorer):
     Args:
         objective: the :class:`~rdo_gym.Objective` (its ``utility`` works on numpy and torch).
         layout: the env's :class:`~rdo_gym.StockLayout` (where the stock is, its scale).
+        tie_break: one of :data:`TIE_BREAKS`.
     """
 
-    def __init__(self, objective: Objective, layout: StockLayout):
+    def __init__(self, objective: Objective, layout: StockLayout, tie_break: str = "random"):
         self.objective = objective
         self.layout = layout
+        self.tie_break = check_tie_break(tie_break)
         # E[c + G] = c + E[G]: c is the same for every action, so QR-DQN's score ranks alike.
         self._ignores_stock = isinstance(objective, Expectation)
 
@@ -122,14 +144,15 @@ class StockScorer(Scorer):
         return float(stocks[index]), value
 
     def __repr__(self) -> str:
-        return f"StockScorer({self.objective}, {self.layout})"
+        return f"StockScorer({self.objective}, {self.layout}, tie_break={self.tie_break!r})"
 
 
 class NaiveScorer(Scorer):
     """The stock-free baseline: the objective's statistic of the return-to-go quantiles."""
 
-    def __init__(self, objective: Objective):
+    def __init__(self, objective: Objective, tie_break: str = "random"):
         self.objective = objective
+        self.tie_break = check_tie_break(tie_break)
 
     def scores(self, quantiles: Any, observations: Any = None) -> Any:
         obj = self.objective
@@ -152,13 +175,21 @@ class NaiveScorer(Scorer):
         return math.nan, best if self.objective.higher_is_better else -best
 
     def __repr__(self) -> str:
-        return f"NaiveScorer({self.objective})"
+        return f"NaiveScorer({self.objective}, tie_break={self.tie_break!r})"
 
 
-def make_scorer(objective: Objective, layout: StockLayout | None, naive: bool = False) -> Scorer:
+def check_tie_break(tie_break: str) -> str:
+    """``tie_break`` if it is one of :data:`TIE_BREAKS`, else ``ValueError``."""
+    if tie_break not in TIE_BREAKS:
+        raise ValueError(f"tie_break must be one of {TIE_BREAKS}, got {tie_break!r}")
+    return tie_break
+
+
+def make_scorer(objective: Objective, layout: StockLayout | None, naive: bool = False,
+                tie_break: str = "random") -> Scorer:
     """The scorer DηN acts with: :class:`NaiveScorer` if ``naive``, else :class:`StockScorer`."""
     if naive:
-        return NaiveScorer(objective)
+        return NaiveScorer(objective, tie_break)
     if layout is None:
         raise ValueError("the stock-augmented scorer needs the env's StockLayout (or naive=True)")
-    return StockScorer(objective, layout)
+    return StockScorer(objective, layout, tie_break)

@@ -472,3 +472,14 @@ def test_an_initial_stock_on_the_edge_of_the_searched_range_is_announced_once():
         model.choose_initial_stock(obs)
     edge = [str(w.message) for w in caught if "at the edge of the searched range" in str(w.message)]
     assert len(edge) == 1 and "c0=-4" in edge[0] and "[-4, 0]" in edge[0]
+
+
+def test_tie_break_is_a_detan_argument_kept_by_save_load_and_set_objective(tmp_path):
+    model = DEtaN("MlpPolicy", coin(), objective="prob:2", tie_break="mean", **SMALL)
+    assert model.scorer.tie_break == "mean"
+    model.set_objective("prob:1")
+    assert model.scorer.tie_break == "mean" and model.policy.scorer is model.scorer
+    model.save(tmp_path / "m.zip")
+    assert DEtaN.load(tmp_path / "m.zip").scorer.tie_break == "mean"
+    with pytest.raises(ValueError, match="tie_break must be one of"):
+        DEtaN("MlpPolicy", coin(), objective="prob:2", tie_break="lowest")

@@ -139,3 +139,37 @@ def test_numpy_and_torch_paths_choose_alike(objective, naive):
     assert th.equal(scores.gather(1, fast.view(-1, 1)).view(-1), best)
     assert th.equal(scores.gather(1, slow.view(-1, 1)).view(-1), best)
     assert fast.dtype == th.int64 and fast.shape == (400,)
+
+
+# -- ties of flat utilities ------------------------------------------------------------------------
+# prob:2 from its stock c0 = -2: action 0 has quantiles (0, 0, 1, 1), action 1 (1, 1, 1, 1.5), action 2 (3, 3, 3, 3):
+# actions 0 and 1 both score 0 (no quantile reaches 2); action 2 scores 1.
+TIED = th.tensor([[[0.0, 1.0, 3.0], [0.0, 1.0, 3.0], [1.0, 1.0, 3.0], [1.0, 1.5, 3.0]]])
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_mean_tie_break_never_overrides_the_objective(grad):
+    scorer = StockScorer(ProbabilityAtLeast(2.0), flat(1, 1.0), tie_break="mean")
+    q = TIED.clone().requires_grad_(grad)
+    obs = _flat_obs([-2.0], 1.0)
+    assert scorer.scores(TIED, obs).tolist() == [[0.0, 0.0, 1.0]]
+    assert scorer.greedy_actions(q, obs).tolist() == [2]  # the best score wins, whatever the means
+
+
+@pytest.mark.parametrize("grad", [False, True])
+def test_mean_tie_break_ranks_tied_actions_by_the_mean(grad):
+    scorer = StockScorer(ProbabilityAtLeast(5.0), flat(1, 1.0), tie_break="mean")  # every action scores 0
+    obs = _flat_obs([-5.0] * 200, 1.0)
+    q = TIED.repeat(200, 1, 1).requires_grad_(grad)
+    assert scorer.greedy_actions(q, obs).tolist() == [2] * 200  # the largest mean, never random
+    random = StockScorer(ProbabilityAtLeast(5.0), flat(1, 1.0), tie_break="random")
+    th.manual_seed(0)
+    np.random.seed(0)
+    assert set(random.greedy_actions(q, obs).tolist()) == {0, 1, 2}
+
+
+def test_mean_tie_break_in_naive_mode_and_errors():
+    naive = NaiveScorer(ProbabilityAtLeast(5.0), tie_break="mean")
+    assert naive.greedy_actions(TIED, None).tolist() == [2]
+    with pytest.raises(ValueError, match=r"tie_break must be one of \('random', 'mean'\)"):
+        StockScorer(CVaR(0.1), flat(1, 1.0), tie_break="first")
