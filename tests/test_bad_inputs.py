@@ -21,12 +21,6 @@ SMALL = dict(policy_kwargs=dict(n_quantiles=8, net_arch=[16]), learning_starts=2
              buffer_size=2000, train_freq=1, target_update_interval=50)
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
 
 
 def coin(**kwargs):

@@ -8,7 +8,6 @@ import importlib
 import pkgutil
 
 import pytest
-import torch as th
 
 PACKAGES = ["rdo_gym", "rdo_envs", "rdo_sb3", "rdo_cli"]
 MODULES = sorted(
@@ -31,12 +30,6 @@ WITH_EXAMPLES = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
 
 
 @pytest.mark.parametrize("module_name", MODULES)

@@ -20,16 +20,6 @@ from toy_envs import CoinEnv
 from rdo_gym import ChoiceStock, ExpectedUtility, StockAugmentation, StockRange, TargetReturn, UniformStock
 from rdo_sb3 import DEtaN, DEtaNPolicy, evaluate_objective
 
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny nets: intra-op threads only add contention on a busy 2-core machine."""
-    threads = th.get_num_threads()
-    th.set_num_threads(1)
-    yield
-    th.set_num_threads(threads)
-
-
 SMALL = dict(policy_kwargs=dict(n_quantiles=8, net_arch=[16]), learning_starts=20, batch_size=16,
              buffer_size=2000, train_freq=1, target_update_interval=50)
 
