@@ -159,8 +159,8 @@ def exact_learned_value(model, env_id: str, agent: str, objective, initial_stock
         key = (state, stock, t) if with_stock else (state, 0.0, t)
         if key not in cache:
             obs = base.observation_at(state, t)
-            if with_stock:
-                obs = np.append(obs, np.float32(base.stock_scale * stock)).astype(np.float32)
+            if with_stock:  # the stock where the training env's wrapper put it, as its layout says
+                obs = model.stock_layout.with_stocks(np.append(obs, np.float32(0.0)), [stock])[0]
             cache[key] = int(model.predict(obs, deterministic=True)[0])
         return cache[key]
 
