@@ -35,16 +35,41 @@ def finite_numbers(pattern: str, out: str) -> list[float]:
     return values
 
 
-def test_quickstart_runs_and_reports_the_exact_optimum():
-    out = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")], capture_output=True,
-                         text=True, timeout=300, check=True).stdout
-    assert "cvar:0.1   -> -10.000" in out
-    assert "CVaR_0.25 via the stock search: -3.800" in out
-    # The DP line must carry the documented reference optimum of the CVaR benchmark.
+def readme_block(heading: str, language: str = "python") -> str:
+    """The first fenced ``language`` block of README.md's section ``## heading``."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split(f"\n## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    match = re.search(rf"```{language}\n(.*?)```", section, re.DOTALL)
+    assert match, f"no {language} block in the README section {heading!r}"
+    return match.group(1)
+
+
+def test_readme_quickstart_is_examples_quickstart():
+    """The README's Quickstart is examples/quickstart.py below its docstring, line for line."""
+    script = (ROOT / "examples" / "quickstart.py").read_text()
+    body = script.split('"""', 2)[2].strip("\n") + "\n"
+    assert readme_block("Quickstart") == body, "README.md's Quickstart and examples/quickstart.py differ"
+
+
+def test_readme_quickstart_runs_and_reports_the_exact_optimum():
+    """The README's Quickstart, with fewer training steps and episodes, prints the labelled results."""
     import rdo_envs
 
-    ref = rdo_envs.REFERENCE_OPTIMA[("rdo/CVaRGrid-v0", "cvar:0.1")]
-    assert f"CVaRGrid CVaR_0.1: optimum {ref.optimum:.3f}" in out
+    code = readme_block("Quickstart")
+    short = code.replace("model.learn(total_timesteps=20_000)", "model.learn(total_timesteps=1_500)")
+    short = short.replace("n_episodes=500", "n_episodes=30")
+    assert short.count("1_500") == 1 and "n_episodes=30" in short, "the Quickstart's step/episode counts moved"
+    proc = subprocess.run([sys.executable, "-c", short], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, f"the README Quickstart failed:\n{proc.stdout}\n{proc.stderr}"
+    out = proc.stdout
+    ref = rdo_envs.reference("rdo/TargetGrid-v0", "target:4")
+    assert f"exact optimum (DP)  : E|G - 4| = {ref.optimum:.3f}" in out
+    assert f"risk-neutral policy : E|G - 4| = {ref.risk_neutral:.3f}" in out
+    value, low, high = finite_numbers(r"DηN, 20k steps\s+: E\|G - 4\| = " + NUMBER + r"\s+\(95% CI "
+                                      + NUMBER + r" \.\. " + NUMBER + r"\)", out)
+    assert value >= 0 and low <= value <= high
+    (score,) = finite_numbers(r"normalized score\s+: " + NUMBER, out)
+    assert math.isclose(score, ref.normalized(value), abs_tol=0.01)
 
 
 def test_frozenlake_dp_prints_the_exact_goal_probabilities_and_cvar():
