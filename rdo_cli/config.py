@@ -8,23 +8,29 @@ reads it, nothing is parsed again) and is what ``run.yml`` holds (:mod:`rdo_cli.
 from __future__ import annotations
 
 import difflib
+import importlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import gymnasium as gym
 
 from rdo_cli.errors import CliError
+from rdo_cli.hyperparams import check_hyperparams, parse_key_values
 from rdo_gym import Objective, make_objective
 from rdo_gym.presets import AGENTS, Preset
 
-__all__ = ["ALGOS", "RunConfig", "TrainingStocks", "resolve_run", "check_env_id", "is_benchmark",
-           "parse_objective", "parse_hyperparams"]
+__all__ = ["ALGOS", "DEVICES", "RunConfig", "TrainingStocks", "TrainingOptions", "resolve_run", "check_env_id",
+           "env_name", "is_benchmark", "parse_objective", "parse_hyperparams", "default_checkpoint_every"]
 
 #: Agents ``rdo train`` knows: DηN (stock-augmented) and its peer, plain sb3-contrib QR-DQN.
 ALGOS = AGENTS
 #: The training budget of an env without a preset.
 DEFAULT_TIMESTEPS = 100_000
+#: ``--device`` choices (SB3's names).
+DEVICES = ("cpu", "cuda", "auto")
+#: Run statuses in ``run.yml``.
+STATUSES = ("running", "finished", "interrupted", "failed")
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,40 @@ class TrainingStocks:
     scale: float
 
 
+def default_checkpoint_every(timesteps: int) -> int:
+    """The default ``--checkpoint-every``: every 10% of the run, at most every 10k steps.
+
+    Args:
+        timesteps: The run's total steps.
+    """
+    return max(1, min(10_000, math.ceil(timesteps / 10)))
+
+
+@dataclass
+class TrainingOptions:
+    """How ``rdo train`` trains and what it records (saved in ``run.yml``; ``--resume`` reuses it).
+
+    Attributes:
+        n_envs: Training envs stepped together (SB3's ``DummyVecEnv``).
+        device: torch device: ``cpu`` (the default: fastest for these small networks), ``cuda``
+            or ``auto``.
+        checkpoint_every: Steps between checkpoints of the run folder (0: only at the end, on an
+            error and on SIGINT/SIGTERM; ``None``: :func:`default_checkpoint_every`).
+        save_replay_buffer: Checkpoints include the replay buffer (``replay_buffer.pkl``).
+        eval_freq: Steps between objective evaluations during training (0: none).
+        eval_episodes: Episodes of each of those evaluations.
+        tensorboard_log: A TensorBoard log folder (``None``: no TensorBoard).
+    """
+
+    n_envs: int = 1
+    device: str = "cpu"
+    checkpoint_every: int | None = None
+    save_replay_buffer: bool = False
+    eval_freq: int = 0
+    eval_episodes: int = 100
+    tensorboard_log: str | None = None
+
+
 @dataclass
 class RunConfig:
     """Everything a run is: what ``rdo train`` did, saved as ``run.yml`` next to ``model.zip``.
@@ -57,6 +97,12 @@ class RunConfig:
         stocks: DηN's training stocks (``None`` for QR-DQN: no stock).
         env_kwargs: ``gym.make`` keyword arguments.
         train_seconds: The training time, once trained.
+        training: How it trains (envs, device, checkpoints, evaluations, logs).
+        steps_done: The env steps trained so far.
+        status: ``running``, ``finished``, ``interrupted`` or ``failed``.
+        error: The error line of a failed run.
+        commands: The command lines that trained it (the first, then each ``--resume``).
+        versions: Python's and the packages' versions it was trained with.
     """
 
     env_id: str
@@ -68,6 +114,12 @@ class RunConfig:
     stocks: TrainingStocks | None = None
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     train_seconds: float | None = None
+    training: TrainingOptions = field(default_factory=TrainingOptions)
+    steps_done: int = 0
+    status: str = "running"
+    error: str | None = None
+    commands: list[str] = field(default_factory=list)
+    versions: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not isinstance(self.objective, Objective):
@@ -92,7 +144,29 @@ def is_benchmark(env_id: str) -> bool:
     """
     import rdo_envs
 
-    return env_id.split(":", 1)[-1] in rdo_envs.ENV_IDS
+    return env_name(env_id) in rdo_envs.ENV_IDS
+
+
+def env_name(env_id: str) -> str:
+    """The registered id of ``env_id`` (``"mypkg:MyEnv-v0"`` -> ``"MyEnv-v0"``).
+
+    Args:
+        env_id: A Gymnasium id, ``"module:Id"`` allowed.
+    """
+    return env_id.split(":", 1)[-1]
+
+
+def _import_env_module(env_id: str) -> None:
+    """Import the module part of a ``"module:Id"`` id (it registers the env), or a CliError."""
+    module = env_id.split(":", 1)[0]
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as err:
+        raise CliError(f"unknown environment id {env_id!r}: cannot import module {module!r} ({err}); install it "
+                       "or put it on PYTHONPATH") from None
+    except Exception as err:  # the module itself fails on import
+        raise CliError(f"unknown environment id {env_id!r}: importing module {module!r} failed: "
+                       f"{type(err).__name__}: {err}") from None
 
 
 def check_env_id(env_id: str) -> str:
@@ -103,7 +177,9 @@ def check_env_id(env_id: str) -> str:
     """
     import rdo_envs  # (registers rdo/...)
 
-    name = env_id.split(":", 1)[-1]
+    name = env_name(env_id)
+    if ":" in env_id:  # "module:Id": the module registers the env (gym.spec does not import it)
+        _import_env_module(env_id)
     if name.startswith("ALE/"):  # Gymnasium 1.x registers the Atari ids only once ale_py is imported
         try:
             import ale_py
@@ -111,12 +187,6 @@ def check_env_id(env_id: str) -> str:
             gym.register_envs(ale_py)
         except ImportError:
             raise CliError(f"{env_id} needs the Atari envs: pip install ale-py") from None
-    if ":" in env_id:  # "module:Id" imports the module, as gym.make does
-        try:
-            gym.spec(env_id)
-        except (gym.error.Error, ModuleNotFoundError, ImportError) as err:
-            raise CliError(f"unknown environment id {env_id!r}: {err}") from None
-        return env_id
     if name not in gym.registry:
         close = difflib.get_close_matches(name, list(gym.registry), n=3, cutoff=0.6)
         hint = f"; did you mean {', '.join(close)}?" if close else "; the rdo benchmarks are " + ", ".join(
@@ -137,26 +207,14 @@ def parse_objective(spec: str | Objective) -> Objective:
         raise CliError(str(err)) from None
 
 
-def parse_hyperparams(items: list[str] | None) -> dict[str, Any]:
-    """``key=value`` pairs, values read as YAML (``learning_rate=1e-3``,
-    ``policy_kwargs={net_arch: [64, 64]}``), never evaluated as code.
+def parse_hyperparams(items: list[str] | None, option: str = "--hyperparams") -> dict[str, Any]:
+    """``key=value`` pairs, values read as YAML (:func:`rdo_cli.hyperparams.parse_key_values`).
 
     Args:
         items: The ``key=value`` strings.
+        option: The option they come from, for the messages.
     """
-    import yaml
-
-    out: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise CliError(f"hyperparameter {item!r} is not of the form key=value")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError as err:
-            raise CliError(f"hyperparameter {key.strip()!r}: cannot read {value!r} ({err.__class__.__name__})") \
-                from None
-    return out
+    return parse_key_values(items, option)
 
 
 def _gamma(env_id: str, gamma: float | None) -> float:
@@ -165,7 +223,7 @@ def _gamma(env_id: str, gamma: float | None) -> float:
         if is_benchmark(env_id):
             import rdo_envs
 
-            return float(rdo_envs.benchmark_info(env_id).gamma)
+            return float(rdo_envs.benchmark_info(env_name(env_id)).gamma)
         return 1.0
     if not 0.0 < gamma <= 1.0:
         raise CliError(f"--gamma must lie in (0, 1], got {gamma:g}")
@@ -180,6 +238,8 @@ def _training_stocks(env_id: str, objective: Objective, stock_range: tuple[float
     another env samples on ``stock_range`` if given, else starts every episode at the objective's
     fixed ``c0`` (a searched ``c0`` — CVaR — needs a range to search in).
     """
+    if stock_range is not None and not all(math.isfinite(x) for x in stock_range):
+        raise CliError(f"--stock-range needs two finite numbers LOW HIGH, got {stock_range[0]:g} {stock_range[1]:g}")
     if stock_range is not None and not stock_range[0] <= stock_range[1]:
         raise CliError(f"--stock-range needs LOW <= HIGH, got {stock_range[0]:g} {stock_range[1]:g}")
     if stock_scale is not None and not (math.isfinite(stock_scale) and stock_scale > 0):
@@ -187,7 +247,7 @@ def _training_stocks(env_id: str, objective: Objective, stock_range: tuple[float
     if is_benchmark(env_id):
         import rdo_envs
 
-        info = rdo_envs.benchmark_info(env_id)
+        info = rdo_envs.benchmark_info(env_name(env_id))
         if stock_range is None:
             low, high = map(float, info.training_stocks)
             if not objective.searches_initial_stock:  # a fixed c0 outside the usual range: train there too
@@ -211,16 +271,36 @@ def _check_steps(value: Any) -> int:
         steps = float(value)
     except (TypeError, ValueError):
         raise CliError(f"--timesteps must be a positive integer, got {value!r}") from None
-    if not (math.isfinite(steps) and steps >= 1):
+    if not (math.isfinite(steps) and steps >= 1 and steps.is_integer()):
         raise CliError(f"--timesteps must be a positive integer, got {value!r}")
     return int(steps)
+
+
+def _check_training(options: TrainingOptions | None, timesteps: int) -> TrainingOptions:
+    """The training options checked, ``checkpoint_every`` defaulted from ``timesteps``."""
+    options = options or TrainingOptions()
+    if options.checkpoint_every is None:
+        options = replace(options, checkpoint_every=default_checkpoint_every(timesteps))
+    if options.device not in DEVICES:
+        raise CliError(f"--device must be one of {', '.join(DEVICES)}, got {options.device!r}")
+    if options.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise CliError("--device cuda: torch sees no CUDA device here (torch.cuda.is_available() is False); "
+                           "use --device cpu")
+    for name, low in (("n_envs", 1), ("checkpoint_every", 0), ("eval_freq", 0), ("eval_episodes", 2)):
+        value = getattr(options, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise CliError(f"--{name.replace('_', '-')} must be an integer >= {low}, got {value!r}")
+    return options
 
 
 def _preset(env_id: str, algo: str, objective: Objective, use_preset: bool) -> tuple[Preset, bool]:
     """The benchmark's preset of ``algo`` (``True``), or the agent's defaults (``False``)."""
     import rdo_envs
 
-    name = env_id.split(":", 1)[-1]
+    name = env_name(env_id)
     if use_preset and name in rdo_envs.preset_env_ids(algo):
         return rdo_envs.preset(name, algo), True
     return Preset.defaults(algo, str(objective), env_id=name, n_timesteps=DEFAULT_TIMESTEPS), False
@@ -229,7 +309,8 @@ def _preset(env_id: str, algo: str, objective: Objective, use_preset: bool) -> t
 def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan", timesteps: float | None = None,
                 seed: int | None = 0, overrides: dict[str, Any] | None = None, use_preset: bool = True,
                 stock_range: tuple[float, float] | None = None, stock_scale: float | None = None,
-                gamma: float | None = None, env_kwargs: dict[str, Any] | None = None) -> tuple[RunConfig, bool]:
+                gamma: float | None = None, env_kwargs: dict[str, Any] | None = None,
+                training: TrainingOptions | None = None) -> tuple[RunConfig, bool]:
     """The complete configuration of a training run, every argument checked once.
 
     Args:
@@ -244,6 +325,7 @@ def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan",
         stock_scale: The factor on the stock in the observation.
         gamma: The discount (default: the benchmark's, else 1).
         env_kwargs: ``gym.make`` keyword arguments.
+        training: How it trains (default: one env on the CPU, checkpoints every 10% / 10k steps).
 
     Returns:
         ``(config, from_preset)``: the configuration, and whether a benchmark preset was used.
@@ -252,7 +334,7 @@ def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan",
     obj = parse_objective(objective)
     if algo not in ALGOS:
         raise CliError(f"unknown algo {algo!r}; expected one of {ALGOS}")
-    overrides = dict(overrides or {})
+    overrides = check_hyperparams(overrides or {})
     if "gamma" in overrides:
         raise CliError("set the discount with --gamma, not --hyperparams gamma=... (the stock recursion uses it too)")
     preset, from_preset = _preset(env_id, algo, obj, use_preset)
@@ -262,10 +344,13 @@ def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan",
         overrides.pop("relabel_stocks", None)
     steps = _check_steps(timesteps if timesteps is not None else overrides.pop("n_timesteps", preset.n_timesteps))
     overrides.pop("n_timesteps", None)
+    options = _check_training(training, steps)
+    if "device" in overrides:
+        raise CliError("set the device with --device, not --hyperparams device=...")
     try:
         preset = preset.with_overrides(objective=str(obj), gamma=g, n_timesteps=steps, **overrides)
     except ValueError as err:
         raise CliError(str(err)) from None
     config = RunConfig(env_id=env_id, algo=algo, objective=obj, preset=preset, timesteps=steps, seed=seed,
-                       stocks=stocks, env_kwargs=dict(env_kwargs or {}))
+                       stocks=stocks, env_kwargs=dict(env_kwargs or {}), training=options)
     return config, from_preset

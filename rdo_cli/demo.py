@@ -17,6 +17,7 @@ import numpy as np
 
 from rdo_cli.envs import make_env
 from rdo_cli.evaluate import evaluate_run
+from rdo_cli.formatting import num
 from rdo_cli.run_folder import Run
 from rdo_cli.train import train
 from rdo_envs.plots import Panel, save_return_plots
@@ -82,8 +83,8 @@ def run_demo(*, alpha: float = 0.1, timesteps: int | None = None, seed: int = 0,
     say("\n[4/4] results (normalized = (value - risk-neutral) / (optimum - risk-neutral); 1 = optimal)\n")
     say(f"  {'policy':38s} {'CVaR_' + format(alpha, 'g'):>9s} {'mean G':>8s} {'normalized':>10s}  how")
     for name, value, mean, score, how in rows:
-        shown = "n/a" if np.isnan(score) else f"{score:.3f}"
-        say(f"  {name:38s} {value:9.3f} {mean:8.3f} {shown:>10s}  {how}")
+        shown = "n/a" if np.isnan(score) else num(score, ".3f")
+        say(f"  {name:38s} {num(value, '9.3f')} {num(mean, '8.3f')} {shown:>10s}  {how}")
 
     try:
         plot = save_return_plots([Panel(f"{ENV_ID}  {objective}", exact=ref.distributions,

@@ -1,7 +1,8 @@
 """Env construction for the command line: the env of a run, and the exact reference of an env.
 
 A benchmark's stock-augmented env is ``rdo_envs.make_stock_env``'s; any other env is wrapped in
-:class:`~rdo_gym.StockAugmentation` here. An env has an exact model when it is an ``rdo/``
+:class:`~rdo_gym.StockAugmentation` here, after Gymnasium's ``FlattenObservation`` when SB3 cannot
+take its observation space (a Tuple, as Blackjack's, or a nested Dict). An env has an exact model when it is an ``rdo/``
 benchmark (``env.unwrapped.model``) or a Gymnasium toy-text env exposing its transition table
 ``P`` (FrozenLake, Taxi, CliffWalking...), whose ``TimeLimit`` becomes the DP horizon.
 """
@@ -15,12 +16,13 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
-from rdo_cli.config import RunConfig
+from rdo_cli.config import RunConfig, env_name
 from rdo_cli.errors import CliError
 from rdo_gym import Objective, StockAugmentation, UniformStock
 from rdo_gym.dp import ExactReference, TabularMDP, exact_reference
 
-__all__ = ["make_env", "make_plain_env", "check_objective_for_env", "tabular_model", "reference_for"]
+__all__ = ["make_env", "make_plain_env", "check_objective_for_env", "tabular_model", "reference_for",
+           "sb3_takes", "return_range", "unreachable_warning"]
 
 
 @contextmanager
@@ -43,7 +45,31 @@ def make_plain_env(env_id: str, kwargs: dict[str, Any] | None = None) -> gym.Env
         kwargs: ``gym.make`` keyword arguments.
     """
     with _make_errors(env_id, kwargs or {}):
-        return gym.make(env_id, **(kwargs or {}))
+        return gym.make(env_name(env_id), **(kwargs or {}))
+
+
+def sb3_takes(space: spaces.Space) -> bool:
+    """Whether SB3's policies take ``space`` as it is (Box, Discrete, MultiDiscrete, MultiBinary,
+    or a Dict of those).
+
+    Args:
+        space: An observation space.
+    """
+    simple = (spaces.Box, spaces.Discrete, spaces.MultiDiscrete, spaces.MultiBinary)
+    if isinstance(space, spaces.Dict):
+        return all(isinstance(s, simple) for s in space.spaces.values())
+    return isinstance(space, simple)
+
+
+def _sb3_ready(env: gym.Env) -> gym.Env:
+    """``env``, flattened to a 1-D Box (``FlattenObservation``) when SB3 cannot take its observations."""
+    if sb3_takes(env.observation_space):
+        return env
+    try:
+        return gym.wrappers.FlattenObservation(env)
+    except Exception as err:  # e.g. a Text or Graph space
+        raise CliError(f"the observations of {env.spec.id if env.spec else env} ({env.observation_space}) can "
+                       f"neither be used by SB3 nor flattened: {err}") from None
 
 
 def check_objective_for_env(env: gym.Env, objective: Objective) -> None:
@@ -81,7 +107,7 @@ def make_env(config: RunConfig, *, render_mode: str | None = None) -> gym.Env:
     if config.algo != "detan" or stocks is None:
         env = make_plain_env(config.env_id, kwargs)
         check_objective_for_env(env, config.objective)
-        return env
+        return _sb3_ready(env)
     if stocks.range is None:
         if config.objective.searches_initial_stock:
             raise CliError(f"run of {config.env_id} has no stock range to search {config.objective}'s initial "
@@ -93,11 +119,11 @@ def make_env(config: RunConfig, *, render_mode: str | None = None) -> gym.Env:
         import rdo_envs
 
         with _make_errors(config.env_id, kwargs):
-            env = rdo_envs.make_stock_env(config.env_id, initial_stock=initial_stock, flatten=True,
+            env = rdo_envs.make_stock_env(env_name(config.env_id), initial_stock=initial_stock, flatten=True,
                                           stock_scale=stocks.scale, gamma=config.gamma, **kwargs)
         check_objective_for_env(env, config.objective)
         return env
-    env = make_plain_env(config.env_id, kwargs)
+    env = _sb3_ready(make_plain_env(config.env_id, kwargs))
     space = env.observation_space
     flatten = isinstance(space, spaces.Box) and len(space.shape) == 1
     return StockAugmentation(env, gamma=config.gamma, initial_stock=initial_stock, flatten=flatten,
@@ -139,11 +165,65 @@ def reference_for(config: RunConfig, objective: Objective, env: gym.Env) -> Exac
         import rdo_envs
         from rdo_envs.benchmarks import default_kwargs
 
-        dynamics = default_kwargs(rdo_envs.env_class(config.env_id))
+        dynamics = default_kwargs(rdo_envs.env_class(env_name(config.env_id)))
         kwargs = {k: v for k, v in config.env_kwargs.items() if k in dynamics}
         try:
-            return rdo_envs.reference(config.env_id, objective, **kwargs)
+            return rdo_envs.reference(env_name(config.env_id), objective, **kwargs)
         except ValueError as err:
             raise CliError(str(err)) from None
     mdp = tabular_model(env)
     return None if mdp is None else exact_reference(mdp, objective)
+
+
+def return_range(mdp: TabularMDP) -> tuple[float, float] | None:
+    """The smallest and largest return any policy can reach with positive probability from an
+    initial state (the undiscounted total over the horizon), or ``None`` without a horizon.
+
+    Args:
+        mdp: The tabular model.
+    """
+    import numpy as np
+
+    if mdp.horizon is None:
+        return None
+    prob, reward = np.asarray(mdp.prob), np.asarray(mdp.reward, dtype=float)
+    nxt, term = np.asarray(mdp.next_state), np.asarray(mdp.terminated, dtype=bool)
+    shape = prob.shape  # (S, A, M)
+    reward, nxt, term = (np.broadcast_to(x, shape) for x in (reward, nxt, term))
+    possible = prob > 0
+    lo = np.zeros(shape[0])
+    hi = np.zeros(shape[0])
+    for _ in range(int(mdp.horizon)):
+        cont_lo = np.where(term, 0.0, lo[nxt])
+        cont_hi = np.where(term, 0.0, hi[nxt])
+        lo = np.where(possible, reward + cont_lo, np.inf).min(axis=2).min(axis=1)
+        hi = np.where(possible, reward + cont_hi, -np.inf).max(axis=2).max(axis=1)
+    start = np.asarray(mdp.initial) > 0
+    return float(lo[start].min()), float(hi[start].max())
+
+
+def unreachable_warning(objective: Objective, mdp: TabularMDP | None) -> str | None:
+    """A warning when ``objective``'s target or threshold lies outside the returns ``mdp`` can reach.
+
+    Args:
+        objective: The objective.
+        mdp: The env's exact model (``None``: nothing to check).
+    """
+    from rdo_cli.formatting import num
+    from rdo_gym import ProbabilityAtLeast, TargetReturn
+
+    if mdp is None or not isinstance(objective, (TargetReturn, ProbabilityAtLeast)):
+        return None
+    bounds = return_range(mdp)
+    if bounds is None:
+        return None
+    low, high = bounds
+    value, what = ((objective.target, "target") if isinstance(objective, TargetReturn)
+                   else (objective.threshold, "threshold"))
+    if low <= value <= high:
+        return None
+    consequence = ("every policy is then as good as the one maximizing E[G]" if value > high else
+                   "every policy is then as good as the one minimizing E[G]") if what == "target" else (
+        "P(G >= threshold) is 0 for every policy" if value > high else "P(G >= threshold) is 1 for every policy")
+    return (f"{what} {num(value)} of {objective} lies outside the returns this env can reach "
+            f"[{num(low)}, {num(high)}]: {consequence}")

@@ -1,20 +1,31 @@
-"""``rdo evaluate``: Monte Carlo value of a saved run, with a confidence interval and the DP reference."""
+"""``rdo evaluate``: Monte Carlo value of a saved run, with a confidence interval and the DP reference;
+the result is also saved in the run folder (``evaluation.yml``: the numbers, ``evaluation.csv``:
+each episode's initial stock and return)."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from rdo_cli.envs import check_objective_for_env, reference_for
-from rdo_cli.run_folder import Run, load_run
+from rdo_cli.envs import check_objective_for_env, reference_for, tabular_model, unreachable_warning
+from rdo_cli.formatting import num, plural
+from rdo_cli.run_folder import Run, atomic_write, load_run
 from rdo_gym import Objective
 from rdo_gym.dp import ExactReference
 
-__all__ = ["RunEvaluation", "evaluate_run", "format_evaluation", "evaluate_command"]
+__all__ = ["RunEvaluation", "evaluate_run", "format_evaluation", "evaluate_command", "save_evaluation",
+           "EVALUATION_FILE", "EPISODES_FILE", "NORMALIZED_NA"]
+
+EVALUATION_FILE = "evaluation.yml"
+EPISODES_FILE = "evaluation.csv"
+#: The normalized score when it is undefined (the optimum and the risk-neutral value coincide).
+NORMALIZED_NA = "n/a (optimum = risk-neutral)"
 
 
 @dataclass(frozen=True)
@@ -88,34 +99,75 @@ def format_evaluation(ev: RunEvaluation, ref: ExactReference | None) -> str:
     """
     better = "higher" if ev.objective.higher_is_better else "lower"
     lines = [f"objective        {ev.objective}  ({better} is better)",
-             f"value            {ev.value:.4f}  (95% CI {ev.ci[0]:.4f} .. {ev.ci[1]:.4f}, {len(ev.returns)} episodes)",
-             f"mean return      {ev.returns.mean():.4f}"]
+             f"value            {num(ev.value, '.4f')}  (95% CI {num(ev.ci[0], '.4f')} .. {num(ev.ci[1], '.4f')}, "
+             f"{plural(len(ev.returns), 'episode')})",
+             f"mean return      {num(ev.returns.mean(), '.4f')}"]
     stocks = ev.initial_stocks[~np.isnan(ev.initial_stocks)]
     if stocks.size:
         values, counts = np.unique(stocks, return_counts=True)
-        shown = ", ".join(f"{v:g} ({c})" for v, c in zip(values[:5], counts[:5], strict=False))
+        shown = ", ".join(f"{num(v)} ({c})" for v, c in zip(values[:5], counts[:5], strict=False))
         lines.append(f"initial stock c0 {shown}{' ...' if values.size > 5 else ''}")
         rng = ev.training_stocks
         if rng is not None and (values.min() < rng[0] or values.max() > rng[1]):
-            lines.append(f"warning          c0 outside the training range [{rng[0]:g}, {rng[1]:g}]: the network never "
+            lines.append(f"warning          c0 outside the training range [{num(rng[0])}, {num(rng[1])}]: the network "
+                         "never "
                          "saw these stocks (retrain with --stock-range)")
         elif rng is not None and rng[0] == rng[1] and ev.objective.searches_initial_stock:
-            lines.append(f"warning          trained at the single stock {rng[0]:g}: no initial-stock search possible "
-                         "(retrain with --stock-range)")
+            lines.append(f"warning          trained at the single stock {num(rng[0])}: no initial-stock search "
+                         "possible (retrain with --stock-range)")
     if ref is not None:
-        lines += [f"DP optimum       {ref.optimum:.4f}  (c0* = {ref.initial_stock:g})",
-                  f"risk-neutral     {ref.risk_neutral:.4f}"]
+        lines += [f"DP optimum       {num(ref.optimum, '.4f')}  (c0* = {num(ref.initial_stock)})",
+                  f"risk-neutral     {num(ref.risk_neutral, '.4f')}"]
         if ref.naive is not None:
-            lines.append(f"naive (no stock) {ref.naive:.4f}")
+            lines.append(f"naive (no stock) {num(ref.naive, '.4f')}")
         score = ref.normalized(ev.value)
-        lines.append("normalized score n/a (the optimum and the risk-neutral value coincide)" if math.isnan(score) else
-                     f"normalized score {score:.3f}  ((value - risk-neutral) / (optimum - risk-neutral); 1 = optimal)")
+        lines.append(f"normalized score {NORMALIZED_NA}" if math.isnan(score) else
+                     f"normalized score {num(score, '.3f')}  ((value - risk-neutral) / (optimum - risk-neutral); "
+                     "1 = optimal)")
     else:
         lines.append("no exact reference (the env has no tabular model, or gamma < 1)")
     return "\n".join(lines)
 
 
-def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objective | None, as_json: bool) -> str:
+def _summary(path: Path, run: Run, ev: RunEvaluation, ref: ExactReference | None, seed: int) -> dict:
+    config = run.config
+    out = {"run": str(path), "env_id": config.env_id, "algo": config.algo, "objective": str(ev.objective),
+           "episodes": len(ev.returns), "seed": seed, "value": ev.value, "ci95": [float(x) for x in ev.ci],
+           "mean_return": float(ev.returns.mean()), "higher_is_better": ev.objective.higher_is_better,
+           "initial_stocks": sorted({float(c) + 0.0 for c in ev.initial_stocks if c == c}),
+           "steps_trained": config.steps_done, "status": config.status}
+    if ref is not None:
+        score = ref.normalized(ev.value)
+        out.update(optimum=ref.optimum, risk_neutral=ref.risk_neutral, naive=ref.naive,
+                   normalized=None if math.isnan(score) else float(score))
+    return out
+
+
+def save_evaluation(folder: Path, summary: dict, ev: RunEvaluation) -> None:
+    """Write ``evaluation.yml`` (the summary) and ``evaluation.csv`` (each episode) into ``folder``,
+    replacing an earlier evaluation's.
+
+    Args:
+        folder: The run folder.
+        summary: The numbers (``rdo evaluate --json``'s).
+        ev: The evaluation (its episodes).
+    """
+    import yaml
+
+    def write_csv(tmp: Path) -> None:
+        with open(tmp, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["episode", "initial_stock", "return"])
+            for i, (c, g) in enumerate(zip(ev.initial_stocks, ev.returns, strict=True)):
+                writer.writerow([i, "" if c != c else float(c) + 0.0, float(g)])
+
+    text = yaml.safe_dump(summary, sort_keys=False, allow_unicode=True)
+    atomic_write(Path(folder) / EVALUATION_FILE, lambda tmp: tmp.write_text(text))
+    atomic_write(Path(folder) / EPISODES_FILE, write_csv)
+
+
+def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objective | None, as_json: bool,
+                     save: bool = True) -> str:
     """The output of ``rdo evaluate``: text lines, or one JSON object.
 
     Args:
@@ -124,23 +176,33 @@ def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objecti
         seed: The seed of the first episode.
         objective: Evaluate on this objective instead of the run's.
         as_json: One JSON object (``normalized`` is ``null`` when undefined).
+        save: Write ``evaluation.yml`` and ``evaluation.csv`` into the run folder (a read-only
+            folder gives a warning on stderr, not an error).
     """
     run = load_run(path)
     try:
         config = run.config
+        if objective is not None:
+            try:
+                warning = unreachable_warning(objective, tabular_model(run.env))
+            except Exception:  # the check is a courtesy
+                warning = None
+            if warning:
+                print(f"rdo: warning: {warning}", file=sys.stderr)
         ev = evaluate_run(run, episodes, seed=seed, objective=objective)
         ref = reference_for(config, ev.objective, run.env)
+        summary = _summary(path, run, ev, ref, seed)
     finally:
         run.close()
-    if not as_json:
-        return (f"{path}: {config.algo} on {config.env_id}, trained {config.timesteps} steps for {config.objective}\n"
-                + format_evaluation(ev, ref))
-    out = {"run": str(path), "env_id": config.env_id, "algo": config.algo, "objective": str(ev.objective),
-           "episodes": len(ev.returns), "value": ev.value, "ci95": list(ev.ci),
-           "mean_return": float(ev.returns.mean()), "higher_is_better": ev.objective.higher_is_better,
-           "initial_stocks": sorted({float(c) for c in ev.initial_stocks if c == c})}
-    if ref is not None:
-        score = ref.normalized(ev.value)
-        out.update(optimum=ref.optimum, risk_neutral=ref.risk_neutral, naive=ref.naive,
-                   normalized=None if math.isnan(score) else score)
-    return json.dumps(out, allow_nan=False)
+    if save:
+        folder = path.parent if path.suffix == ".zip" else path
+        try:
+            save_evaluation(folder, summary, ev)
+        except OSError as err:
+            print(f"rdo: warning: the evaluation is not saved in {folder}: {err}", file=sys.stderr)
+    if as_json:
+        return json.dumps(summary, allow_nan=False)
+    trained = f"trained {plural(config.steps_done, 'step')}"
+    if config.status != "finished":
+        trained += f" of {config.timesteps} ({config.status})"
+    return f"{path}: {config.algo} on {config.env_id}, {trained} for {config.objective}\n" + format_evaluation(ev, ref)

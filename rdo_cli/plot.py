@@ -12,7 +12,32 @@ from rdo_cli.run_folder import load_run
 from rdo_envs.plots import Panel, require_matplotlib, save_return_plots
 from rdo_gym import Objective, TargetReturn
 
-__all__ = ["plot_runs", "run_label"]
+__all__ = ["plot_runs", "run_label", "check_output", "IMAGE_SUFFIXES"]
+
+#: The image formats ``--out`` may name (matplotlib's common ones).
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def check_output(out: Path) -> None:
+    """Refuse an ``--out`` that cannot be written, before any run is evaluated.
+
+    Args:
+        out: The image file.
+    """
+    out = Path(out)
+    if out.suffix.lower() not in IMAGE_SUFFIXES:
+        raise CliError(f"--out {out}: name an image file ending in {', '.join(IMAGE_SUFFIXES)}")
+    if out.is_dir():
+        raise CliError(f"--out {out} is a folder: name an image file, e.g. {out / 'returns.png'}")
+    existed = out.exists()
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        with open(out, "ab"):
+            pass
+    except OSError as err:
+        raise CliError(f"--out {out} cannot be written: {err.strerror or err}") from None
+    if not existed:
+        out.unlink()
 
 
 def run_label(path: Path) -> str:
@@ -49,6 +74,7 @@ def plot_runs(paths: list[Path], out: Path, *, labels: list[str] | None = None, 
         require_matplotlib()
     except ImportError as err:
         raise CliError(str(err)) from None
+    check_output(out)
     if labels is not None and len(labels) != len(paths):
         raise CliError(f"--labels gives {len(labels)} labels for {len(paths)} runs")
     runs = []

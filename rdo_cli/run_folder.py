@@ -1,27 +1,33 @@
-"""Run folders: ``model.zip`` (SB3's format) and ``run.yml`` (the :class:`~rdo_cli.config.RunConfig`).
+"""Run folders: ``model.zip`` (SB3's format) and ``run.yml`` (the :class:`~rdo_cli.config.RunConfig`,
+with how far the run got), next to the training logs.
 
-``rdo train`` writes one (:func:`save_run`); ``rdo evaluate`` and ``rdo plot`` read it back
-(:func:`load_run`) with the env rebuilt once from the configuration.
+``rdo train`` writes one (:func:`save_run`, atomically: a file being replaced is written to a
+temporary file first, so a kill mid-write leaves the previous one); ``rdo evaluate`` and
+``rdo plot`` read it back (:func:`load_run`) with the env rebuilt once from the configuration.
 """
 
 from __future__ import annotations
 
+import os
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
 
-from rdo_cli.config import ALGOS, RunConfig, TrainingStocks, check_env_id
+from rdo_cli.config import ALGOS, STATUSES, RunConfig, TrainingOptions, TrainingStocks, check_env_id, env_name
 from rdo_cli.envs import make_env
 from rdo_cli.errors import CliError
 from rdo_gym.presets import Preset
 
-__all__ = ["MODEL_FILE", "RUN_FILE", "Run", "save_run", "load_config", "load_run", "default_run_folder"]
+__all__ = ["MODEL_FILE", "RUN_FILE", "REPLAY_BUFFER_FILE", "Run", "save_run", "write_run_file", "atomic_write",
+           "load_config", "load_run", "default_run_folder"]
 
 MODEL_FILE = "model.zip"
 RUN_FILE = "run.yml"
+REPLAY_BUFFER_FILE = "replay_buffer.pkl"
 _PRESET_ONLY = ("policy", "gamma")  # in run.yml's hyperparams, fields of the preset
 
 
@@ -56,12 +62,16 @@ def _to_yaml(config: RunConfig) -> dict[str, Any]:
             "stock_integer": bool(stocks is not None and stocks.integer),
             "stock_scale": 1.0 if stocks is None else float(stocks.scale),
             "env_kwargs": dict(config.env_kwargs), "hyperparams": hyperparams,
-            "train_seconds": config.train_seconds}
+            "train_seconds": config.train_seconds,
+            "steps_done": int(config.steps_done), "status": config.status, "error": config.error,
+            "training": asdict(config.training), "commands": list(config.commands),
+            "versions": dict(config.versions)}
 
 
 def _from_yaml(data: dict[str, Any]) -> RunConfig:
     known = {"env_id", "algo", "objective", "timesteps", "seed", "gamma", "stock_range", "stock_integer",
-             "stock_scale", "env_kwargs", "hyperparams", "train_seconds"}
+             "stock_scale", "env_kwargs", "hyperparams", "train_seconds", "steps_done", "status", "error",
+             "training", "commands", "versions"}
     unknown = set(data) - known
     if unknown:
         raise TypeError(f"unknown keys {sorted(unknown)}")
@@ -78,25 +88,65 @@ def _from_yaml(data: dict[str, Any]) -> RunConfig:
     stocks = None if algo != "detan" else TrainingStocks(
         None if stock_range is None else (float(stock_range[0]), float(stock_range[1])),
         bool(data.get("stock_integer", False)), float(data.get("stock_scale", 1.0)))
+    status = data.get("status", "finished")  # runs written before the status was recorded had finished
+    if status not in STATUSES:
+        raise ValueError(f"status {status!r} is none of {', '.join(STATUSES)}")
+    training = TrainingOptions(**(data.get("training") or {}))
     return RunConfig(env_id=data["env_id"], algo=algo, objective=data["objective"], preset=preset, timesteps=steps,
                      seed=data.get("seed"), stocks=stocks, env_kwargs=dict(data.get("env_kwargs") or {}),
-                     train_seconds=data.get("train_seconds"))
+                     train_seconds=data.get("train_seconds"), training=training,
+                     steps_done=int(data.get("steps_done", steps)), status=status, error=data.get("error"),
+                     commands=list(data.get("commands") or []), versions=dict(data.get("versions") or {}))
 
 
-def save_run(config: RunConfig, model: Any, folder: Path) -> Path:
-    """Write ``model.zip`` and ``run.yml`` to ``folder``; returns the ``run.yml`` path.
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """``write(tmp)`` to a temporary file next to ``path``, then ``os.replace`` it onto ``path``:
+    a reader (or a kill mid-write) sees the old file or the new one, never half of one.
 
     Args:
-        config: The run's configuration.
-        model: The SB3 model.
+        path: The file to (re)place.
+        write: Writes the content to the path it is given (same suffix as ``path``).
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_run_file(config: RunConfig, folder: Path) -> Path:
+    """Write ``run.yml`` (atomically); returns its path.
+
+    Args:
+        config: The run's configuration and status.
         folder: The run folder (must exist).
     """
     import yaml
 
-    model.save(Path(folder) / MODEL_FILE)
-    path = Path(folder) / RUN_FILE
-    path.write_text(yaml.safe_dump(_to_yaml(config), sort_keys=False))
-    return path
+    text = yaml.safe_dump(_to_yaml(config), sort_keys=False, allow_unicode=True, width=1_000_000)
+    return atomic_write(Path(folder) / RUN_FILE, lambda tmp: tmp.write_text(text))
+
+
+def save_run(config: RunConfig, model: Any, folder: Path, *, replay_buffer: bool = False) -> Path:
+    """Write ``model.zip`` (and ``replay_buffer.pkl``), then ``run.yml``, each atomically; returns
+    the ``run.yml`` path. ``config.steps_done`` is set to the model's step count.
+
+    Args:
+        config: The run's configuration and status.
+        model: The SB3 model.
+        folder: The run folder (must exist).
+        replay_buffer: Also save the model's replay buffer.
+    """
+    folder = Path(folder)
+    atomic_write(folder / MODEL_FILE, model.save)
+    if replay_buffer and getattr(model, "replay_buffer", None) is not None:
+        atomic_write(folder / REPLAY_BUFFER_FILE, model.save_replay_buffer)
+    config.steps_done = int(model.num_timesteps)
+    return write_run_file(config, folder)
 
 
 def load_config(folder: Path) -> RunConfig:
@@ -117,8 +167,14 @@ def load_config(folder: Path) -> RunConfig:
         return _from_yaml(data)
     except CliError as err:
         raise CliError(f"{path}: {err}") from None
-    except (TypeError, KeyError, ValueError, IndexError, yaml.YAMLError) as err:
-        raise CliError(f"{path} is not a run file of this rdo version: {err}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise CliError(f"{path} is not a run file: invalid YAML{where}: {problem}") from None
+    except (TypeError, KeyError, ValueError, IndexError) as err:
+        what = f"missing key {err}" if isinstance(err, KeyError) else str(err)
+        raise CliError(f"{path} is not a run file of this rdo version: {what}") from None
 
 
 def load_run(path: str | Path) -> Run:
@@ -162,5 +218,5 @@ def default_run_folder(env_id: str, algo: str, objective: str, seed: int | None)
         objective: The objective spec.
         seed: The seed.
     """
-    name = f"{env_id.split(':', 1)[-1].split('/')[-1]}-{algo}-{objective}-seed{seed if seed is not None else 'none'}"
+    name = f"{env_name(env_id).split('/')[-1]}-{algo}-{objective}-seed{seed if seed is not None else 'none'}"
     return Path("runs") / re.sub(r"[^A-Za-z0-9._-]+", "_", name)

@@ -8,8 +8,9 @@ import gymnasium as gym
 import numpy as np
 
 from rdo_cli.config import check_env_id, is_benchmark, parse_objective
-from rdo_cli.envs import check_objective_for_env, make_plain_env, tabular_model
+from rdo_cli.envs import check_objective_for_env, make_plain_env, tabular_model, unreachable_warning
 from rdo_cli.errors import CliError
+from rdo_cli.formatting import num, plural
 from rdo_gym.dp import ExactReference, TabularMDP, exact_reference
 
 __all__ = ["solve_env", "format_solution", "sample_episode"]
@@ -43,6 +44,11 @@ def solve_env(env_id: str, objective: str, *, horizon: int | None = None,
     if mdp is None:
         raise CliError(f"{env_id} has no exact tabular model (an rdo/ benchmark or a toy-text env with a "
                        "transition table P, such as FrozenLake-v1, Taxi, CliffWalking)")
+    warning = unreachable_warning(obj, mdp)
+    if warning:
+        import sys
+
+        print(f"rdo: warning: {warning}", file=sys.stderr)
     try:
         ref = exact_reference(mdp, obj)
     except (ValueError, MemoryError) as err:
@@ -87,7 +93,7 @@ def _episode_lines(path: list[tuple[int, float, int, float]], max_lines: int = 2
             end += 1
         s, c, a, r = path[t]
         when = f"{t}" if end == t else f"{t}-{end}"
-        lines.append(f"  {when}: state {s}, stock {c:g} -> action {a}, reward {r:g}")
+        lines.append(f"  {when}: state {s}, stock {num(c)} -> action {a}, reward {num(r)}")
         t = end + 1
     if len(lines) > max_lines:
         lines = [*lines[:max_lines - 1], f"  ... ({len(lines) - max_lines + 1} more lines, to step {len(path) - 1})"]
@@ -113,7 +119,7 @@ def _action_map(env: gym.Env, mdp: TabularMDP, ref: ExactReference) -> list[str]
             except ValueError:  # stock outside the part of the grid the DP solved for this cell
                 cells.append("?")
         rows.append(" ".join(cells))
-    return ["", f"optimal first action per cell (t = 0, stock c0 = {ref.initial_stock:g}; "
+    return ["", f"optimal first action per cell (t = 0, stock c0 = {num(ref.initial_stock)}; "
             f"{'< left, v down, > right, ^ up' if arrows == _FROZEN_LAKE_ARROWS else 'action index'}; "
             "H hole, G goal):", *("  " + r for r in rows)]
 
@@ -134,20 +140,20 @@ def format_solution(env_id: str, env: gym.Env, mdp: TabularMDP, ref: ExactRefere
     atoms, probs = atoms[order], probs[order]
     mean = float(atoms @ probs)
     better = "higher" if obj.higher_is_better else "lower"
-    lines = [f"{env_id}: {mdp.n_states} states, {mdp.n_actions} actions, horizon {mdp.horizon}",
+    lines = [f"{env_id}: {plural(mdp.n_states, 'state')}, {plural(mdp.n_actions, 'action')}, horizon {mdp.horizon}",
              f"objective         {obj}  ({better} is better)",
-             f"DP optimum        {ref.optimum:.6g}   (initial stock c0 = {ref.initial_stock:g})",
-             f"risk-neutral      {ref.risk_neutral:.6g}   (the policy maximizing E[G])"]
+             f"DP optimum        {num(ref.optimum, '.6g')}   (initial stock c0 = {num(ref.initial_stock)})",
+             f"risk-neutral      {num(ref.risk_neutral, '.6g')}   (the policy maximizing E[G])"]
     if ref.naive is not None:
-        lines.append(f"naive (no stock)  {ref.naive:.6g}   (CVaR of the return-to-go at every step)")
-    lines += ["", f"return distribution of the optimal policy: mean {mean:.4g}, {atoms.size} atoms"]
+        lines.append(f"naive (no stock)  {num(ref.naive, '.6g')}   (CVaR of the return-to-go at every step)")
+    lines += ["", f"return distribution of the optimal policy: mean {num(mean, '.4g')}, {plural(atoms.size, 'atom')}"]
     top = np.sort(np.argsort(probs)[::-1][:12])
-    lines += [f"  P(G = {atoms[i]:g}) = {probs[i]:.4g}" for i in top]
+    lines += [f"  P(G = {num(atoms[i])}) = {probs[i]:.4g}" for i in top]
     if atoms.size > top.size:
-        lines.append(f"  ... ({atoms.size - top.size} less likely atoms)")
+        lines.append(f"  ... ({atoms.size - top.size} less likely {'atom' if atoms.size - top.size == 1 else 'atoms'})")
     path = sample_episode(mdp, ref, seed=0, max_steps=max_path)
     g = sum(step[3] for step in path)
-    lines += ["", f"one episode of the optimal policy (drawn from the model, seed 0; return {g:g}; "
+    lines += ["", f"one episode of the optimal policy (drawn from the model, seed 0; return {num(g)}; "
               "t: state, stock -> action, reward):", *_episode_lines(path)]
     lines += _action_map(env, mdp, ref)
     return "\n".join(lines)

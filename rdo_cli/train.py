@@ -1,4 +1,9 @@
-"""``rdo train``: train DηN (or the QR-DQN peer) on an env for an objective, with the env's preset."""
+"""``rdo train``: train DηN (or the QR-DQN peer) on an env for an objective, with the env's preset.
+
+The run folder is saved at the end, every ``--checkpoint-every`` steps, when training fails
+(status ``failed`` with the error line) and on SIGTERM/SIGINT (status ``interrupted``);
+:func:`resume` continues a saved run to its total steps (:mod:`rdo_cli.checkpoints`).
+"""
 
 from __future__ import annotations
 
@@ -9,20 +14,29 @@ from typing import Any
 
 from gymnasium import spaces
 
-from rdo_cli.config import RunConfig, resolve_run
-from rdo_cli.envs import make_env
-from rdo_cli.errors import CliError
-from rdo_cli.progress import ProgressLines
-from rdo_cli.run_folder import MODEL_FILE, default_run_folder, save_run
+from rdo_cli.checkpoints import Checkpoints, StopOnSignal, load_for_resume
+from rdo_cli.config import RunConfig, TrainingOptions, check_env_id, resolve_run
+from rdo_cli.envs import make_env, tabular_model, unreachable_warning
+from rdo_cli.errors import CliError, Interrupted
+from rdo_cli.formatting import one_line
+from rdo_cli.progress import LogStream, ProgressLines
+from rdo_cli.provenance import package_versions
+from rdo_cli.run_folder import MODEL_FILE, RUN_FILE, default_run_folder, load_config, save_run
 
-__all__ = ["train", "train_config"]
+__all__ = ["train", "resume", "train_config", "LOG_FILE", "PROGRESS_FILE"]
+
+#: The lines ``rdo train`` printed (progress, evaluations, warnings), appended by each session.
+LOG_FILE = "train.log"
+#: SB3's logger CSV (losses, exploration rate, episode statistics...).
+PROGRESS_FILE = "progress.csv"
 
 
 def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float | None = None,
           seed: int | None = 0, out: Path | None = None, overrides: dict[str, Any] | None = None,
           use_preset: bool = True, stock_range: tuple[float, float] | None = None,
           stock_scale: float | None = None, gamma: float | None = None,
-          env_kwargs: dict[str, Any] | None = None, force: bool = False, progress: bool = True,
+          env_kwargs: dict[str, Any] | None = None, training: TrainingOptions | None = None,
+          command: str | None = None, force: bool = False, progress: bool = True,
           verbose: int = 0) -> tuple[RunConfig, Any, Path]:
     """Resolve the arguments (:func:`~rdo_cli.config.resolve_run`), train and save a run folder.
 
@@ -39,6 +53,9 @@ def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float 
         stock_scale: The factor on the stock in the observation.
         gamma: The discount.
         env_kwargs: ``gym.make`` keyword arguments.
+        training: Envs, device, checkpoints, evaluations, TensorBoard (default: one env on the
+            CPU, a checkpoint every 10% of the run or 10k steps).
+        command: The command line, recorded in ``run.yml``.
         force: Overwrite an existing run folder.
         progress: Print progress lines to stderr.
         verbose: SB3's verbosity.
@@ -48,58 +65,195 @@ def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float 
     """
     config, from_preset = resolve_run(env_id, objective, algo=algo, timesteps=timesteps, seed=seed,
                                       overrides=overrides, use_preset=use_preset, stock_range=stock_range,
-                                      stock_scale=stock_scale, gamma=gamma, env_kwargs=env_kwargs)
+                                      stock_scale=stock_scale, gamma=gamma, env_kwargs=env_kwargs,
+                                      training=training)
     folder = Path(out) if out is not None else default_run_folder(env_id, algo, str(config.objective), seed)
-    if (folder / MODEL_FILE).exists() and not force:
-        raise CliError(f"{folder / MODEL_FILE} exists; pass --force to overwrite or choose another --out")
+    for name in (MODEL_FILE, RUN_FILE):
+        if (folder / name).exists() and not force:
+            raise CliError(f"{folder / name} exists; pass --force to overwrite, --resume {folder} to continue it, "
+                           "or choose another --out")
+    if command:
+        config.commands = [command]
     model = train_config(config, folder, note=_preset_note(use_preset, from_preset, algo), progress=progress,
                          verbose=verbose)
     return config, model, folder
 
 
-def train_config(config: RunConfig, folder: Path, *, note: str = "", progress: bool = True, verbose: int = 0) -> Any:
-    """Build the env and model of ``config`` (:func:`rdo_sb3.make_model`), train, save to ``folder``.
-
-    Progress and the origin of the hyperparameters go to stderr. On Ctrl-C the model trained so
-    far is saved (as RL Zoo does) before ``KeyboardInterrupt`` propagates.
+def resume(folder: Path, *, timesteps: int | None = None, command: str | None = None, progress: bool = True,
+           verbose: int = 0) -> tuple[RunConfig, Any, Path]:
+    """Continue the run saved in ``folder`` to its total steps (``run.yml``'s, or ``timesteps``).
 
     Args:
-        config: The run's configuration (``timesteps`` is updated when interrupted).
-        folder: The run folder (created).
-        note: Where the hyperparameters come from, for the progress line.
+        folder: A run folder written by ``rdo train`` (finished, interrupted or failed).
+        timesteps: A new total (more than the steps done).
+        command: The command line, appended to ``run.yml``'s.
         progress: Print progress lines to stderr.
         verbose: SB3's verbosity.
 
     Returns:
-        The trained model.
+        ``(config, model, folder)``.
     """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CliError(f"--resume {folder}: no such run folder")
+    config = load_config(folder)
+    check_env_id(config.env_id)
+    if timesteps is not None:
+        if timesteps <= config.steps_done:
+            raise CliError(f"-n/--timesteps {timesteps} is the new total of the run: give more than the "
+                           f"{config.steps_done} steps {folder} has already trained")
+        config.timesteps = int(timesteps)
+    if config.steps_done >= config.timesteps:
+        raise CliError(f"--resume {folder}: the run has already trained {config.steps_done} of its "
+                       f"{config.timesteps} steps (status {config.status}); pass -n TOTAL with a larger total to "
+                       "train it further")
+    if command:
+        config.commands.append(command)
+    model = train_config(config, folder, note=f"resumed from {folder / RUN_FILE}", progress=progress,
+                         verbose=verbose, resuming=True)
+    return config, model, folder
+
+
+def _training_env(config: RunConfig, folder: Path, append: bool) -> Any:
+    """The training env: the run's env in SB3's ``Monitor`` (episode CSV in the run folder),
+    several of them in a ``DummyVecEnv`` for ``n_envs > 1``."""
+    from stable_baselines3.common.monitor import Monitor
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    n = config.training.n_envs
+
+    def build(i: int) -> Any:
+        name = "monitor.csv" if n == 1 else f"{i}.monitor.csv"
+        return Monitor(make_env(config), filename=str(folder / name), override_existing=not append)
+
+    if n == 1:
+        return build(0)
+    envs = [build(i) for i in range(n)]
+    return DummyVecEnv([lambda env=env: env for env in envs])
+
+
+def _logger(config: RunConfig, folder: Path, resuming: bool) -> Any:
+    """SB3's logger: ``progress.csv`` in the run folder (and TensorBoard under ``--tensorboard-log``)."""
+    from stable_baselines3.common.logger import Logger, make_output_format
+
+    progress = folder / PROGRESS_FILE
+    if resuming and progress.exists():  # SB3 rewrites the file: keep the earlier session's under its end step
+        progress.replace(folder / f"progress-{config.steps_done}.csv")
+    formats = [make_output_format("csv", str(folder))]
+    if config.training.tensorboard_log:
+        try:
+            formats.append(make_output_format("tensorboard", str(Path(config.training.tensorboard_log) / folder.name)))
+        except (ImportError, AssertionError) as err:
+            raise CliError(one_line(f"--tensorboard-log needs the tensorboard package (pip install tensorboard): "
+                                    f"{err}")) from None
+    return Logger(folder=str(folder), output_formats=formats)
+
+
+def _build_model(config: RunConfig, env: Any, folder: Path, resuming: bool, verbose: int) -> Any:
     from rdo_sb3 import make_model
 
-    env = make_env(config)
-    if not isinstance(env.action_space, spaces.Discrete):
-        raise CliError(f"{config.env_id} has actions {env.action_space}: {config.algo} needs a Discrete action space "
-                       "(it scores each action); discretize the actions or use another agent")
+    if resuming:
+        return load_for_resume(config, folder, env)
     try:
-        model = make_model(config.preset, env, objective=config.objective, seed=config.seed, verbose=verbose)
+        return make_model(config.preset, env, objective=config.objective, seed=config.seed, verbose=verbose,
+                          device=config.training.device)
     except (TypeError, ValueError, AssertionError) as err:  # unknown names, bad values
         raise CliError(f"bad hyperparameters for {config.algo}: {err}".splitlines()[0]) from None
+
+
+def _warn_unreachable(config: RunConfig, env: Any, log: LogStream) -> None:
+    try:
+        base = env.envs[0] if hasattr(env, "envs") else env
+        warning = unreachable_warning(config.objective, tabular_model(base))
+    except Exception:  # the check is a courtesy: no model, no warning
+        warning = None
+    if warning:
+        log.line(f"rdo: warning: {warning}")
+
+
+def train_config(config: RunConfig, folder: Path, *, note: str = "", progress: bool = True, verbose: int = 0,
+                 resuming: bool = False) -> Any:
+    """Build the env and model of ``config`` (:func:`rdo_sb3.make_model`, or the saved model when
+    ``resuming``), train to ``config.timesteps`` and save to ``folder``.
+
+    Progress and the origin of the hyperparameters go to stderr and to ``train.log``. The run is
+    saved every ``config.training.checkpoint_every`` steps, at the end, when training raises
+    (status ``failed``; a CliError follows) and on SIGTERM/SIGINT (status ``interrupted``;
+    :class:`~rdo_cli.errors.Interrupted` follows; a Ctrl-C raised inside training saves too and
+    re-raises ``KeyboardInterrupt``).
+
+    Args:
+        config: The run's configuration (``steps_done``, ``status`` and ``train_seconds`` are updated).
+        folder: The run folder (created).
+        note: Where the hyperparameters come from, for the progress line.
+        progress: Print progress lines to stderr.
+        verbose: SB3's verbosity.
+        resuming: Continue the model saved in ``folder``.
+
+    Returns:
+        The trained model.
+    """
     try:
         folder.mkdir(parents=True, exist_ok=True)  # fail before training, not after
     except OSError as err:
         raise CliError(f"cannot create the run folder {folder}: {err}") from None
-    if progress:
-        print(f"[train] {config.algo} on {config.env_id} for {config.objective}, {config.timesteps} steps; "
-              f"hyperparameters: {note or 'as given'}", file=sys.stderr)
-    callback = ProgressLines(config.timesteps) if progress else None
+    log = LogStream(folder / LOG_FILE, sys.stderr if progress else None)
+    warnings = LogStream(folder / LOG_FILE, sys.stderr)
+    env = _training_env(config, folder, append=resuming)
+    if not isinstance(env.action_space, spaces.Discrete):
+        env.close()
+        raise CliError(f"{config.env_id} has actions {env.action_space}: {config.algo} needs a Discrete action space "
+                       "(it scores each action); discretize the actions or use another agent")
+    if not resuming:
+        _warn_unreachable(config, env, warnings)
+    model = _build_model(config, env, folder, resuming, verbose)
+    model.set_logger(_logger(config, folder, resuming))
+    config.versions = package_versions()
+    done_before = int(model.num_timesteps)
+    seconds_before = float(config.train_seconds or 0.0) if resuming else 0.0
     start = time.perf_counter()
-    try:
-        model.learn(config.timesteps, callback=callback)
-    except KeyboardInterrupt:
-        config.timesteps = int(model.num_timesteps)
-        _save(model, config, folder, start)
-        print(f"[train] interrupted: saved the model after {model.num_timesteps} steps to {folder}", file=sys.stderr)
-        raise
-    _save(model, config, folder, start)
+
+    def save(status: str, error: str | None = None) -> None:
+        config.status, config.error = status, error
+        config.train_seconds = round(seconds_before + time.perf_counter() - start, 1)
+        save_run(config, model, folder, replay_buffer=config.training.save_replay_buffer)
+
+    log.line(f"[train] {config.algo} on {config.env_id} for {config.objective}, {config.timesteps} steps"
+             f"{f' from step {done_before}' if resuming else ''}; hyperparameters: {note or 'as given'}")
+    callbacks = [ProgressLines(config.timesteps, stream=log, start=done_before),
+                 Checkpoints(config.training.checkpoint_every, lambda: save("running"))]
+    if config.training.eval_freq > 0:
+        from rdo_cli.periodic_eval import ObjectiveEvaluations
+
+        to_stdout = LogStream(folder / LOG_FILE, sys.stdout if progress else None)
+        callbacks.append(ObjectiveEvaluations(config, config.training.eval_freq, config.training.eval_episodes,
+                                              folder, to_stdout.line))
+    with StopOnSignal() as guard:
+        callbacks.append(guard)
+        try:
+            model.learn(config.timesteps - done_before, callback=callbacks, reset_num_timesteps=not resuming,
+                        tb_log_name=folder.name)
+        except KeyboardInterrupt:
+            save("interrupted")
+            log.line(f"[train] interrupted: saved the run after {model.num_timesteps} steps to {folder}")
+            raise
+        except CliError:
+            save("failed", "stopped by an error of the command line")
+            raise
+        except Exception as err:
+            line = one_line(f"{type(err).__name__}: {err}")
+            save("failed", line)
+            log.line(f"[train] failed after {model.num_timesteps} steps: {line}")
+            raise CliError(f"training failed after {model.num_timesteps} of {config.timesteps} steps: {line} "
+                           f"(the run so far is saved in {folder}: fix the cause, then rdo train --resume "
+                           f"{folder})") from err
+        finally:
+            env.close()
+    if guard.signum is not None:
+        save("interrupted")
+        raise Interrupted(guard.signum, f"saved the run after {model.num_timesteps} of {config.timesteps} steps "
+                          f"to {folder}; continue with: rdo train --resume {folder}")
+    save("finished")
     return model
 
 
@@ -109,8 +263,3 @@ def _preset_note(use_preset: bool, from_preset: bool, algo: str) -> str:
     if from_preset:
         return f"the preset of rdo_envs/presets/{algo}.yml with your overrides"
     return "no preset for this env: the algorithm's defaults with your overrides"
-
-
-def _save(model: Any, config: RunConfig, folder: Path, start: float) -> None:
-    config.train_seconds = round(time.perf_counter() - start, 1)
-    save_run(config, model, folder)

@@ -260,10 +260,9 @@ def test_more_user_errors(capsys, tmp_path, monkeypatch, argv, message):
                                   ["solve", "FrozenLake-v1", "-o", "mean", "--horizon", "0"],
                                   ["demo", "--alpha", "0.3"], ["demo", "--episodes", "0"], ["train", "X", "-n", "1"]])
 def test_bad_option_values_are_refused_before_any_work(capsys, argv):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    assert "error:" in capsys.readouterr().err
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert err.startswith("rdo: error: ") and err.count("\n") == 1
 
 
 def test_run_folders_that_do_not_fit_are_refused(capsys, trained_runs, tmp_path):
@@ -309,12 +308,13 @@ def test_interrupted_training_saves_the_model(tmp_path, monkeypatch):
                 raise KeyboardInterrupt
             return True
 
-    monkeypatch.setattr(train_module, "ProgressLines", lambda steps: Interrupt())
+    monkeypatch.setattr(train_module, "ProgressLines", lambda steps, **kwargs: Interrupt())
     with pytest.raises(KeyboardInterrupt):
         train_module.train("rdo/CVaRGrid-v0", "cvar:0.1", timesteps=1000, out=tmp_path / "r",
                            overrides={"learning_starts": 50})
     config = yaml.safe_load((tmp_path / "r" / "run.yml").read_text())
-    assert config["timesteps"] == 150 and (tmp_path / "r" / "model.zip").exists()
+    assert config["steps_done"] == 150 and config["timesteps"] == 1000 and config["status"] == "interrupted"
+    assert (tmp_path / "r" / "model.zip").exists()
 
 
 def test_evaluate_builds_the_env_once_and_reads_the_cached_benchmark_reference(capsys, trained_runs, monkeypatch):
