@@ -90,8 +90,6 @@ def _check_inputs(current: th.Tensor, target: th.Tensor, cum_prob: th.Tensor | N
         raise ValueError("target_quantiles requires grad, but this loss treats the targets as constants "
                          "(sb3-contrib's QR-DQN and TQC compute them under torch.no_grad()); pass "
                          "target_quantiles.detach()")
-    if not bool(th.isfinite(target).all()):
-        raise ValueError("target_quantiles contains NaN or infinite values")
     if cum_prob is None:
         n = current.shape[-1]
         return th.broadcast_to((th.arange(n, device=current.device, dtype=current.dtype) + 0.5) / n, current.shape)
@@ -117,9 +115,19 @@ def _pairwise(current: th.Tensor, target: th.Tensor, tau: th.Tensor, kappa: floa
     abs_delta = delta.abs()
     if kappa == 0.0:
         huber = abs_delta
+    elif kappa == 1.0:  # sb3-contrib's own expression
+        huber = th.where(abs_delta > 1.0, abs_delta - 0.5, delta**2 * 0.5)
     else:
-        huber = th.where(abs_delta > kappa, abs_delta - 0.5 * kappa, delta**2 * (0.5 / kappa))
+        # the quadratic branch kappa * z^2 / 2 of z = delta / kappa clamped to [-1, 1]: finite, with a finite
+        # gradient, for any kappa > 0 (even subnormal); at kappa = 1 it is sb3-contrib's delta^2 / 2
+        z = (delta / kappa).clamp(-1.0, 1.0)
+        huber = th.where(abs_delta > kappa, abs_delta - 0.5 * kappa, 0.5 * kappa * z**2)
     return (th.abs(tau.unsqueeze(-1) - (delta.detach() < 0).to(delta.dtype)) * huber).sum()
+
+
+@functools.lru_cache(maxsize=64)
+def _offsets(kappa: float, dtype: th.dtype, device: th.device) -> th.Tensor:
+    return th.tensor([-kappa, 0.0, kappa], dtype=dtype, device=device).view(3, 1)
 
 
 def _sorted_sums(theta: th.Tensor, y: th.Tensor, tau: th.Tensor, kappa: float,
@@ -130,7 +138,9 @@ def _sorted_sums(theta: th.Tensor, y: th.Tensor, tau: th.Tensor, kappa: float,
     """
     m = y.shape[-1]
     y = th.sort(y, dim=-1).values
-    centre = y.mean(dim=-1, keepdim=True)  # centred prefix sums: no cancellation for large returns
+    if not bool(th.isfinite(y[:, ::max(m - 1, 1)]).all()):  # sorted: a NaN or an infinity is at an end
+        raise ValueError("target_quantiles contains NaN or infinite values")
+    centre = y[:, m // 2 : m // 2 + 1]  # centred prefix sums: no cancellation for large returns
     y = y - centre
     theta = theta - centre
     if kappa == 0.0:  # the pure quantile loss: atoms below theta and above it (ties contribute 0)
@@ -144,7 +154,7 @@ def _sorted_sums(theta: th.Tensor, y: th.Tensor, tau: th.Tensor, kappa: float,
         return loss, grad
     # One search for theta - kappa, theta, theta + kappa. Which side an atom exactly at theta +- kappa
     # falls on does not matter: the loss and its derivative are continuous there (and both are 0 at u = 0).
-    offsets = th.tensor([-kappa, 0.0, kappa], dtype=y.dtype, device=y.device).view(3, 1)
+    offsets = _offsets(kappa, y.dtype, y.device)
     rows, k = theta.shape
     idx = th.searchsorted(y, (theta.unsqueeze(-2) + offsets).view(rows, 3 * k))
     prefix = th.nn.functional.pad(th.stack([y, y * y]).cumsum(-1), (1, 0))  # (2, R, M + 1): sums of y, y^2
@@ -157,13 +167,13 @@ def _sorted_sums(theta: th.Tensor, y: th.Tensor, tau: th.Tensor, kappa: float,
     l_all = prefix[0, :, -1:] - m * theta.squeeze(-2)
     # regions: 1 = [0, a): y < theta - kappa, 2 = [a, b): below theta, 3 = [b, d): above, 4 = [d, m)
     n_4 = m - n_d
-    below = (f_b - f_a) * (0.5 / kappa) - l_a - (0.5 * kappa) * n_a  # regions 1 and 2, weight 1 - tau
-    above = (f_d - f_b) * (0.5 / kappa) + (l_all - l_d) - (0.5 * kappa) * n_4  # regions 3 and 4, weight tau
+    below = (f_b - f_a) / (2.0 * kappa) - l_a - (0.5 * kappa) * n_a  # regions 1 and 2, weight 1 - tau
+    above = (f_d - f_b) / (2.0 * kappa) + (l_all - l_d) - (0.5 * kappa) * n_4  # regions 3 and 4, weight tau
     loss = below + tau * (above - below)
     grad = None
     if need_grad:  # d/d theta of the weighted sums above
-        d_below = n_a - (l_b - l_a) * (1.0 / kappa)
-        d_above = -(l_d - l_b) * (1.0 / kappa) - n_4
+        d_below = n_a - (l_b - l_a) / kappa
+        d_above = -(l_d - l_b) / kappa - n_4
         grad = d_below + tau * (d_above - d_below)
     return loss, grad
 
@@ -218,9 +228,12 @@ def quantile_huber_loss(
 
     Only ``current_quantiles`` gets a gradient: the targets and ``cum_prob`` are constants (a ValueError
     if they require grad; sb3-contrib's QR-DQN and TQC compute the targets under ``torch.no_grad()``).
-    The ``"sorted"`` method computes in float64 (wider if the inputs are) and casts the loss and the
-    gradient back to the inputs' dtype, so float32 inputs with large returns lose no accuracy; it does
-    not support double backward.
+    The ``"sorted"`` method computes in float64 (wider if the inputs are) on values centred per sample
+    and casts the loss and the gradient back to the inputs' dtype, so float32 inputs with large returns
+    lose no accuracy. Its gradient carries a relative rounding error of about
+    ``1e-16 * (spread of the targets) / kappa`` (differences of prefix sums divided by ``kappa``): for a
+    ``kappa`` below about ``1e-8`` times the spread of the returns use ``kappa=0`` or
+    ``method="pairwise"``. It does not support double backward.
 
     Args:
         current_quantiles: ``(batch, n_quantiles)`` (QR-DQN) or ``(batch, n_critics, n_quantiles)`` (TQC).
@@ -258,6 +271,8 @@ def quantile_huber_loss(
     n_pairs = current_quantiles.numel() * m
     scale = (1.0 / (n_pairs // n)) if sum_over_quantiles else (1.0 / n_pairs)
     if method == "pairwise" or (method == "auto" and n_pairs <= AUTO_CROSSOVER):
+        if not bool(th.isfinite(target_quantiles).all()):  # (the sorted loss checks after sorting)
+            raise ValueError("target_quantiles contains NaN or infinite values")
         return _pairwise(current_quantiles, target_quantiles, tau, kappa) * scale
     return _SortedQuantileHuber.apply(current_quantiles, target_quantiles, tau, kappa, scale)
 
