@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from rdo_gym.dp import StockGrid, TabularMDP, TabularPolicy, evaluate, naive_cvar_policy, risk_neutral_policy, solve
-from rdo_gym.objectives import make_objective
+from rdo_gym.objectives import ExpectedUtility, make_objective
 
 
 def taxi_sized(horizon: int, seed: int = 0) -> TabularMDP:
@@ -256,3 +256,39 @@ def test_unbounded_returns_without_a_horizon_say_how_to_give_one():
     for call in (lambda: solve(mdp, "mean"), lambda: evaluate(mdp, np.zeros(1, dtype=int), "mean")):
         with pytest.raises(ValueError, match=r"unbounded.*mdp\.with_horizon\(H\)"):
             call()
+
+
+# ------------------------------------------------------------------------------ more hostile inputs
+@pytest.mark.parametrize("call, message", [
+    # A utility that is not finite on the stocks reached (log of a negative stock) used to give a NaN value.
+    (lambda m: evaluate(m, np.zeros(1, dtype=int), ExpectedUtility(np.log)),
+     r"objective utility:custom: utility must return finite values element-wise, got nan at stock -3\.0"),
+    (lambda m: solve(m, ExpectedUtility(np.log)), r"utility must return finite values element-wise"),
+    # A utility that is not element-wise (a constant) used to fail inside numpy's matmul.
+    (lambda m: evaluate(m, np.zeros(1, dtype=int), ExpectedUtility(lambda x: 1.0)),
+     r"utility must work element-wise on numpy arrays \(one number per stock\), got shape \(\)"),
+    # An initial stock too large for c0 + G to keep the return's steps used to flatten the utility.
+    (lambda m: solve(m, "target:1e17"),
+     r"the initial stock -1e\+17 is 1e\+17 lattice steps of 1 from 0 \(at most 2\*\*50\)"),
+    (lambda m: evaluate(m, np.zeros(1, dtype=int), "mean", initial_stock=1e300), r"at most 2\*\*50"),
+])
+def test_objectives_and_stocks_the_dp_cannot_represent(call, message):
+    with np.errstate(invalid="ignore", divide="ignore"), pytest.raises(ValueError, match=message):
+        call(constant_reward(-1.0))
+
+
+def test_rewards_spanning_more_lattice_steps_than_float64_keeps_exact_are_refused():
+    # 1e20 and 1: 1e20 lattice steps; the units used to overflow int64.
+    mdp = TabularMDP.from_outcomes({0: {0: [(0.5, 0, 1e20, False), (0.5, 0, 1.0, False)]}}, [1.0], horizon=3)
+    with pytest.raises(ValueError, match=r"rewards span too many lattice steps.*1e\+20 steps of 1 \(at most 2\*\*50\)"):
+        solve(mdp, "mean", max_memory=float("inf"))
+
+
+def test_a_time_dependent_policy_shorter_than_the_horizon_is_refused_up_front():
+    policy = risk_neutral_policy(constant_reward(1.0, horizon=3))
+    with pytest.raises(ValueError, match=r"risk-neutral is time-dependent with horizon 3, so it cannot act for the "
+                                         r"MDP's horizon 5"):
+        evaluate(constant_reward(1.0, horizon=5), policy, "mean")
+    with pytest.raises(ValueError, match=r"horizon 3, so it cannot act for the MDP's horizon None"):
+        evaluate(TabularMDP.from_outcomes({0: {0: [(1.0, 0, 1.0, True)]}}, [1.0]), policy, "mean")
+    assert evaluate(constant_reward(1.0, horizon=2), policy, "mean").value == 2.0

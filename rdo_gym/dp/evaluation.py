@@ -54,6 +54,10 @@ def _action_fn(policy: Any, mdp: TabularMDP, grid: StockGrid) -> Callable:
     if isinstance(policy, TabularPolicy):
         if policy.n_states != S:
             raise ValueError(f"{policy.name} has {policy.n_states} states, the MDP has {S}")
+        if policy.time_dependent and (mdp.horizon is None or policy.horizon < mdp.horizon):
+            raise ValueError(f"{policy.name} is time-dependent with horizon {policy.horizon}, so it cannot act "
+                             f"for the MDP's horizon {mdp.horizon}; evaluate it on an MDP with a horizon "
+                             f"of at most {policy.horizon}")
         return lambda t, s, k: policy.actions(s, stocks[k], t)
     if callable(policy):
         def call(t, s, k):

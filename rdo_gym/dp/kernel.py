@@ -54,6 +54,7 @@ __all__ = [
     "greedy",
     "proper_greedy",
     "propagate",
+    "utility_on",
     "return_law",
 ]
 
@@ -406,6 +407,29 @@ def propagate(mdp: TabularMDP, units: np.ndarray, size: int, start: int, action_
         t += 1
 
 
+def utility_on(objective: Objective, stocks: np.ndarray) -> np.ndarray:
+    """``objective.utility(stocks)`` as float64, checked: one finite number per stock.
+
+    Args:
+        objective: the objective.
+        stocks: stock values (any shape).
+
+    Raises:
+        ValueError: naming the objective and a stock where the utility is not a finite number.
+    """
+    stocks = np.asarray(stocks, dtype=np.float64)
+    f = np.asarray(objective.utility(stocks), dtype=np.float64)
+    if f.shape != stocks.shape:
+        raise ValueError(f"objective {objective}: utility must work element-wise on numpy arrays (one "
+                         f"number per stock), got shape {f.shape} for stocks of shape {stocks.shape}")
+    bad = ~np.isfinite(f)
+    if np.any(bad):
+        i = tuple(np.argwhere(bad)[0])
+        raise ValueError(f"objective {objective}: utility must return finite values element-wise, got "
+                         f"{float(f[i])!r} at stock {float(stocks[i])!r}")
+    return f
+
+
 def return_law(final: np.ndarray, start: int, stocks: np.ndarray, step: float, objective: Objective
                ) -> tuple[np.ndarray, np.ndarray, float, float]:
     """The law of ``G`` from a forward pass's final stock law, and the objective on it.
@@ -424,6 +448,6 @@ def return_law(final: np.ndarray, start: int, stocks: np.ndarray, step: float, o
     nz = np.flatnonzero(final)
     atoms = step * (nz - start).astype(np.float64)
     probs = final[nz]
-    eu = float(probs @ np.asarray(objective.utility(stocks[nz]), dtype=np.float64))
+    eu = float(probs @ utility_on(objective, stocks[nz]))
     value = float(objective.value(atoms, probs)) + 0.0  # no -0.0
     return atoms, probs, value, eu

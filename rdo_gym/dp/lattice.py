@@ -33,6 +33,8 @@ MAX_DENOMINATOR = 10_000
 #: Relative tolerance of snapping a reward or an initial stock to the lattice: 64 ulps, float
 #: rounding only (relative to the largest reward magnitude, or to the stock in lattice units).
 LATTICE_RTOL = 64 * float(np.finfo(np.float64).eps)
+#: Largest magnitude, in lattice steps, of a reward or an initial stock (float64 stays exact).
+MAX_UNITS = 2.0**50
 #: Relative tolerance of looking up a stock in a :class:`StockGrid` (a policy's argument).
 LOOKUP_RTOL = 1e-7
 
@@ -84,6 +86,9 @@ def reward_lattice(mdp: TabularMDP) -> RewardLattice:
     for n in nums:
         g = math.gcd(g, abs(n))
     step = 1.0 if g == 0 else g / den
+    if scale / step > MAX_UNITS:
+        raise ValueError(f"rewards span too many lattice steps for exact DP: the largest |reward| {scale:g} is "
+                         f"{scale / step:.3g} steps of {step:g} (at most 2**50); rescale or round the rewards")
     units = np.where(live, np.round(mdp.reward / step), 0).astype(np.int64)
     return RewardLattice(step=float(step), units=units)
 
@@ -154,7 +159,13 @@ def base_units(stock: float, step: float) -> float:
     Args:
         stock: a finite stock.
         step: the lattice step.
+
+    Raises:
+        ValueError: if ``stock`` is more than :data:`MAX_UNITS` steps from 0.
     """
     u = stock / step
+    if not abs(u) <= MAX_UNITS:
+        raise ValueError(f"the initial stock {stock!r} is {abs(u):.3g} lattice steps of {step:g} from 0 (at most "
+                         "2**50): c0 + G would lose the return's steps to float rounding; use a stock closer to 0")
     units, on_lattice = lattice_units(u, LATTICE_RTOL)
     return float(units) if bool(on_lattice) else float(u)

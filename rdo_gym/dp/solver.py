@@ -46,6 +46,7 @@ from rdo_gym.dp.kernel import (
     proper_greedy,
     return_bounds,
     return_law,
+    utility_on,
     valid_ranges,
 )
 from rdo_gym.dp.lattice import LATTICE_RTOL, StockGrid, base_units, lattice_units
@@ -110,10 +111,10 @@ class Backup:
         mdp: the model.
         units: the rewards in lattice units.
         grid: the stock grid.
-        utility: the objective's utility ``f``.
+        objective: the objective (its utility ``f``).
     """
 
-    def __init__(self, mdp: TabularMDP, units: np.ndarray, grid: StockGrid, utility):
+    def __init__(self, mdp: TabularMDP, units: np.ndarray, grid: StockGrid, objective: Objective):
         S, A, M = mdp.prob.shape
         self.transitions = Transitions(mdp, units, grid.size)
         self.terminal = np.zeros((A, S, grid.size))
@@ -123,7 +124,8 @@ class Backup:
                 pt = np.where(live[:, a, m] & mdp.terminated[:, a, m], mdp.prob[:, a, m], 0.0)
                 if np.any(pt > 0):
                     rows = np.flatnonzero(pt)
-                    self.terminal[a, rows] += pt[rows, None] * utility(grid.values(units[rows, a, m, None]))
+                    stocks = grid.values(units[rows, a, m, None])
+                    self.terminal[a, rows] += pt[rows, None] * utility_on(objective, stocks)
 
     def __call__(self, V: np.ndarray) -> np.ndarray:
         return self.transitions.accumulate(self.terminal.copy(), V)
@@ -190,7 +192,7 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
                             lambda t, s, k: time_table[t if H is not None else 0, s, k],
                             who=f"the optimal {obj} policy found without a horizon")
     atoms, probs, value, eu0 = return_law(final, u0, grid.values(), lattice.step, obj)
-    scale = 1.0 + float(np.abs(np.asarray(obj.utility(grid.values()), dtype=np.float64)).max())
+    scale = 1.0 + float(np.abs(utility_on(obj, grid.values())).max())
     if abs(eu0 - float(eu[best])) > 1e-7 * scale + 2 * left * scale:
         raise RuntimeError(f"internal error: forward E[f]={eu0!r} differs from the DP value "
                            f"{float(eu[best])!r}")
@@ -234,10 +236,8 @@ def _backward_induction(mdp: TabularMDP, obj: Objective, units: np.ndarray, grid
     """The policy table ``(H or 1, S, K)``, ``U_0`` and the iteration count."""
     S, A = mdp.n_states, mdp.n_actions
     K = grid.size
-    F = np.asarray(obj.utility(grid.values()), dtype=np.float64)
-    if F.shape != (K,) or not np.all(np.isfinite(F)):
-        raise ValueError(f"objective {obj} utility must return finite values element-wise")
-    backup = Backup(mdp, units, grid, obj.utility)
+    F = utility_on(obj, grid.values())
+    backup = Backup(mdp, units, grid, obj)
     atol = TIE_RTOL * (1.0 + float(np.abs(F).max()) + float(np.abs(backup.terminal).max(initial=0.0)))
     terminal_V = np.broadcast_to(F, (S, K))
     adtype = np.int8 if A <= 127 else np.int16
