@@ -400,19 +400,3 @@ def test_probability_on_a_decimal_lattice_is_exact():
     assert solve(mdp, "prob:0.9").value == pytest.approx(exact, abs=1e-12)
     assert evaluate(mdp, np.zeros(1, dtype=int), "prob:0.9").value == pytest.approx(exact, abs=1e-12)
     assert solve(mdp, "prob:0.91").value == pytest.approx(1.0 - (1 + 10 + 45 + 120) / 2**10, abs=1e-12)
-
-
-def test_compare_with_baselines_is_solve_next_to_the_exact_baselines():
-    from rdo_gym.dp import compare_with_baselines
-
-    # One step: a risky arm (+10 or -6, fair coin; mean 2) against a sure +1.
-    mdp = TabularMDP.from_outcomes({0: {0: [(0.5, 1, 10.0, True), (0.5, 1, -6.0, True)], 1: [(1.0, 1, 1.0, True)]},
-                                    1: {0: [(1.0, 1, 0.0, True)], 1: [(1.0, 1, 0.0, True)]}}, [1.0, 0.0], horizon=1)
-    cmp = compare_with_baselines(mdp, "cvar:0.5")
-    assert cmp.optimum.value == pytest.approx(1.0)  # the sure arm
-    assert cmp.risk_neutral.value == pytest.approx(-6.0)  # the risky arm's lower half
-    assert cmp.naive.value == pytest.approx(1.0)  # one step: naive = optimal
-    assert set(cmp.distributions) == {"DP optimum", "risk-neutral", "naive (no stock)"}
-    atoms, probs = cmp.distributions["risk-neutral"]
-    assert sorted(zip(atoms.tolist(), probs.tolist(), strict=True)) == [(-6.0, 0.5), (10.0, 0.5)]
-    assert compare_with_baselines(mdp, "mean").naive is None
