@@ -16,7 +16,15 @@ from rdo_gym.objectives import (
     check_gamma,
     make_objective,
 )
-from rdo_gym.stock import ChoiceStock, StockAugmentation, StockLayout, StockRange, UniformStock, find_stock_wrapper
+from rdo_gym.stock import (
+    ChoiceStock,
+    StockAugmentation,
+    StockLayout,
+    StockRange,
+    UniformStock,
+    find_stock_wrapper,
+    make_initial_stock,
+)
 from rdo_gym.terminal_reward import TerminalObjectiveReward
 
 __version__ = "0.1.0"
@@ -37,6 +45,7 @@ __all__ = [
     "StockRange",
     "UniformStock",
     "ChoiceStock",
+    "make_initial_stock",
     "find_stock_wrapper",
     "TerminalObjectiveReward",
 ]

@@ -21,7 +21,8 @@ from gymnasium import spaces
 
 from rdo_gym.objectives import check_gamma
 
-__all__ = ["StockAugmentation", "StockLayout", "StockRange", "UniformStock", "ChoiceStock", "find_stock_wrapper"]
+__all__ = ["StockAugmentation", "StockLayout", "StockRange", "UniformStock", "ChoiceStock", "make_initial_stock",
+           "find_stock_wrapper"]
 
 STOCK_KEY = "stock"
 OBSERVATION_KEY = "observation"
@@ -81,7 +82,15 @@ class StockRange:
 class UniformStock:
     """Initial-stock sampler: uniform on ``[low, high]``.
 
-    With ``integer=True`` it draws integers in ``{low, ..., high}`` (for lattice rewards).
+    With ``integer=True`` it draws integers in ``{low, ..., high}`` (for lattice rewards). Its
+    string form :attr:`spec` (``"uniform:-8:8"``, ``"uniform-int:-8:8"``) is read back by
+    :func:`make_initial_stock`, so a YAML file or a command line can name it.
+
+    Examples:
+        >>> UniformStock(-8, 8, integer=True).spec
+        'uniform-int:-8:8'
+        >>> make_initial_stock("uniform:-2.5:4") == UniformStock(-2.5, 4)
+        True
     """
 
     def __init__(self, low: float, high: float, integer: bool = False):
@@ -113,6 +122,16 @@ class UniformStock:
         """``[low, high]`` (integers with ``integer=True``)."""
         return StockRange(self.low, self.high, self.integer)
 
+    @property
+    def spec(self) -> str:
+        """The string form read back by :func:`make_initial_stock`: ``"uniform:LOW:HIGH"`` or
+        ``"uniform-int:LOW:HIGH"``."""
+        kind = "uniform-int" if self.integer else "uniform"
+        return f"{kind}:{_format_number(self.low)}:{_format_number(self.high)}"
+
+    def __str__(self) -> str:
+        return self.spec
+
     def __repr__(self) -> str:
         return f"UniformStock({self.low!r}, {self.high!r}, integer={self.integer})"
 
@@ -125,7 +144,17 @@ class UniformStock:
 
 
 class ChoiceStock:
-    """Initial-stock sampler: one of ``values`` (with optional probabilities ``p``)."""
+    """Initial-stock sampler: one of ``values`` (with optional probabilities ``p``).
+
+    Its string form :attr:`spec` (``"choice:0,2,5"``, with probabilities
+    ``"choice:0,2,5:0.2,0.3,0.5"``) is read back by :func:`make_initial_stock`.
+
+    Examples:
+        >>> ChoiceStock([0, 2, 5]).spec
+        'choice:0,2,5'
+        >>> make_initial_stock("choice:-1,3:0.25,0.75") == ChoiceStock([-1, 3], p=[0.25, 0.75])
+        True
+    """
 
     def __init__(self, values: Sequence[float], p: Sequence[float] | None = None):
         try:
@@ -158,6 +187,18 @@ class ChoiceStock:
         v = self.values
         return StockRange(float(v.min()), float(v.max()), bool(np.all(v == np.round(v))))
 
+    @property
+    def spec(self) -> str:
+        """The string form read back by :func:`make_initial_stock`: ``"choice:V1,V2,..."``, followed
+        by ``":P1,P2,..."`` when probabilities were given."""
+        values = ",".join(_format_number(v) for v in self._values)
+        if self.p is None:
+            return f"choice:{values}"
+        return f"choice:{values}:{','.join(_format_number(q) for q in self.p.tolist())}"
+
+    def __str__(self) -> str:
+        return self.spec
+
     def __repr__(self) -> str:
         p = "" if self.p is None else f", p={self.p.tolist()}"
         return f"ChoiceStock({self.values.tolist()}{p})"
@@ -171,8 +212,90 @@ class ChoiceStock:
         return hash(("ChoiceStock", tuple(self.values.tolist())))
 
 
-InitialStock = float | Callable[[np.random.Generator], float]
+InitialStock = float | str | Callable[[np.random.Generator], float]
 _OWN_SAMPLERS = (UniformStock, ChoiceStock)
+_SPEC_FORMS = '"uniform:LOW:HIGH", "uniform-int:LOW:HIGH", "choice:V1,V2,..." or "choice:V1,V2,...:P1,P2,..."'
+
+
+def _format_number(x: float) -> str:
+    """``x`` as the shortest string that reads back to the same float (``-8`` rather than ``-8.0``)."""
+    if x == int(x) and abs(x) < 2.0**53:
+        return str(int(x))
+    return repr(float(x))
+
+
+def _parse_numbers(text: str, spec: str) -> list[float]:
+    try:
+        numbers = [float(part) for part in text.split(",")]
+    except ValueError:
+        numbers = []
+    if not numbers or not all(math.isfinite(v) for v in numbers):
+        raise ValueError(f"initial stock {spec!r}: {text!r} is not a comma-separated list of finite numbers; "
+                         f"accepted forms: {_SPEC_FORMS}")
+    return numbers
+
+
+def make_initial_stock(spec: InitialStock) -> float | Callable[[np.random.Generator], float]:
+    """An initial stock ``c0`` or sampler from its string form (the inverse of the samplers' ``spec``).
+
+    Accepted strings: ``"uniform:LOW:HIGH"``
+    (:class:`UniformStock`), ``"uniform-int:LOW:HIGH"`` (``UniformStock(..., integer=True)``),
+    ``"choice:V1,V2,..."`` and ``"choice:V1,V2,...:P1,P2,..."`` (:class:`ChoiceStock`, with
+    probabilities). A number (a fixed ``c0``) or a sampler (any callable) is returned unchanged, so that
+    ``make_initial_stock(sampler.spec) == sampler`` and YAML files (e.g. an RL Zoo ``env_wrapper:``
+    entry) can give the sampler of :class:`StockAugmentation` as a string.
+
+    Args:
+        spec: a string as above, a number, or a sampler ``rng -> float``.
+
+    Returns:
+        A float ``c0`` or a sampler.
+
+    Raises:
+        ValueError: for a string of none of these forms, naming the accepted ones (a number in a
+            string, such as ``"3"``, is refused: a fixed ``c0`` is given as a number).
+
+    Examples:
+        >>> make_initial_stock("uniform-int:-10:6")
+        UniformStock(-10.0, 6.0, integer=True)
+        >>> make_initial_stock("choice:0,2,5")
+        ChoiceStock([0.0, 2.0, 5.0])
+        >>> make_initial_stock(3.0)
+        3.0
+    """
+    if isinstance(spec, bytes):
+        spec = spec.decode()
+    if not isinstance(spec, str):
+        return spec
+    text = spec.strip()
+    kind, _, rest = text.partition(":")
+    kind = kind.strip().lower()
+    if not rest:
+        try:
+            float(text)
+        except ValueError:
+            raise ValueError(f"initial stock {spec!r} is not understood; accepted forms: {_SPEC_FORMS}") from None
+        raise ValueError(f"initial stock {spec!r}: a fixed initial stock is a number, not a string (in YAML, "
+                         f"write it unquoted); the string forms name samplers: {_SPEC_FORMS}")
+    if kind in ("uniform", "uniform-int"):
+        parts = rest.split(":")
+        if len(parts) != 2:
+            raise ValueError(f"initial stock {spec!r}: {kind} needs two bounds, as in '{kind}:-8:8'")
+        try:
+            low, high = (float(part) for part in parts)
+        except ValueError:
+            low = high = math.nan
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise ValueError(f"initial stock {spec!r}: {kind} needs two finite numbers, as in '{kind}:-8:8'")
+        return UniformStock(low, high, integer=kind == "uniform-int")
+    if kind == "choice":
+        values, _, probabilities = rest.partition(":")
+        if ":" in probabilities:
+            raise ValueError(f"initial stock {spec!r}: choice takes values and optional probabilities, as in "
+                             "'choice:0,2,5' or 'choice:0,2,5:0.2,0.3,0.5'")
+        p = _parse_numbers(probabilities, spec) if probabilities else None
+        return ChoiceStock(_parse_numbers(values, spec), p=p)
+    raise ValueError(f"initial stock {spec!r}: unknown sampler {kind!r}; accepted forms: {_SPEC_FORMS}")
 
 
 def _check_sampler_signature(sampler: Callable[..., Any]) -> None:
@@ -275,7 +398,9 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         gamma: discount in (0, 1] used by the stock recursion (use the agent's gamma).
         initial_stock: ``c0``: a number, or a sampler ``rng -> float`` called at every reset with
             the wrapper's own generator, seeded by ``reset(seed=...)`` (so the inner env's
-            randomness is untouched), e.g. :class:`UniformStock`, :class:`ChoiceStock`.
+            randomness is untouched), e.g. :class:`UniformStock`, :class:`ChoiceStock`, or the
+            string form of either (``"uniform-int:-8:8"``, ``"choice:0,2,5"``: see
+            :func:`make_initial_stock`), as a YAML file gives it.
             ``reset(options={"initial_stock": c})`` overrides it for one episode.
         flatten: if True, return a flat Box ``[obs..., scaled stock]`` (Box observations only, ready
             for SB3's ``MlpPolicy``). Otherwise a Dict: ``{"observation": obs, "stock": (1,)}``,
@@ -311,6 +436,8 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             self, gamma=gamma, initial_stock=initial_stock, flatten=flatten, stock_scale=stock_scale)
         gym.Wrapper.__init__(self, env)
         self.gamma = check_gamma(gamma)
+        if isinstance(initial_stock, (str, bytes)):
+            initial_stock = make_initial_stock(initial_stock)
         if not callable(initial_stock):
             initial_stock = _check_stock(initial_stock, "StockAugmentation(initial_stock=...)")
         elif type(initial_stock) not in _OWN_SAMPLERS:
