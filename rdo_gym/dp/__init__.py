@@ -4,8 +4,14 @@
 objective of :mod:`rdo_gym.objectives` (CVaR with the exact outer search over the initial stock);
 ``evaluate`` gives the exact return distribution and value of a given policy; the baselines are the
 risk-neutral and the naive (stock-free) CVaR policies, and ``exact_reference`` puts the optimum
-next to them (an :class:`ExactReference`, with the normalized score of any value). See
-:mod:`rdo_gym.dp.solver` for the conventions. Only numpy is used.
+next to them (an :class:`ExactReference`, with the normalized score of any value). Only numpy is
+used.
+
+Modules: :mod:`~rdo_gym.dp.model` (the MDP), :mod:`~rdo_gym.dp.lattice` (reward lattice, stock
+grid), :mod:`~rdo_gym.dp.kernel` (the machinery every computation shares, and the conventions:
+gamma = 1, the stock ``C_{t+1} = C_t + R_{t+1}``, ties to the lowest action index),
+:mod:`~rdo_gym.dp.solver`, :mod:`~rdo_gym.dp.evaluation`, :mod:`~rdo_gym.dp.baselines`,
+:mod:`~rdo_gym.dp.policy` and :mod:`~rdo_gym.dp.comparison`.
 """
 
 from rdo_gym.dp.baselines import naive_cvar_policy, risk_neutral_policy
