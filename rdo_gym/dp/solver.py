@@ -49,7 +49,7 @@ from rdo_gym.dp.kernel import (
     utility_on,
     valid_ranges,
 )
-from rdo_gym.dp.lattice import LATTICE_RTOL, StockGrid, base_units, lattice_units
+from rdo_gym.dp.lattice import LATTICE_RTOL, RewardLattice, StockGrid, base_units, lattice_units
 from rdo_gym.dp.model import TabularMDP
 from rdo_gym.dp.policy import TabularPolicy
 from rdo_gym.objectives import Objective
@@ -160,14 +160,35 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
         raise ValueError(f"method must be 'value_iteration' or 'policy_iteration', got {method!r}")
     max_memory = check_max_memory(max_memory)
     c0, bu, cand = _initial_stocks(obj, initial_stock, stocks, lattice.step)
+    lo, hi, grid, cand = _stock_grid(mdp, lattice, bu, cand, max_memory)
+    valid_low, valid_high = valid_ranges(lo, hi, grid.size, mdp.horizon)
+    table, V0, iterations = _backward_induction(mdp, obj, lattice.units, grid, method, valid_low, valid_high)
+    best, c0, cand_values, rep, eu = _outer_search(mdp, obj, V0, cand, grid, c0)
+    policy = TabularPolicy(table, time_dependent=mdp.horizon is not None, grid=grid, valid_low=valid_low,
+                           valid_high=valid_high, initial_stock=c0,
+                           name=f"optimal {obj} policy from c0={c0:g}")
+    atoms, probs, value, eu0, left = _forward_law(mdp, obj, lattice.units, grid, table, int(cand[best]))
+    _cross_check(obj, grid, eu0, float(eu[best]), value, float(rep[best]), left,
+                 reported=initial_stock is None and stocks is None)
+    return Solution(value=value, initial_stock=c0, policy=policy, return_distribution=(atoms, probs),
+                    expected_utility=eu0, objective=obj, candidate_stocks=cand_values,
+                    candidate_values=rep, method=method, iterations=iterations,
+                    truncated_mass=left, grid=grid)
+
+
+def _stock_grid(mdp: TabularMDP, lattice: RewardLattice, bu: float, cand: np.ndarray | None,
+                max_memory: float) -> tuple[np.ndarray, np.ndarray, StockGrid, np.ndarray]:
+    """The return bounds, the stock grid covering every candidate ``c0`` plus every reachable
+    return, and the candidates (the default range once the bounds are known); the memory budget
+    is checked before the bounds are built and as they widen."""
     S, A, M = mdp.prob.shape
     H = mdp.horizon
 
     def check_budget(spread: int, final: bool) -> None:
         # Candidate stocks span `spread` units too when they default to [-max G, -min G].
         K = (spread if cand is None else int(cand.max() - cand.min())) + spread + 1
-        check_memory(estimate_solve_memory(S, A, M, K, H), f"solve ({S} states x {'' if final else '>= '}{K} stocks x "
-                     f"{H if H is not None else 'no'} horizon x {A} actions)", max_memory, final=final)
+        size = f"{S} states x {'' if final else '>= '}{K} stocks x {H if H is not None else 'no'} horizon x {A} actions"
+        check_memory(estimate_solve_memory(S, A, M, K, H), f"solve ({size})", max_memory, final=final)
 
     lo, hi = return_bounds(mdp, lattice, on_spread=check_budget)
     start = mdp.initial > 0
@@ -175,35 +196,34 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
     if cand is None:
         cand = np.arange(-g_hi, -g_lo + 1, dtype=np.int64)
     offset = int(cand.min()) + g_lo
-    K = int(cand.max()) + g_hi - offset + 1
-    grid = StockGrid(base_units=bu, step=lattice.step, offset=offset, size=K)
-    valid_low, valid_high = valid_ranges(lo, hi, K, H)
+    size = int(cand.max()) + g_hi - offset + 1
+    return lo, hi, StockGrid(base_units=bu, step=lattice.step, offset=offset, size=size), cand
 
-    table, V0, iterations = _backward_induction(mdp, obj, lattice.units, grid, method, valid_low, valid_high)
-    best, c0, cand_values, rep, eu = _outer_search(mdp, obj, V0, cand, grid, c0)
-    policy = TabularPolicy(table, time_dependent=H is not None, grid=grid, valid_low=valid_low,
-                           valid_high=valid_high, initial_stock=c0,
-                           name=f"optimal {obj} policy from c0={c0:g}")
 
-    # The exact law of G under the policy found, cross-checked against the DP's own value.
+def _forward_law(mdp: TabularMDP, obj: Objective, units: np.ndarray, grid: StockGrid, table: np.ndarray,
+                 c0_units: int) -> tuple[np.ndarray, np.ndarray, float, float, float]:
+    """The exact law of ``G`` under the policy ``table`` from ``c0``: ``(atoms, probs, value, E[f],
+    truncated mass)``."""
+    H = mdp.horizon
     time_table = table if H is not None else table[None]
-    u0 = int(cand[best]) - offset
-    final, left = propagate(mdp, lattice.units, K, u0,
+    start = c0_units - grid.offset
+    final, left = propagate(mdp, units, grid.size, start,
                             lambda t, s, k: time_table[t if H is not None else 0, s, k],
                             who=f"the optimal {obj} policy found without a horizon")
-    atoms, probs, value, eu0 = return_law(final, u0, grid.values(), lattice.step, obj)
+    atoms, probs, value, eu = return_law(final, start, grid.values(), grid.step, obj)
+    return atoms, probs, value, eu, left
+
+
+def _cross_check(obj: Objective, grid: StockGrid, eu_forward: float, eu_dp: float, value: float,
+                 value_dp: float, left: float, reported: bool) -> None:
+    """``RuntimeError`` if the forward pass disagrees with the DP (``E[f]``, and the reported value
+    when ``reported``: not for a given ``c0`` or restricted candidates, where it may be higher)."""
     scale = 1.0 + float(np.abs(utility_on(obj, grid.values())).max())
-    if abs(eu0 - float(eu[best])) > 1e-7 * scale + 2 * left * scale:
-        raise RuntimeError(f"internal error: forward E[f]={eu0!r} differs from the DP value "
-                           f"{float(eu[best])!r}")
-    dp_value = float(rep[best])
-    if initial_stock is None and stocks is None and abs(value - dp_value) > 1e-7 * scale + 2 * left * scale:
-        raise RuntimeError(f"internal error: reported value {value!r} differs from the DP value "
-                           f"{dp_value!r}")
-    return Solution(value=value, initial_stock=c0, policy=policy, return_distribution=(atoms, probs),
-                    expected_utility=eu0, objective=obj, candidate_stocks=cand_values,
-                    candidate_values=rep, method=method, iterations=iterations,
-                    truncated_mass=left, grid=grid)
+    tol = 1e-7 * scale + 2 * left * scale
+    if abs(eu_forward - eu_dp) > tol:
+        raise RuntimeError(f"internal error: forward E[f]={eu_forward!r} differs from the DP value {eu_dp!r}")
+    if reported and abs(value - value_dp) > tol:
+        raise RuntimeError(f"internal error: reported value {value!r} differs from the DP value {value_dp!r}")
 
 
 def _initial_stocks(obj: Objective, initial_stock: float | None, stocks,
