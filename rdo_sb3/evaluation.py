@@ -1,7 +1,10 @@
 """Objective-aware evaluation of a DηN agent: run episodes from the objective's initial stock.
 
 Returns are discounted with the model's gamma: ``G = sum_k gamma^k R_{k+1}`` (``docs/core.md``);
-the reported value is ``objective.value(G samples)`` (e.g. CVaR_alpha(G), E|G - target|).
+the reported value is ``objective.value(G samples)`` (e.g. CVaR_alpha(G), E|G - target|). Any other
+SB3 model is evaluated on a :class:`~rdo_gym.TerminalObjectiveReward` env: the objective is the
+wrapper's, ``c0`` the stock wrapper's, and the returns are those of the env's own rewards
+(``info["original_reward"]``), discounted with the stock's gamma.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import torch as th
 from stable_baselines3.common.vec_env import VecEnv
 
 from rdo_gym.objectives import Objective
+from rdo_gym.stock import find_stock_wrapper
+from rdo_gym.terminal_reward import TerminalObjectiveReward
 from rdo_sb3.stock_input import WRAP_HINT, read_stock_layout
 
 if TYPE_CHECKING:
@@ -51,10 +56,12 @@ class ObjectiveEvaluation:
     confidence: float
 
     def __str__(self) -> str:
-        return (f"{self.objective}: value {self.value:.4g} ({self.confidence:.0%} CI {self.ci[0]:.4g} .. "
+        text = (f"{self.objective}: value {self.value:.4g} ({self.confidence:.0%} CI {self.ci[0]:.4g} .. "
                 f"{self.ci[1]:.4g}) over {len(self.returns)} episodes; "
-                f"mean return {self.returns.mean():.4g}; "
-                f"learned estimate {np.nanmean(self.estimated_values):.4g}")
+                f"mean return {self.returns.mean():.4g}")
+        if np.isnan(self.estimated_values).all():  # no learned estimate (the terminal-reward route)
+            return text
+        return f"{text}; learned estimate {np.nanmean(self.estimated_values):.4g}"
 
 
 def bootstrap_ci(objective: Objective, returns: np.ndarray, confidence: float = 0.95, n_bootstrap: int = 2000,
@@ -81,12 +88,27 @@ def _env_action(env: gym.Env, action: np.ndarray) -> Any:
     return int(action) if isinstance(env.action_space, gym.spaces.Discrete) else action
 
 
-def _run_episode(model: Any, env: gym.Env, obs: Any, gamma: float, deterministic: bool) -> tuple[float, int]:
-    """Play one episode from ``obs`` with ``model.predict``: ``(discounted return, length)``."""
+def _find_terminal_reward(env: gym.Env) -> TerminalObjectiveReward | None:
+    """The :class:`~rdo_gym.TerminalObjectiveReward` in ``env``'s wrapper chain, or ``None``."""
+    current = env
+    while current is not None:
+        if isinstance(current, TerminalObjectiveReward):
+            return current
+        current = getattr(current, "env", None)
+    return None
+
+
+def _run_episode(model: Any, env: gym.Env, obs: Any, gamma: float, deterministic: bool,
+                 original_reward: bool = False) -> tuple[float, int]:
+    """Play one episode from ``obs`` with ``model.predict``: ``(discounted return, length)``; with
+    ``original_reward`` the return is of ``info["original_reward"]`` (a terminal-reward env's own
+    rewards) instead of the rewards paid."""
     g, discount, steps, done = 0.0, 1.0, 0, False
     while not done:
         action, _ = model.predict(obs, deterministic=deterministic)
-        obs, reward, terminated, truncated, _ = env.step(_env_action(env, action))
+        obs, reward, terminated, truncated, info = env.step(_env_action(env, action))
+        if original_reward:
+            reward = info["original_reward"]
         g += discount * float(reward)
         discount *= gamma
         steps += 1
@@ -118,7 +140,8 @@ def _tie_breaking_seeded(seed: int | None):
 
 
 def _objective_episodes(model: DEtaN, env: gym.Env, layout: Any, seeds: list[int], initial_stock: float | None,
-                        stock_candidates: Any, deterministic: bool) -> tuple[list, list, list, list]:
+                        stock_candidates: Any, deterministic: bool,
+                        original_reward: bool = False) -> tuple[list, list, list, list]:
     fixed = None if initial_stock is None else float(initial_stock)
     returns, stocks, estimates, lengths = [], [], [], []
     warned = False
@@ -136,12 +159,46 @@ def _objective_episodes(model: DEtaN, env: gym.Env, layout: Any, seeds: list[int
                 warnings.warn("the env's start state differs between two resets with the same seed; the "
                               "initial stock was chosen at the first one", stacklevel=2)
                 warned = True
-        g, steps = _run_episode(model, env, obs, model.gamma, deterministic)
+        g, steps = _run_episode(model, env, obs, model.gamma, deterministic, original_reward)
         returns.append(g)
         stocks.append(c0)
         estimates.append(estimate)
         lengths.append(steps)
     return returns, stocks, estimates, lengths
+
+
+def _terminal_reward_stock(terminal: TerminalObjectiveReward, initial_stock: float | None) -> float:
+    """``c0`` of a terminal-reward evaluation: ``initial_stock``, else the stock wrapper's fixed stock,
+    else the objective's own (a fixed-stock objective); a searched ``c0`` (CVaR) must be fixed."""
+    if initial_stock is not None:
+        return float(initial_stock)
+    objective = terminal.objective
+    stock = find_stock_wrapper(terminal)
+    given = None if stock is None else stock.initial_stock
+    if given is not None and not callable(given):
+        return float(given)
+    if not objective.searches_initial_stock:
+        return float(objective.initial_stock)
+    raise ValueError(
+        f"evaluate_objective: {objective} chooses its initial stock c0, and on a TerminalObjectiveReward env "
+        f"the agent does not choose it: the stock wrapper samples c0 with {given!r}. Fix c0 on the stock "
+        "wrapper, e.g. StockAugmentation(env, initial_stock=c0) with the c0 reported by `rdo solve` (for "
+        "CVaR, c0* = -VaR_alpha), or pass evaluate_objective(..., initial_stock=c0)")
+
+
+def _evaluate_terminal_reward(model: Any, env: gym.Env, terminal: TerminalObjectiveReward, seeds: list[int],
+                              initial_stock: float | None, deterministic: bool) -> tuple[list, list, list, list]:
+    c0 = _terminal_reward_stock(terminal, initial_stock)
+    stock = find_stock_wrapper(terminal)
+    gamma = stock.gamma if stock is not None else 1.0
+    returns, lengths = [], []
+    for ep_seed in seeds:
+        obs, _ = env.reset(seed=ep_seed, options={"initial_stock": c0})
+        g, steps = _run_episode(model, env, obs, gamma, deterministic, original_reward=True)
+        returns.append(g)
+        lengths.append(steps)
+    n = len(seeds)
+    return returns, [c0] * n, [math.nan] * n, lengths
 
 
 def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, deterministic: bool = True,
@@ -150,15 +207,23 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
                        n_bootstrap: int = 2000) -> ObjectiveEvaluation:
     """Run ``n_episodes`` with the objective's initial-stock choice and report its value.
 
-    Each episode is reset with its own seed (drawn from ``seed``), ``c0`` is chosen at that start
+    For a DηN model, each episode is reset with its own seed (drawn from ``seed``), ``c0`` is chosen at that start
     observation by :meth:`DEtaN.choose_initial_stock` (the objective's fixed stock, or the CVaR search
     over ``stock_candidates``) unless ``initial_stock`` is given, and the env is reset again with the
     same seed and ``options={"initial_stock": c0}``. In naive mode the env's own stock (if any) is
     left alone. The env must present the stock as the training env did (same
     :class:`~rdo_gym.StockLayout` gamma, scale and position), else ``ValueError``.
 
+    Any other SB3 model (PPO, DQN, QR-DQN...) is evaluated on a
+    :class:`~rdo_gym.TerminalObjectiveReward` env, the terminal-reward route: the objective is the
+    wrapper's, every episode starts at one ``c0`` (``initial_stock``, else the stock wrapper's fixed
+    ``initial_stock``, else a fixed-stock objective's own ``c0``; a searched ``c0``, as CVaR's, must be
+    fixed on the stock wrapper or given, else ``ValueError``), and the returns are those of the env's
+    own rewards (``info["original_reward"]``, not the terminal utility paid) discounted with the
+    stock's gamma. ``estimated_values`` are then NaN.
+
     Args:
-        model: a trained :class:`~rdo_sb3.DEtaN`.
+        model: a trained :class:`~rdo_sb3.DEtaN`, or any SB3 model on a terminal-reward env.
         env: a single (non-vectorized) gymnasium env, stock-augmented like the training env.
         confidence: level of the percentile-bootstrap CI (e.g. 0.95).
         n_bootstrap: number of bootstrap resamples.
@@ -168,18 +233,31 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
                         "initial stock), not a VecEnv; SB3's evaluate_policy accepts VecEnvs")
     if not (0.0 < confidence < 1.0):
         raise ValueError(f"confidence must lie in (0, 1), got {confidence!r}")
-    objective = model.objective
-    layout = read_stock_layout(env)
-    if layout is None and not model.naive:
-        raise ValueError(f"evaluate_objective needs the env's stock to set the initial stock: {WRAP_HINT}")
-    if layout is not None and model.stock_layout is not None:
-        model.stock_layout.check_matches(layout, "the evaluation env")
-    rng = np.random.default_rng(seed)
-    seeds = _episode_seeds(rng, n_episodes)
-    with _tie_breaking_seeded(seed):
-        returns, stocks, estimates, lengths = _objective_episodes(model, env, layout, seeds, initial_stock,
-                                                                  stock_candidates, deterministic)
-    returns_arr = np.asarray(returns, dtype=np.float64)
+    terminal = _find_terminal_reward(env)
+    if not hasattr(model, "choose_initial_stock"):  # not a DηN agent: the terminal-reward route
+        if terminal is None:
+            raise TypeError(f"evaluate_objective needs a DEtaN model, or any SB3 model on an env wrapped in "
+                            f"rdo_gym.TerminalObjectiveReward (whose objective it then reports); got a "
+                            f"{type(model).__name__} on an env without it. For plain returns use rollout_returns")
+        rng = np.random.default_rng(seed)
+        seeds = _episode_seeds(rng, n_episodes)
+        objective = terminal.objective
+        with _tie_breaking_seeded(seed):
+            returns, stocks, estimates, lengths = _evaluate_terminal_reward(model, env, terminal, seeds,
+                                                                            initial_stock, deterministic)
+    else:
+        objective = model.objective
+        layout = read_stock_layout(env)
+        if layout is None and not model.naive:
+            raise ValueError(f"evaluate_objective needs the env's stock to set the initial stock: {WRAP_HINT}")
+        if layout is not None and model.stock_layout is not None:
+            model.stock_layout.check_matches(layout, "the evaluation env")
+        rng = np.random.default_rng(seed)
+        seeds = _episode_seeds(rng, n_episodes)
+        with _tie_breaking_seeded(seed):
+            returns, stocks, estimates, lengths = _objective_episodes(model, env, layout, seeds, initial_stock,
+                                                                      stock_candidates, deterministic,
+                                                                      terminal is not None)
     returns_arr = np.asarray(returns, dtype=np.float64)
     value = float(objective.value(returns_arr)) + 0.0  # no -0.0
     ci = bootstrap_ci(objective, returns_arr, confidence, n_bootstrap, rng)
@@ -193,11 +271,14 @@ def rollout_returns(model: Any, env: gym.Env, n_episodes: int, *, gamma: float =
     """Discounted returns ``G`` of ``n_episodes`` episodes of any SB3 model (e.g. a plain QR-DQN).
 
     Each episode is reset with its own seed drawn from ``seed``; no initial stock is set (use
-    :func:`evaluate_objective` for DηN, which chooses ``c0``).
+    :func:`evaluate_objective` for DηN, which chooses ``c0``). On a
+    :class:`~rdo_gym.TerminalObjectiveReward` env the returns are those of the env's own rewards
+    (``info["original_reward"]``), not of the terminal utilities paid.
     """
     if isinstance(env, VecEnv):
         raise TypeError("rollout_returns takes a single gymnasium env, not a VecEnv")
+    original = _find_terminal_reward(env) is not None
     rng = np.random.default_rng(seed)
-    returns = [_run_episode(model, env, env.reset(seed=ep_seed)[0], gamma, deterministic)[0]
+    returns = [_run_episode(model, env, env.reset(seed=ep_seed)[0], gamma, deterministic, original)[0]
                for ep_seed in _episode_seeds(rng, n_episodes)]
     return np.asarray(returns, dtype=np.float64)
