@@ -2,11 +2,13 @@
 
 Public API: :class:`DEtaN`, its policies (``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy``),
 :class:`Scorer` (how actions are scored: :class:`StockScorer`, :class:`NaiveScorer`),
-:func:`evaluate_objective` and :class:`ObjectiveEvaluation`, and for any SB3 model
+:func:`evaluate_objective` and :class:`ObjectiveEvaluation`, :class:`ObjectiveEvalCallback` (the objective
+evaluated during training), and for any SB3 model
 :func:`rollout_returns` and :func:`bootstrap_ci`; :func:`make_model` builds the DηN or QR-DQN model of a
 :class:`~rdo_gym.presets.Preset` (e.g. ``rdo_envs.preset(env_id, agent)``).
 """
 
+from rdo_sb3.callbacks import ObjectiveEvalCallback
 from rdo_sb3.detan import DEtaN
 from rdo_sb3.evaluation import ObjectiveEvaluation, bootstrap_ci, evaluate_objective, rollout_returns
 from rdo_sb3.factory import default_policy, make_model
@@ -31,6 +33,7 @@ __all__ = [
     "rollout_returns",
     "bootstrap_ci",
     "ObjectiveEvaluation",
+    "ObjectiveEvalCallback",
     "quantile_huber_loss",
     "FastQRDQN",
     "FastTQC",
