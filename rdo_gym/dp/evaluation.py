@@ -102,11 +102,22 @@ def evaluate(mdp: TabularMDP, policy: PolicyLike, objective: Objective | str, *,
              max_memory: float = DEFAULT_MAX_MEMORY) -> Evaluation:
     """Exact law of the return ``G`` of a deterministic ``policy`` and its ``objective`` value.
 
-    ``policy``: a :class:`TabularPolicy` (e.g. ``solve(...).policy``), an integer array ``(S,)``
-    (stationary) or ``(horizon, S)``, or a callable ``(state, stock, t) -> action`` (``stock`` is
-    ``c0 + rewards so far``, ``t`` the steps taken). ``initial_stock``: ``c0``; default the
-    objective's, else the policy's own ``initial_stock`` (e.g. CVaR's ``c0*``), else 0.
     Requires gamma = 1 and lattice rewards (see :func:`rdo_gym.dp.solve`).
+
+    Args:
+        mdp: the model.
+        policy: a :class:`TabularPolicy` (e.g. ``solve(...).policy``), an integer array ``(S,)``
+            (stationary) or ``(horizon, S)``, or a callable ``(state, stock, t) -> action``
+            returning an action index (``stock`` is ``c0 + rewards so far``, ``t`` the steps taken).
+        objective: an :class:`~rdo_gym.objectives.Objective` or a spec string.
+        initial_stock: ``c0``; default the objective's, else the policy's own ``initial_stock``
+            (e.g. CVaR's ``c0*``), else 0.
+        gamma: the discount; only 1 is exact.
+        max_memory: the memory budget in bytes.
+
+    Raises:
+        ValueError: for gamma < 1, non-lattice rewards, unbounded returns or a policy that does not
+            terminate without a horizon, a bad policy, or an estimated memory above ``max_memory``.
     """
     obj, lattice = prepare(mdp, objective, gamma)
     if initial_stock is not None:
