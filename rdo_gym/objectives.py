@@ -296,9 +296,11 @@ class Objective(ABC):
         try:
             out = np.asarray(stocks, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError):
-            raise ValueError(f"candidate initial stocks must be numbers, got {stocks!r}") from None
+            raise ValueError(f"initial_stock_candidates: stocks (the candidate initial stocks) must be numbers, "
+                             f"got {stocks!r}") from None
         if out.size == 0 or not np.all(np.isfinite(out)):
-            raise ValueError(f"candidate initial stocks must be finite and non-empty, got {stocks!r}")
+            raise ValueError(f"initial_stock_candidates: stocks (the candidate initial stocks) must be finite and "
+                             f"non-empty, got {stocks!r}")
         return out
 
     def select_initial_stock(self, stocks: Any, expected_utilities: Any) -> tuple[int, float]:
