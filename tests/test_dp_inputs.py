@@ -203,8 +203,8 @@ def test_stock_grid_index_of_non_finite_stocks():
      r"max_memory must be a number of bytes.*'1GB'"),
     (lambda m: naive_cvar_policy(m, 0.5, max_memory=0), ValueError, r"max_memory must be a positive number.*got 0"),
     (lambda m: risk_neutral_policy(m, max_memory=-5), ValueError, r"max_memory must be a positive number.*-5"),
-    (lambda m: solve(m, "cvar:0.5", stocks=["a"]), ValueError, r"stocks \(the candidate initial stocks\) must be numbers.*'a'"),
-    (lambda m: solve(m, "cvar:0.5", stocks=[]), ValueError, r"stocks \(the candidate initial stocks\) must be finite and non-empty"),
+    (lambda m: solve(m, "cvar:0.5", stocks=["a"]), ValueError, r"initial stocks\) must be numbers.*'a'"),
+    (lambda m: solve(m, "cvar:0.5", stocks=[]), ValueError, r"initial stocks\) must be finite and non-empty"),
     (lambda m: risk_neutral_policy("not an mdp"), TypeError, r"mdp must be a rdo_gym\.dp\.TabularMDP.*got str"),
 ])
 def test_solve_and_evaluate_name_the_bad_argument(call, error, message):
