@@ -72,6 +72,19 @@ def test_readme_quickstart_runs_and_reports_the_exact_optimum():
     assert math.isclose(score, ref.normalized(value), abs_tol=0.01)
 
 
+def test_readme_own_env_snippet_runs():
+    """The README's "Your own Gymnasium env" snippet (CartPole, target:100), with fewer steps."""
+    code = readme_block("Your own Gymnasium env")
+    short = code.replace("model.learn(total_timesteps=40_000)", "model.learn(total_timesteps=1_200)")
+    short = short.replace("n_episodes=200", "n_episodes=5")
+    assert "1_200" in short and "n_episodes=5" in short, "the snippet's step/episode counts moved"
+    proc = subprocess.run([sys.executable, "-c", short], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, f"the README snippet failed:\n{proc.stdout}\n{proc.stderr}"
+    (value, low, high) = finite_numbers(r"E\|G - 100\| = " + NUMBER + r" \(95% CI " + NUMBER + r" \.\. " + NUMBER,
+                                        proc.stdout)
+    assert 0 <= value <= 500 and low <= value <= high
+
+
 def test_frozenlake_dp_prints_the_exact_goal_probabilities_and_cvar():
     from rdo_gym.dp import TabularMDP, risk_neutral_policy, solve
 
