@@ -87,8 +87,9 @@ def _objective_of(panel: Panel):
 
 
 def _value_name(objective) -> str:
-    """A short name of the objective's value for the legend: ``CVaR_0.1``, ``E|G - 4|``, ``P(G >= 1)``."""
-    from rdo_gym import CVaR, Expectation, ProbabilityAtLeast, TargetReturn
+    """A short name of the objective's value for the legend: ``CVaR_0.1``, ``E|G - 4|``, ``P(G >= 1)``,
+    ``E|final level - 3|``."""
+    from rdo_gym import CVaR, Expectation, Homeostasis, ProbabilityAtLeast, TargetReturn
 
     if isinstance(objective, CVaR):
         return f"CVaR_{objective.alpha:g}"
@@ -99,6 +100,8 @@ def _value_name(objective) -> str:
         return f"P(G >= {objective.threshold:g})"
     if isinstance(objective, Expectation):
         return "E[G]"
+    if isinstance(objective, Homeostasis):
+        return f"E|final level - {objective.setpoint:g}|"
     return str(objective)
 
 
