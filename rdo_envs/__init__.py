@@ -20,10 +20,21 @@ gives an id's metadata (default objectives, gamma, training range of initial sto
 numbers are documented in :data:`REFERENCE_OPTIMA`) and :func:`preset` the tuned hyperparameters of
 an agent (a :class:`~rdo_gym.presets.Preset`). :mod:`rdo_envs.plots` draws return distributions
 (matplotlib, optional).
+
+Toy-text envs written by others (FrozenLake, CliffWalking, Taxi, Blackjack) in the same conventions:
+:func:`make_external_env` (stock-augmented in one line), :func:`external_model` (their exact
+tabular model) and :func:`external_reference` (cached), see :mod:`rdo_envs.external`.
 """
 
 from rdo_envs.benchmarks import ENV_IDS, BenchmarkInfo, benchmark_info, env_class, register_envs
 from rdo_envs.cvar_grid import CVaRGridEnv
+from rdo_envs.external import (
+    EXTERNAL_ENV_IDS,
+    external_info,
+    external_model,
+    external_reference,
+    make_external_env,
+)
 from rdo_envs.gridworld import GridBenchmarkEnv
 from rdo_envs.homeostasis import HomeostasisEnv
 from rdo_envs.presets import preset, preset_env_ids
@@ -49,4 +60,9 @@ __all__ = [
     "REFERENCE_OPTIMA",
     "preset",
     "preset_env_ids",
+    "EXTERNAL_ENV_IDS",
+    "make_external_env",
+    "external_model",
+    "external_reference",
+    "external_info",
 ]

@@ -6,6 +6,10 @@ entries are ``objective`` (the objective the preset was tuned for), ``gamma``, `
 ``policy`` and keyword arguments of the agent (``policy_kwargs`` is a mapping, never evaluated
 code). :func:`preset` reads one as a :class:`~rdo_gym.presets.Preset`; ``rdo_sb3.make_model``
 builds its model.
+
+``external.yml`` holds the presets of the toy-text envs of :mod:`rdo_envs.external`
+(``FrozenLake-v1``...), one section per agent; :func:`preset` reads them too, and
+``preset_env_ids(agent, external=True)`` lists them.
 """
 
 from __future__ import annotations
@@ -30,20 +34,33 @@ def _load(agent: str) -> dict[str, dict[str, Any]]:
     return yaml.safe_load(text)
 
 
-def preset_env_ids(agent: str = "detan") -> tuple[str, ...]:
+@cache
+def _load_external(agent: str) -> dict[str, dict[str, Any]]:
+    import yaml
+
+    if agent not in AGENTS:
+        raise ValueError(f"no presets for agent {agent!r}; expected one of {AGENTS}")
+    text = resources.files(__package__).joinpath("external.yml").read_text()
+    return yaml.safe_load(text).get(agent, {})
+
+
+def preset_env_ids(agent: str = "detan", external: bool = False) -> tuple[str, ...]:
     """The env ids that have a preset for ``agent``.
 
     Args:
         agent: ``"detan"`` or ``"qrdqn"``.
+        external: ``False``: the ``rdo/`` benchmarks; ``True``: the toy-text envs of
+            :mod:`rdo_envs.external` (``external.yml``).
     """
-    return tuple(_load(agent))
+    return tuple(_load_external(agent) if external else _load(agent))
 
 
 def preset(env_id: str, agent: str = "detan") -> Preset:
     """The preset of ``agent`` for a benchmark.
 
     Args:
-        env_id: A benchmark id (``"rdo/CVaRGrid-v0"``, ``"rdo_envs:"`` prefix allowed).
+        env_id: A benchmark id (``"rdo/CVaRGrid-v0"``, ``"rdo_envs:"`` prefix allowed) or an
+            external toy-text id with a preset (``"FrozenLake-v1"``).
         agent: ``"detan"`` or ``"qrdqn"``.
 
     Returns:
@@ -53,7 +70,7 @@ def preset(env_id: str, agent: str = "detan") -> Preset:
         ValueError: If the agent or the env has no preset.
     """
     name = env_id.split(":", 1)[-1]
-    presets = _load(agent)
+    presets = {**_load_external(agent), **_load(agent)}
     if name not in presets:
         raise ValueError(f"no {agent} preset for env {env_id!r}; presets exist for {sorted(presets)}")
     entry = dict(presets[name])
