@@ -9,11 +9,12 @@ quantiles N. Each agent first trains past ``learning_starts``; then timed rounds
 alternate the order of the agents (ABCD, DCBA, ...) so that machine noise hits all alike. Reported: the
 median over rounds of each agent's steps/s (wall clock; process CPU in brackets) and ratios of medians.
 
-**Loss alone**: forward + backward of sb3-contrib's ``quantile_huber_loss`` (pairwise) and of
-``rdo_sb3.losses.quantile_huber_loss(method="sorted")`` on fresh random ``(batch, N)`` vs ``(batch, N)``
-float32 inputs: the median time, and the peak heap memory in use during the call, i.e. glibc's
-``mallinfo2()`` in-use bytes (``uordblks + hblkhd``, which include every CPU tensor's storage) sampled
-after each ATen operator of the forward and backward passes, minus its value before the call.
+**Loss alone**: forward + backward of sb3-contrib's ``quantile_huber_loss`` (pairwise, autograd) and of
+``rdo_sb3.losses.quantile_huber_loss`` with ``method="pairwise"`` and ``"sorted"`` on fresh random
+``(batch, N)`` vs ``(batch, N)`` float32 inputs: the median time, and the peak heap memory in use during
+the call, i.e. glibc's ``mallinfo2()`` in-use bytes (``uordblks + hblkhd``, which include every CPU
+tensor's storage) sampled after each ATen operator of the forward and backward passes, minus its value
+before the call.
 
 Torch runs on one thread (``--threads 1``): the nets are tiny and intra-op threads only add contention.
 
@@ -128,7 +129,8 @@ class PeakHeap(TorchDispatchMode):
 
 
 LOSSES = {
-    "pairwise": lambda c, t: sb3_quantile_huber_loss(c, t, sum_over_quantiles=True),
+    "sb3-contrib": lambda c, t: sb3_quantile_huber_loss(c, t, sum_over_quantiles=True),
+    "pairwise": lambda c, t: quantile_huber_loss(c, t, sum_over_quantiles=True, method="pairwise"),
     "sorted": lambda c, t: quantile_huber_loss(c, t, sum_over_quantiles=True, method="sorted"),
 }
 
@@ -157,19 +159,21 @@ def measure_loss(name: str, batch: int, n: int, reps: int, seed: int) -> tuple[f
 
 
 def loss_table(quantiles: list[int], batches: list[int], reps: int, seed: int) -> dict:
-    print("\n## The loss alone: forward + backward, (batch, N) vs (batch, N), float32\n")
-    print("| batch | N | pairwise ms | sorted ms | speed-up | pairwise peak MiB | sorted peak MiB | memory ratio |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("\n## The loss alone: forward + backward, (batch, N) vs (batch, N), float32; time in ms (peak heap MiB)\n")
+    print("| batch | N | sb3-contrib | rdo pairwise | rdo sorted | sorted speed-up vs sb3-contrib "
+          "| sorted peak / sb3-contrib peak |")
+    print("|---|---|---|---|---|---|---|")
     results = {}
     for batch in batches:
         for n in quantiles:
             r = max(2, reps if batch * n * n <= 2_000_000 else reps // 5)  # the big pairwise calls take seconds
-            (tp, mp), (ts, ms) = (measure_loss(name, batch, n, r, seed) for name in ("pairwise", "sorted"))
-            results[batch, n] = (tp, ts, mp, ms)
-            mib = (lambda b: f"{b / 2**20:.2f}" if b is not None else "n/a")
-            ratio = f"1/{mp / ms:.0f}" if mp and ms else "n/a"
-            print(f"| {batch} | {n} | {tp * 1e3:.3f} | {ts * 1e3:.3f} | {tp / ts:.1f}x | {mib(mp)} | {mib(ms)} "
-                  f"| {ratio} |", flush=True)
+            res = {name: measure_loss(name, batch, n, r, seed) for name in LOSSES}
+            results[batch, n] = res
+            cells = [f"{t * 1e3:.3f} ({peak / 2**20:.2f})" if peak is not None else f"{t * 1e3:.3f}"
+                     for t, peak in res.values()]
+            (t_ref, m_ref), (t_sorted, m_sorted) = res["sb3-contrib"], res["sorted"]
+            ratio = f"1/{m_ref / m_sorted:.0f}" if m_ref and m_sorted else "n/a"
+            print(f"| {batch} | {n} | {' | '.join(cells)} | {t_ref / t_sorted:.1f}x | {ratio} |", flush=True)
     return results
 
 
@@ -225,10 +229,10 @@ def main() -> None:
 
     if not args.no_loss:
         results = loss_table(args.quantiles, args.batches, args.loss_reps, args.seed)
-        if (256, 1000) in results and results[256, 1000][3]:
-            _, _, pairwise_peak, sorted_peak = results[256, 1000]
+        if (256, 1000) in results and results[256, 1000]["sorted"][1]:
             print()
-            check("N=1000, batch 256: pairwise peak / sorted peak", pairwise_peak / sorted_peak, 20.0)
+            check("N=1000, batch 256: sb3-contrib (pairwise) peak / sorted peak",
+                  results[256, 1000]["sb3-contrib"][1] / results[256, 1000]["sorted"][1], 20.0)
 
 
 if __name__ == "__main__":

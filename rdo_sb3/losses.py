@@ -35,11 +35,12 @@ __all__ = ["quantile_huber_loss", "LOSS_METHODS", "AUTO_CROSSOVER", "FastQRDQN",
 LOSS_METHODS = ("auto", "pairwise", "sorted")
 
 #: ``method="auto"`` uses the pairwise loss while the number of pairs ``batch * n_critics * N * M`` is
-#: at most this, the sorted one above it. Measured on one CPU thread, forward + backward
-#: (``benchmarks/agent_throughput.py --loss-only``): the two break even between about 18,000 pairs
-#: (batch 32, N = M = 24) and 33,000 (batch 32, N = M = 32; batch 256, N = M = 12). Not measured on
-#: GPUs, where the same figure is used.
-AUTO_CROSSOVER = 30_000
+#: at most this, the sorted one above it. Measured on one CPU thread, forward + backward, against this
+#: module's pairwise loss (a fused forward that also yields the gradient): the two break even between
+#: about 130,000 pairs (batch 32, N = M = 64) and 200,000 (batch 32, N = M = 80); at 83,000 (batch 32,
+#: N = M = 51) pairwise is 10% faster, at 262,000 (batch 256, N = M = 32) sorted is 40% faster. Not
+#: measured on GPUs, where the same figure is used.
+AUTO_CROSSOVER = 150_000
 
 
 def check_kappa(kappa: Any, name: str = "kappa") -> float:
@@ -109,20 +110,36 @@ def _check_inputs(current: th.Tensor, target: th.Tensor, cum_prob: th.Tensor | N
                          f"1, as sb3-contrib broadcasts it), got shape {shape}") from None
 
 
-def _pairwise(current: th.Tensor, target: th.Tensor, tau: th.Tensor, kappa: float) -> th.Tensor:
-    """Sum over all pairs of ``|tau_i - 1{u < 0}| * huber_kappa(u) / kappa``, ``u = y_j - theta_i``."""
-    delta = target.unsqueeze(-2) - current.unsqueeze(-1)
-    abs_delta = delta.abs()
-    if kappa == 0.0:
-        huber = abs_delta
-    elif kappa == 1.0:  # sb3-contrib's own expression
-        huber = th.where(abs_delta > 1.0, abs_delta - 0.5, delta**2 * 0.5)
-    else:
-        # the quadratic branch kappa * z^2 / 2 of z = delta / kappa clamped to [-1, 1]: finite, with a finite
-        # gradient, for any kappa > 0 (even subnormal); at kappa = 1 it is sb3-contrib's delta^2 / 2
-        z = (delta / kappa).clamp(-1.0, 1.0)
-        huber = th.where(abs_delta > kappa, abs_delta - 0.5 * kappa, 0.5 * kappa * z**2)
-    return (th.abs(tau.unsqueeze(-1) - (delta.detach() < 0).to(delta.dtype)) * huber).sum()
+class _PairwiseQuantileHuber(th.autograd.Function):
+    """Sum over all pairs of ``|tau_i - 1{u < 0}| * huber_kappa(u) / kappa``, ``u = y_j - theta_i``, times
+    ``scale``, in the inputs' dtype; the forward pass also computes the gradient for ``current``."""
+
+    @staticmethod
+    def forward(ctx: Any, current: th.Tensor, target: th.Tensor, tau: th.Tensor, kappa: float,
+                scale: float) -> th.Tensor:
+        delta = target.unsqueeze(-2) - current.detach().unsqueeze(-1)  # (..., N, M)
+        tau = tau.unsqueeze(-1)
+        weight = th.where(delta < 0, (tau - 1.0).abs(), tau.abs())  # sb3-contrib's |tau - 1{u < 0}|
+        if kappa == 0.0:
+            slope = delta.sign()  # d|u|/du, 0 at u = 0
+            huber = delta.abs_()
+        else:
+            # z = u / kappa clamped to [-1, 1] is huber's derivative; huber = z * (u - kappa z / 2), i.e.
+            # u^2 / (2 kappa) inside, |u| - kappa / 2 outside; finite for any kappa > 0, even subnormal
+            slope = (delta / kappa).clamp_(-1.0, 1.0)
+            huber = delta.sub_(slope * (0.5 * kappa)).mul_(slope)
+        loss = (weight * huber).sum() * scale
+        if ctx.needs_input_grad[0]:
+            ctx.save_for_backward((weight * slope).sum(dim=-1).mul_(-scale))
+        return loss
+
+    @staticmethod
+    @th.autograd.function.once_differentiable
+    def backward(ctx: Any, grad_output: th.Tensor) -> tuple[th.Tensor | None, None, None, None, None]:
+        if not ctx.needs_input_grad[0]:
+            return None, None, None, None, None
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output, None, None, None, None
 
 
 @functools.lru_cache(maxsize=64)
@@ -233,7 +250,7 @@ def quantile_huber_loss(
     lose no accuracy. Its gradient carries a relative rounding error of about
     ``1e-16 * (spread of the targets) / kappa`` (differences of prefix sums divided by ``kappa``): for a
     ``kappa`` below about ``1e-8`` times the spread of the returns use ``kappa=0`` or
-    ``method="pairwise"``. It does not support double backward.
+    ``method="pairwise"``. Neither method supports double backward.
 
     Args:
         current_quantiles: ``(batch, n_quantiles)`` (QR-DQN) or ``(batch, n_critics, n_quantiles)`` (TQC).
@@ -247,7 +264,8 @@ def quantile_huber_loss(
         sum_over_quantiles: sum over the current quantiles (QR-DQN) instead of averaging (TQC).
         kappa: the Huber threshold, ``>= 0``; ``0`` gives the pure quantile loss.
         method: ``"pairwise"`` (sb3-contrib's ``batch x N x M`` computation, generalized to any
-            ``kappa``), ``"sorted"`` (``O((N + M) log M)`` time and ``O(N + M)`` memory per sample)
+            ``kappa``, its forward pass also computing the gradient), ``"sorted"`` (``O((N + M) log M)``
+            time and ``O(N + M)`` memory per sample)
             or ``"auto"``: pairwise while the number of pairs ``batch * n_critics * N * M`` is at most
             :data:`AUTO_CROSSOVER` (small problems, where it is the faster one), sorted above.
 
@@ -273,7 +291,7 @@ def quantile_huber_loss(
     if method == "pairwise" or (method == "auto" and n_pairs <= AUTO_CROSSOVER):
         if not bool(th.isfinite(target_quantiles).all()):  # (the sorted loss checks after sorting)
             raise ValueError("target_quantiles contains NaN or infinite values")
-        return _pairwise(current_quantiles, target_quantiles, tau, kappa) * scale
+        return _PairwiseQuantileHuber.apply(current_quantiles, target_quantiles, tau, kappa, scale)
     return _SortedQuantileHuber.apply(current_quantiles, target_quantiles, tau, kappa, scale)
 
 
