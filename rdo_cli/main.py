@@ -82,7 +82,7 @@ def _add_globals(p: argparse.ArgumentParser, top: bool) -> None:
     p.add_argument("--threads", type=_whole(1), default=default(1), metavar="N",
                    help="torch CPU threads (default 1: the fastest for these small networks on the CPU)")
     p.add_argument("--debug", action="store_true", default=default(False),
-                   help="on an error, print the full traceback after the one-line message")
+                   help="on an error, print the full traceback above the one-line message")
 
 
 def _add_common_eval(p: argparse.ArgumentParser, episodes: int) -> None:

@@ -36,7 +36,8 @@ def solve_env(env_id: str, objective: str, *, horizon: int | None = None,
     if horizon is not None and horizon < 1:
         raise CliError(f"--horizon must be a positive integer, got {horizon}")
     if horizon is not None and is_benchmark(env_id):
-        raise CliError(f"{env_id} has its horizon as an env argument: use --env-kwargs horizon={horizon} "
+        raise CliError(f"--horizon {horizon}: {env_id} has its horizon as an env argument: use --env-kwargs "
+                       f"horizon={horizon} "
                        "(so that the env and its exact model change together)")
     env = make_plain_env(env_id, env_kwargs)
     check_objective_for_env(env, obj)

@@ -97,6 +97,9 @@ def resume(folder: Path, *, timesteps: int | None = None, command: str | None = 
     if not folder.is_dir():
         raise CliError(f"--resume {folder}: no such run folder")
     config = load_config(folder)
+    if not (folder / MODEL_FILE).is_file():
+        raise CliError(f"--resume {folder}: no {MODEL_FILE} (the run stopped before its first checkpoint); start it "
+                       "again without --resume")
     check_env_id(config.env_id)
     if timesteps is not None:
         if timesteps <= config.steps_done:
@@ -206,7 +209,11 @@ def train_config(config: RunConfig, folder: Path, *, note: str = "", progress: b
                        "(it scores each action); discretize the actions or use another agent")
     if not resuming:
         _warn_unreachable(config, env, warnings)
-    model = _build_model(config, env, folder, resuming, verbose)
+    try:
+        model = _build_model(config, env, folder, resuming, verbose)
+    except BaseException:
+        env.close()
+        raise
     model.set_logger(_logger(config, folder, resuming))
     config.versions = package_versions()
     done_before = int(model.num_timesteps)
