@@ -230,14 +230,14 @@ def format_problems(found: dict[str, list[str]]) -> str:
 # tests
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
+@pytest.fixture
+def site(tmp_path) -> Path:
     given = os.environ.get("RDO_DOCS_SITE")
     if given:
         return Path(given)
     if shutil.which("mkdocs") is None and not (Path(sys.executable).parent / "mkdocs").exists():
         pytest.skip("mkdocs is not installed (pip install -e '.[docs]')")
-    out = tmp_path_factory.mktemp("site")
+    out = tmp_path / "site"
     proc = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--site-dir", str(out), "--quiet"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
@@ -251,12 +251,10 @@ def test_markdown_tables_have_as_many_cells_as_their_header():
     assert not problems, "\n".join(problems)
 
 
-def test_rendered_pages_have_no_broken_tables_commands_or_raw_tex(site):
+def test_rendered_site(site):
+    """One test per built site (the build takes a while): the pages, then the vendored MathJax."""
     found = site_problems(site)
     assert not found, "rendered documentation problems:\n" + format_problems(found)
-
-
-def test_mathjax_is_served_by_the_site(site):
     assert (site / "javascripts" / "mathjax" / "tex-svg.js").is_file(), "MathJax is not vendored into the site"
     scripts = [s.attrs.get("src", "") for s in parse(site / "concepts" / "index.html").iter("script")]
     assert any(src.endswith("javascripts/mathjax/tex-svg.js") for src in scripts), scripts
