@@ -311,6 +311,10 @@ def enjoy(argv: Sequence[str] | None = None) -> None:
           _patched_item(ALGOS, ALGO, _LoadDEtaN)):
         zoo_enjoy.enjoy()
 
+    if loaded and not created:
+        print("note: the episodes did not start at DηN's own initial stock: that needs one env (the default "
+              "--n-envs 1) with a StockAugmentation; python -m rdo_sb3.zoo evaluate reports the objective",
+              file=sys.stderr)
     returns = [g for env in created for g in env.returns]
     stocks = [c for env in created for c in env.initial_stocks]
     if not returns:
@@ -392,11 +396,18 @@ def evaluate(argv: Sequence[str] | None = None) -> Any:
         raise SystemExit("the run normalizes its observations or rewards (VecNormalize): the objective is of the "
                          "env's own returns, evaluate it without normalization")
     env_kwargs = hyperparams.pop("env_kwargs", None) or {}
+    args_path = os.path.join(log_path, env_name, "args.yml")
+    if os.path.isfile(args_path):  # --env-kwargs of the training command, as the Zoo's enjoy reads them
+        import yaml
+
+        with open(args_path) as f:
+            trained_with = yaml.load(f, Loader=yaml.UnsafeLoader)
+        env_kwargs = trained_with.get("env_kwargs") or env_kwargs
     venv = create_test_env(env_name.gym_id, n_envs=1, seed=args.seed, should_render=False,
                            hyperparams=hyperparams, env_kwargs=env_kwargs)
     env = _first_env(venv)
-    model = ALGOS[args.algo].load(model_path, device=args.device,
-                                  custom_objects={"learning_rate": 0.0, "lr_schedule": lambda _: 0.0})
+    model = ALGOS[args.algo].load(model_path, device=args.device, custom_objects={
+        "learning_rate": 0.0, "lr_schedule": lambda _: 0.0, "clip_range": lambda _: 0.0})
     evaluation = evaluate_objective(model, env, args.n_episodes, seed=args.seed,
                                     deterministic=not args.stochastic, initial_stock=args.initial_stock)
     print(f"Loaded {model_path}")
