@@ -20,6 +20,7 @@ import os
 import re
 import sys
 import traceback
+import warnings
 from pathlib import Path
 
 from rdo_cli.config import ALGOS, DEVICES, TrainingOptions, parse_hyperparams, parse_objective
@@ -304,8 +305,19 @@ def _fail(message: str, debug: bool) -> int:
     return 2
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Python warnings (the libraries', e.g. DηN's c0 at the edge of its range) as one line each."""
+    print(f"rdo: warning: {one_line(str(message))}", file=sys.stderr if file is None else file)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``rdo`` console script; returns the exit status."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:

@@ -157,3 +157,18 @@ def test_hyperparameters_in_exponent_notation_are_numbers(tmp_path):
                  "--hyperparams", "learning_rate=1e-3", "buffer_size=1e3", "learning_starts=20"]) == 0
     params = yaml.safe_load((folder / "run.yml").read_text())["hyperparams"]
     assert params["learning_rate"] == 0.001 and params["buffer_size"] == 1000 and isinstance(params["buffer_size"], int)
+
+
+def test_library_warnings_are_one_line_each(capsys, monkeypatch):
+    import warnings
+
+    from rdo_cli import solve
+
+    def warns(*args, **kwargs):
+        warnings.warn("DEtaN chose c0=8 at the edge\nof the searched range", UserWarning, stacklevel=1)
+        return "report"
+
+    monkeypatch.setattr(solve, "format_solution", warns)
+    assert main(["solve", "FrozenLake-v1", "-o", "prob:1"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "report\n" and err == "rdo: warning: DEtaN chose c0=8 at the edge of the searched range\n"
