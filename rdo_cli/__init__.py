@@ -5,7 +5,8 @@ imports it). Every command is also a function (:func:`rdo_cli.main.main` takes `
 run folder written by ``rdo train`` (``model.zip`` + ``run.yml`` and the training logs) is what
 ``rdo evaluate``, ``rdo plot`` and ``rdo train --resume`` read back.
 
-Modules: :mod:`~rdo_cli.main` (the parser), one module per command (:mod:`~rdo_cli.demo`,
+Modules: :mod:`~rdo_cli.main` (the entry point and its error handling), :mod:`~rdo_cli.parser` (the
+arguments and their help), one module per command (:mod:`~rdo_cli.demo`,
 :mod:`~rdo_cli.train`, :mod:`~rdo_cli.evaluate`, :mod:`~rdo_cli.solve`, :mod:`~rdo_cli.plot`),
 :mod:`~rdo_cli.config` (the arguments resolved once into a :class:`~rdo_cli.config.RunConfig`),
 :mod:`~rdo_cli.hyperparams` (``key=value`` options and their checks),
