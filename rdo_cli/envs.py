@@ -22,7 +22,7 @@ from rdo_gym import Objective, StockAugmentation, UniformStock
 from rdo_gym.dp import ExactReference, TabularMDP, exact_reference
 
 __all__ = ["make_env", "make_plain_env", "check_objective_for_env", "tabular_model", "reference_for",
-           "sb3_takes", "return_range", "unreachable_warning"]
+           "sb3_takes", "unreachable_warning"]
 
 
 @contextmanager
@@ -175,33 +175,6 @@ def reference_for(config: RunConfig, objective: Objective, env: gym.Env) -> Exac
     return None if mdp is None else exact_reference(mdp, objective)
 
 
-def return_range(mdp: TabularMDP) -> tuple[float, float] | None:
-    """The smallest and largest return any policy can reach with positive probability from an
-    initial state (the undiscounted total over the horizon), or ``None`` without a horizon.
-
-    Args:
-        mdp: The tabular model.
-    """
-    import numpy as np
-
-    if mdp.horizon is None:
-        return None
-    prob, reward = np.asarray(mdp.prob), np.asarray(mdp.reward, dtype=float)
-    nxt, term = np.asarray(mdp.next_state), np.asarray(mdp.terminated, dtype=bool)
-    shape = prob.shape  # (S, A, M)
-    reward, nxt, term = (np.broadcast_to(x, shape) for x in (reward, nxt, term))
-    possible = prob > 0
-    lo = np.zeros(shape[0])
-    hi = np.zeros(shape[0])
-    for _ in range(int(mdp.horizon)):
-        cont_lo = np.where(term, 0.0, lo[nxt])
-        cont_hi = np.where(term, 0.0, hi[nxt])
-        lo = np.where(possible, reward + cont_lo, np.inf).min(axis=2).min(axis=1)
-        hi = np.where(possible, reward + cont_hi, -np.inf).max(axis=2).max(axis=1)
-    start = np.asarray(mdp.initial) > 0
-    return float(lo[start].min()), float(hi[start].max())
-
-
 def unreachable_warning(objective: Objective, mdp: TabularMDP | None) -> str | None:
     """A warning when ``objective``'s target or threshold lies outside the returns ``mdp`` can reach.
 
@@ -214,7 +187,7 @@ def unreachable_warning(objective: Objective, mdp: TabularMDP | None) -> str | N
 
     if mdp is None or not isinstance(objective, (TargetReturn, ProbabilityAtLeast)):
         return None
-    bounds = return_range(mdp)
+    bounds = mdp.return_range()
     if bounds is None:
         return None
     low, high = bounds

@@ -164,3 +164,14 @@ def test_lattice_rewards_match_integer_problem(scale):
         assert sol.value == pytest.approx(scale * solve(base, obj_int).value
                                           if not isinstance(obj, ProbabilityAtLeast)
                                           else solve(base, obj_int).value, abs=1e-9)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mdp_params)
+def test_return_range_is_the_range_of_every_achievable_law(params):
+    seed, S, H, starts = params
+    mdp = random_mdp(seed, S, H, n_starts=min(starts, S))
+    support, laws = achievable_laws(mdp)
+    reached = support[(laws > 1e-15).any(axis=0)]
+    assert mdp.return_range() == (pytest.approx(reached.min()), pytest.approx(reached.max()))
+    assert mdp.with_horizon(None).return_range() is None

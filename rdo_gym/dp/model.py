@@ -111,6 +111,30 @@ class TabularMDP:
         r = self.reward[self.prob > 0]
         return bool(np.all(r == np.round(r)))
 
+    def return_range(self) -> tuple[float, float] | None:
+        """The smallest and largest return ``G`` that some policy reaches with positive probability
+        from an initial state (``None`` without a horizon).
+
+        Examples:
+            >>> mdp = TabularMDP.from_outcomes({0: {0: [(0.5, 0, 1.0, True), (0.5, 0, -2.0, True)],
+            ...                                     1: [(1.0, 0, 3.0, True)]}}, initial=[1.0], horizon=1)
+            >>> mdp.return_range()
+            (-2.0, 3.0)
+        """
+        if self.horizon is None:
+            return None
+        shape = self.prob.shape  # (S, A, M)
+        reward, nxt, term = (np.broadcast_to(x, shape) for x in (self.reward, self.next_state, self.terminated))
+        possible = self.prob > 0
+        lo, hi = np.zeros(shape[0]), np.zeros(shape[0])
+        for _ in range(int(self.horizon)):
+            lo_next = np.where(term, 0.0, lo[nxt]) + reward
+            hi_next = np.where(term, 0.0, hi[nxt]) + reward
+            lo = np.where(possible, lo_next, np.inf).min(axis=(1, 2))
+            hi = np.where(possible, hi_next, -np.inf).max(axis=(1, 2))
+        start = self.initial > 0
+        return float(lo[start].min()), float(hi[start].max())
+
     def with_horizon(self, horizon: int | None) -> TabularMDP:
         """The same MDP with another horizon."""
         return TabularMDP(self.prob, self.next_state, self.reward, self.terminated, self.initial, horizon)
