@@ -7,6 +7,7 @@ from typing import Any
 import gymnasium as gym
 from gymnasium import spaces
 
+from rdo_gym.hyperparameters import check_hyperparameters
 from rdo_gym.objectives import Objective
 from rdo_gym.presets import Preset
 
@@ -44,13 +45,13 @@ def make_model(preset: Preset, env: gym.Env, *, objective: Objective | str | Non
         The model (call ``model.learn(preset.n_timesteps)``).
 
     Raises:
-        ValueError: If ``overrides`` sets ``gamma``.
+        ValueError: If ``overrides`` sets ``gamma``, or a hyperparameter has a value the agent
+            cannot use (:func:`rdo_gym.hyperparameters.check_hyperparameters`).
     """
     if "gamma" in overrides:
         raise ValueError("set the discount on the preset (preset.with_overrides(gamma=...)), not as an override: "
                          "the stock recursion uses it too")
-    params = preset.kwargs()
-    params.update(overrides)
+    params = check_hyperparameters({**preset.kwargs(), **overrides})
     policy = preset.policy or default_policy(env)
     if preset.agent == "detan":
         from rdo_sb3.detan import DEtaN

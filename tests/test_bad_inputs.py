@@ -149,3 +149,21 @@ def test_load_errors_name_the_file_and_the_problem(tmp_path):
     QRDQN("MlpPolicy", CoinEnv(4), policy_kwargs=dict(n_quantiles=4)).save(tmp_path / "q.zip")
     with pytest.raises(ValueError, match=r"not a DEtaN model \(its policy comes from sb3_contrib.qrdqn"):
         DEtaN.load(tmp_path / "q.zip")
+
+
+@pytest.mark.parametrize("override, match", [
+    ({"batch_size": -5}, r"hyperparameter batch_size must be a positive integer, got -5"),
+    ({"learning_rate": 0}, "hyperparameter learning_rate must be a positive number"),
+    ({"exploration_fraction": 2}, r"exploration_fraction must be a number in \[0, 1\]"),
+    ({"policy_kwargs": {"net_arch": [64, 0]}}, "net_arch"),
+    ({"train_freq": (4, "steps")}, "train_freq"),
+])
+def test_make_model_names_a_hyperparameter_the_agent_cannot_use(override, match):
+    import rdo_envs
+    from rdo_sb3 import make_model
+
+    preset = rdo_envs.preset("rdo/TargetGrid-v0", "detan")
+    with pytest.raises(ValueError, match=match):
+        make_model(preset, rdo_envs.make_stock_env("rdo/TargetGrid-v0"), **override)
+    # a schedule is a valid learning rate
+    make_model(preset, rdo_envs.make_stock_env("rdo/TargetGrid-v0"), learning_rate=lambda progress: 1e-3 * progress)
