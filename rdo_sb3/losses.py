@@ -8,7 +8,9 @@ sorted once, with prefix sums of ``y`` and ``y**2``; for each current quantile `
 search finds the atoms below ``theta_i - kappa``, between ``theta_i - kappa`` and ``theta_i``, between
 ``theta_i`` and ``theta_i + kappa``, and above ``theta_i + kappa``. Each of these four regions has a
 closed-form sum of the loss and of its derivative, so the forward pass also yields the gradient
-(a hand-written backward of a :class:`torch.autograd.Function`).
+(a hand-written backward of a :class:`torch.autograd.Function`). For small problems the pairwise
+computation is faster; it is provided too, as one fused pass that also yields the gradient, and
+``method="auto"`` picks between the two.
 
 :class:`FastQRDQN` and :class:`FastTQC` are sb3-contrib's ``QRDQN`` and ``TQC`` with their loss routed
 through this one.
@@ -246,8 +248,9 @@ def quantile_huber_loss(
     Only ``current_quantiles`` gets a gradient: the targets and ``cum_prob`` are constants (a ValueError
     if they require grad; sb3-contrib's QR-DQN and TQC compute the targets under ``torch.no_grad()``).
     The ``"sorted"`` method computes in float64 (wider if the inputs are) on values centred per sample
-    and casts the loss and the gradient back to the inputs' dtype, so float32 inputs with large returns
-    lose no accuracy. Its gradient carries a relative rounding error of about
+    and casts the loss and the gradient back to the inputs' dtype, so with float32 inputs and large
+    returns it matches a float64 computation on the same values to float32 rounding (the pairwise
+    method, like sb3-contrib's, computes in the inputs' dtype). Its gradient carries a relative rounding error of about
     ``1e-16 * (spread of the targets) / kappa`` (differences of prefix sums divided by ``kappa``): for a
     ``kappa`` below about ``1e-8`` times the spread of the returns use ``kappa=0`` or
     ``method="pairwise"``. Neither method supports double backward.
