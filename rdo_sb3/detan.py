@@ -387,13 +387,19 @@ class DEtaN(QRDQN):
         in naive mode ``c0`` is NaN and the value is the objective's statistic of the greedy action's
         return-to-go quantiles.
         """
-        assert self.scorer is not None
-        if stock_candidates is None and self._searches_stock():
-            stock_candidates = self.stock_candidates()
-        c0, value = self.scorer.choose_initial_stock(self.quantiles, observation, stock_candidates)
-        if self._searches_stock():
-            self._warn_on_edge(c0, np.asarray(stock_candidates, dtype=np.float64))
+        c0, value, candidates = self._initial_stock_choice(observation, stock_candidates)
+        if candidates is not None:
+            self._warn_on_edge(c0, candidates)
         return c0, value
+
+    def _initial_stock_choice(self, observation: Any, stock_candidates: Any) -> tuple[float, float, Any]:
+        """:meth:`choose_initial_stock` without the edge warning, and the candidates searched (or None)."""
+        assert self.scorer is not None
+        if not self._searches_stock():
+            return (*self.scorer.choose_initial_stock(self.quantiles, observation, None), None)
+        candidates = np.asarray(self.stock_candidates() if stock_candidates is None else stock_candidates,
+                                dtype=np.float64).reshape(-1)
+        return (*self.scorer.choose_initial_stock(self.quantiles, observation, candidates), candidates)
 
     def _warn_on_edge(self, c0: float, candidates: np.ndarray) -> None:
         """Warn once when the search picks the lowest or highest candidate: the best ``c0`` may lie
@@ -427,8 +433,8 @@ class DEtaN(QRDQN):
         ``rollout/initial_stock`` (that choice). Skipped when the logger has no output."""
         if self._start_obs is not None and self.logger.output_formats and (
                 not self._searches_stock() or self.stock_range is not None):
-            try:
-                c0, value = self.choose_initial_stock(self._start_obs)
+            try:  # an untrained agent's c0 often sits on the edge: no warning from logging
+                c0, value, _ = self._initial_stock_choice(self._start_obs, None)
             except (ValueError, RuntimeError) as err:  # never let logging break training
                 warnings.warn(f"DEtaN could not estimate the objective for logging: {err}", stacklevel=2)
             else:

@@ -473,3 +473,17 @@ def test_tie_break_is_a_detan_argument_kept_by_save_load_and_set_objective(tmp_p
     assert DEtaN.load(tmp_path / "m.zip").scorer.tie_break == "mean"
     with pytest.raises(ValueError, match="tie_break must be one of"):
         DEtaN("MlpPolicy", coin(), objective="prob:2", tie_break="lowest")
+
+
+def test_training_logs_do_not_warn_about_the_edge_of_the_stock_range(tmp_path):
+    import warnings
+
+    from stable_baselines3.common.logger import configure
+
+    model = DEtaN("MlpPolicy", coin(), objective="cvar:0.5", seed=0, **SMALL)
+    model.set_logger(configure(str(tmp_path), ["csv"]))
+    constant_network(model.quantile_net, [[10.0] * 2] * 8)  # c0* = -10 lies below the range -4..0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.learn(40, log_interval=1)
+    assert not [w for w in caught if "edge of the searched range" in str(w.message)]
