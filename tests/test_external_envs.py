@@ -221,3 +221,18 @@ def test_blackjack_exact_model_matches_monte_carlo_of_the_real_env(kwargs):
     assert set(np.unique(returns)) <= {float(x) for x in atoms}
     mean = float(np.dot(atoms, probs))
     assert abs(returns.mean() - mean) <= 4.5 * returns.std() / math.sqrt(n)
+
+
+@pytest.mark.parametrize("env_id, kwargs", [("FrozenLake-v1", {}), ("Taxi-v4", {"fickle_passenger": True}),
+                                            ("Blackjack-v1", {}), ("CliffWalkingSlippery-v1", {})])
+def test_envs_pass_the_gymnasium_and_sb3_checkers(env_id, kwargs):
+    import warnings
+
+    from gymnasium.utils.env_checker import check_env as gym_check_env
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    env = make_external_env(env_id, "mean", **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sb3_check_env(env)
+        gym_check_env(env.unwrapped, skip_render_check=True)
