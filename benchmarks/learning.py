@@ -234,7 +234,7 @@ def markdown(rows: list[dict]) -> str:
                 f"{row['steps']} | {row['train_seconds']:.0f} |")
     target_rows = [r for r in rows if r["setting"] == "target"]
     if target_rows:
-        lines += ["", "| target-return agent | mean over targets of E|G - g| | DP optimum (mean) | gap |",
+        lines += ["", "| target-return agent | mean over targets of E\\|G - g\\| | DP optimum (mean) | gap |",
                   "|---|---|---|---|"]
         for row in target_rows:
             agent_mean = np.mean([o["value_mean"] for o in row["objectives"].values()])
@@ -281,7 +281,7 @@ def plot(runs: list[dict], path: Path) -> None:
                     x["returns"] for x in run["results"] if x["objective"] == spec)
         target = objective.target if isinstance(objective, TargetReturn) else None
         panels.append(Panel(f"{env_id.split('/')[-1]}  {spec}", exact=ref.distributions, samples=samples,
-                            vline=target, vline_label="target" if target is not None else ""))
+                            vline=target, vline_label="target" if target is not None else "", objective=objective))
     try:
         print(f"wrote {save_return_plots(panels, path)}")
     except ImportError as err:

@@ -87,8 +87,9 @@ def run_demo(*, alpha: float = 0.1, timesteps: int | None = None, seed: int = 0,
         say(f"  {name:38s} {num(value, '9.3f')} {num(mean, '8.3f')} {shown:>10s}  {how}")
 
     try:
-        plot = save_return_plots([Panel(f"{ENV_ID}  {objective}", exact=ref.distributions,
-                                         samples={"DηN (learned)": ev.returns})], folder / "return_distributions.png",
+        panel = Panel(f"{ENV_ID}  {objective}", exact=ref.distributions, samples={"DηN (learned)": ev.returns},
+                      objective=objective)
+        plot = save_return_plots([panel], folder / "return_distributions.png",
                                  ncols=1)
         say(f"\nplot of the return distributions: {plot}")
     except ImportError as err:

@@ -105,6 +105,6 @@ def plot_runs(paths: list[Path], out: Path, *, labels: list[str] | None = None, 
     exact = ref.distributions if ref is not None else {}
     target = obj.target if isinstance(obj, TargetReturn) else None
     path = save_return_plots([Panel(f"{first.config.env_id}  {obj}", exact=exact, samples=samples, vline=target,
-                                    vline_label="target")], out, ncols=1)
+                                    vline_label="target", objective=obj)], out, ncols=1)
     say(f"wrote {path}")
     return path

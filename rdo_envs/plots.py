@@ -41,8 +41,7 @@ class Panel:
         vline: An x position to mark (e.g. the target return), or ``None``.
         vline_label: The legend entry of ``vline``.
         objective: The objective (or its spec) whose value each legend entry shows; ``None``
-            reads it from the title's last word when that is an objective spec
-            (``"rdo/CVaRGrid-v0  cvar:0.1"``), else shows no values.
+            shows no values.
     """
 
     title: str
@@ -71,26 +70,19 @@ def _exact_cdf(atoms: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _objective_of(panel: Panel):
-    """The panel's objective: given, or the title's last word when it parses; else ``None``."""
+    """The panel's objective, parsed (``None`` when it has none)."""
     from rdo_gym import make_objective
 
-    spec = panel.objective
-    if spec is None:
-        words = panel.title.split()
-        if not words:
-            return None
-        spec = words[-1].rstrip(":,;")
-    try:
-        return make_objective(spec)
-    except (ValueError, TypeError, KeyError):
-        return None
+    return None if panel.objective is None else make_objective(panel.objective)
 
 
 def _value_name(objective) -> str:
     """A short name of the objective's value for the legend: ``CVaR_0.1``, ``E|G - 4|``, ``P(G >= 1)``,
     ``E|final level - 3|``."""
-    from rdo_gym import CVaR, Expectation, Homeostasis, ProbabilityAtLeast, TargetReturn
+    from rdo_gym import CVaR, Expectation, Homeostasis, MeanCVaR, ProbabilityAtLeast, TargetReturn
 
+    if isinstance(objective, MeanCVaR):
+        return f"{objective.lam:g} E[G] + {1 - objective.lam:g} CVaR_{objective.alpha:g}"
     if isinstance(objective, CVaR):
         return f"CVaR_{objective.alpha:g}"
     if isinstance(objective, TargetReturn):
