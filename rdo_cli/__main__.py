@@ -1,4 +1,4 @@
-"""``python -m rdo_cli`` is the ``rdo`` command."""
+"""`python -m rdo_cli` is the `rdo` command."""
 
 from rdo_cli.main import main
 

@@ -1,13 +1,13 @@
 """Saving a run while it trains, and resuming it.
 
-* :class:`Checkpoints` saves the run folder every N steps (``--checkpoint-every``), each file
-  written atomically (:func:`rdo_cli.run_folder.atomic_write`): a kill mid-write leaves the
+* [`Checkpoints`][rdo_cli.checkpoints.Checkpoints] saves the run folder every N steps (`--checkpoint-every`), each file
+  written atomically ([`rdo_cli.run_folder.atomic_write`][rdo_cli.run_folder.atomic_write]): a kill mid-write leaves the
   previous checkpoint.
-* :class:`StopOnSignal` turns SIGTERM and SIGINT into a clean stop at the next env step, so that
-  ``rdo train`` saves the run (status ``interrupted``) before it exits; a second signal stops at
-  once (``KeyboardInterrupt``).
-* :func:`load_for_resume` reads a run folder back into a model that continues where it stopped
-  (its step count, optionally its replay buffer).
+* [`StopOnSignal`][rdo_cli.checkpoints.StopOnSignal] turns SIGTERM and SIGINT into a clean stop at the next env step,
+  so that `rdo train` saves the run (status `interrupted`) before it exits; a second signal stops at
+  once (`KeyboardInterrupt`).
+* [`load_for_resume`][rdo_cli.checkpoints.load_for_resume] reads a run folder back into a model that continues where
+  it stopped (its step count, optionally its replay buffer).
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ __all__ = ["Checkpoints", "StopOnSignal", "load_for_resume"]
 
 
 class Checkpoints(BaseCallback):
-    """Call ``save()`` every ``every`` env steps (0: never).
+    """Call `save()` every `every` env steps (0: never).
 
     Args:
         every: Steps between checkpoints.
@@ -57,7 +57,7 @@ class StopOnSignal(BaseCallback):
     which installs the handlers and restores the previous ones).
 
     Attributes:
-        signum: The signal received, or ``None``.
+        signum: The signal received, or `None`.
     """
 
     SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -90,10 +90,10 @@ class StopOnSignal(BaseCallback):
 
 
 def load_for_resume(config: RunConfig, folder: Path, env: Any) -> Any:
-    """The model of ``folder`` on ``env``, ready to continue (its replay buffer loaded if saved).
+    """The model of `folder` on `env`, ready to continue (its replay buffer loaded if saved).
 
     Args:
-        config: The run's configuration (``run.yml``).
+        config: The run's configuration (`run.yml`).
         folder: The run folder.
         env: The training env (a VecEnv or an env).
     """

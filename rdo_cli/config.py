@@ -1,8 +1,8 @@
-"""The configuration of a run: the command-line arguments of ``rdo train``, resolved once.
+"""The configuration of a run: the command-line arguments of `rdo train`, resolved once.
 
-:func:`resolve_run` checks the env id, parses the objective, looks up the preset, and settles the
-discount and the training stocks; the :class:`RunConfig` it returns is complete (every later step
-reads it, nothing is parsed again) and is what ``run.yml`` holds (:mod:`rdo_cli.run_folder`).
+[`resolve_run`][rdo_cli.config.resolve_run] checks the env id, parses the objective, looks up the preset, and settles
+the discount and the training stocks; the [`RunConfig`][rdo_cli.config.RunConfig] it returns is complete (every later
+step reads it, nothing is parsed again) and is what `run.yml` holds ([`rdo_cli.run_folder`][rdo_cli.run_folder]).
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from rdo_gym.presets import AGENTS, Preset
 __all__ = ["ALGOS", "DEVICES", "RunConfig", "TrainingStocks", "TrainingOptions", "resolve_run", "check_env_id",
            "env_name", "is_benchmark", "parse_objective", "parse_hyperparams", "default_checkpoint_every"]
 
-#: Agents ``rdo train`` knows: DηN (stock-augmented) and its peer, plain sb3-contrib QR-DQN.
 ALGOS = AGENTS
-#: The training budget of an env without a preset.
+"""Agents `rdo train` knows: DηN (stock-augmented) and its peer, plain sb3-contrib QR-DQN."""
 DEFAULT_TIMESTEPS = 100_000
-#: ``--device`` choices (SB3's names).
+"""The training budget of an env without a preset."""
 DEVICES = ("cpu", "cuda", "auto")
-#: Run statuses in ``run.yml``.
+"""`--device` choices (SB3's names)."""
 STATUSES = ("running", "finished", "interrupted", "failed")
+"""Run statuses in `run.yml`."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class TrainingStocks:
     """DηN's initial stocks in training.
 
     Attributes:
-        range: The ``(low, high)`` range they are sampled on (``None``: every episode starts at the
-            objective's fixed ``c0``).
+        range: The `(low, high)` range they are sampled on (`None`: every episode starts at the
+            objective's fixed `c0`).
         integer: Whether integers are sampled.
         scale: The factor on the stock in the observation.
     """
@@ -50,7 +50,7 @@ class TrainingStocks:
 
 
 def default_checkpoint_every(timesteps: int) -> int:
-    """The default ``--checkpoint-every``: every 10% of the run, at most every 10k steps.
+    """The default `--checkpoint-every`: every 10% of the run, at most every 10k steps.
 
     Args:
         timesteps: The run's total steps.
@@ -60,18 +60,18 @@ def default_checkpoint_every(timesteps: int) -> int:
 
 @dataclass
 class TrainingOptions:
-    """How ``rdo train`` trains and what it records (saved in ``run.yml``; ``--resume`` reuses it).
+    """How `rdo train` trains and what it records (saved in `run.yml`; `--resume` reuses it).
 
     Attributes:
-        n_envs: Training envs stepped together (SB3's ``DummyVecEnv``).
-        device: torch device: ``cpu`` (the default: fastest for these small networks), ``cuda``
-            or ``auto``.
+        n_envs: Training envs stepped together (SB3's `DummyVecEnv`).
+        device: torch device: `cpu` (the default: fastest for these small networks), `cuda`
+            or `auto`.
         checkpoint_every: Steps between checkpoints of the run folder (0: only at the end, on an
-            error and on SIGINT/SIGTERM; ``None``: :func:`default_checkpoint_every`).
-        save_replay_buffer: Checkpoints include the replay buffer (``replay_buffer.pkl``).
+            error and on SIGINT/SIGTERM; `None`: [`default_checkpoint_every`][rdo_cli.config.default_checkpoint_every]).
+        save_replay_buffer: Checkpoints include the replay buffer (`replay_buffer.pkl`).
         eval_freq: Steps between objective evaluations during training (0: none).
         eval_episodes: Episodes of each of those evaluations.
-        tensorboard_log: A TensorBoard log folder (``None``: no TensorBoard).
+        tensorboard_log: A TensorBoard log folder (`None`: no TensorBoard).
     """
 
     n_envs: int = 1
@@ -85,23 +85,23 @@ class TrainingOptions:
 
 @dataclass
 class RunConfig:
-    """Everything a run is: what ``rdo train`` did, saved as ``run.yml`` next to ``model.zip``.
+    """Everything a run is: what `rdo train` did, saved as `run.yml` next to `model.zip`.
 
     Attributes:
         env_id: The Gymnasium id.
-        algo: ``"detan"`` or ``"qrdqn"``.
+        algo: `"detan"` or `"qrdqn"`.
         objective: The objective (parsed; a spec string is parsed on construction).
         preset: The agent's gamma, policy and hyperparameters (overrides applied).
         timesteps: The env steps trained (requested, or done when interrupted).
         seed: The model's seed.
-        stocks: DηN's training stocks (``None`` for QR-DQN: no stock).
-        env_kwargs: ``gym.make`` keyword arguments.
+        stocks: DηN's training stocks (`None` for QR-DQN: no stock).
+        env_kwargs: `gym.make` keyword arguments.
         train_seconds: The training time, once trained.
         training: How it trains (envs, device, checkpoints, evaluations, logs).
         steps_done: The env steps trained so far.
-        status: ``running``, ``finished``, ``interrupted`` or ``failed``.
+        status: `running`, `finished`, `interrupted` or `failed`.
         error: The error line of a failed run.
-        commands: The command lines that trained it (the first, then each ``--resume``).
+        commands: The command lines that trained it (the first, then each `--resume`).
         versions: Python's and the packages' versions it was trained with.
     """
 
@@ -132,15 +132,15 @@ class RunConfig:
 
     @property
     def benchmark(self) -> bool:
-        """Whether the env is a registered ``rdo/`` benchmark."""
+        """Whether the env is a registered `rdo/` benchmark."""
         return is_benchmark(self.env_id)
 
 
 def is_benchmark(env_id: str) -> bool:
-    """Whether ``env_id`` is a registered ``rdo/`` benchmark (with an exact model and presets).
+    """Whether `env_id` is a registered `rdo/` benchmark (with an exact model and presets).
 
     Args:
-        env_id: A Gymnasium id (``"rdo_envs:"`` prefix allowed).
+        env_id: A Gymnasium id (`"rdo_envs:"` prefix allowed).
     """
     import rdo_envs
 
@@ -148,16 +148,16 @@ def is_benchmark(env_id: str) -> bool:
 
 
 def env_name(env_id: str) -> str:
-    """The registered id of ``env_id`` (``"mypkg:MyEnv-v0"`` -> ``"MyEnv-v0"``).
+    """The registered id of `env_id` (`"mypkg:MyEnv-v0"` -> `"MyEnv-v0"`).
 
     Args:
-        env_id: A Gymnasium id, ``"module:Id"`` allowed.
+        env_id: A Gymnasium id, `"module:Id"` allowed.
     """
     return env_id.split(":", 1)[-1]
 
 
 def _import_env_module(env_id: str) -> None:
-    """Import the module part of a ``"module:Id"`` id (it registers the env), or a CliError."""
+    """Import the module part of a `"module:Id"` id (it registers the env), or a CliError."""
     module = env_id.split(":", 1)[0]
     try:
         importlib.import_module(module)
@@ -170,10 +170,10 @@ def _import_env_module(env_id: str) -> None:
 
 
 def check_env_id(env_id: str) -> str:
-    """``env_id`` if Gymnasium knows it (after registering the ``rdo/`` benchmarks), else a CliError.
+    """`env_id` if Gymnasium knows it (after registering the `rdo/` benchmarks), else a CliError.
 
     Args:
-        env_id: A Gymnasium id, ``"module:Id"`` allowed.
+        env_id: A Gymnasium id, `"module:Id"` allowed.
     """
     import rdo_envs  # (registers rdo/...)
 
@@ -199,7 +199,7 @@ def parse_objective(spec: str | Objective) -> Objective:
     """The objective of a spec string, or a CliError naming the accepted forms.
 
     Args:
-        spec: ``"cvar:0.1"``, ``"target:4"``... (an Objective passes through).
+        spec: `"cvar:0.1"`, `"target:4"`... (an Objective passes through).
     """
     try:
         return make_objective(spec)
@@ -208,17 +208,18 @@ def parse_objective(spec: str | Objective) -> Objective:
 
 
 def parse_hyperparams(items: list[str] | None, option: str = "--hyperparams") -> dict[str, Any]:
-    """``key=value`` pairs, values read as YAML (:func:`rdo_cli.hyperparams.parse_key_values`).
+    """`key=value` pairs, values read as YAML
+    ([`rdo_cli.hyperparams.parse_key_values`][rdo_cli.hyperparams.parse_key_values]).
 
     Args:
-        items: The ``key=value`` strings.
+        items: The `key=value` strings.
         option: The option they come from, for the messages.
     """
     return parse_key_values(items, option)
 
 
 def _gamma(env_id: str, gamma: float | None) -> float:
-    """``gamma`` checked, or the benchmark's (1), or 1 (objectives on the undiscounted return)."""
+    """`gamma` checked, or the benchmark's (1), or 1 (objectives on the undiscounted return)."""
     if gamma is None:
         if is_benchmark(env_id):
             import rdo_envs
@@ -232,11 +233,11 @@ def _gamma(env_id: str, gamma: float | None) -> float:
 
 def _training_stocks(env_id: str, objective: Objective, stock_range: tuple[float, float] | None,
                      stock_scale: float | None) -> TrainingStocks:
-    """DηN's training stocks on ``env_id``.
+    """DηN's training stocks on `env_id`.
 
-    A benchmark brings its own training range and scale (widened to a fixed ``c0`` outside it);
-    another env samples on ``stock_range`` if given, else starts every episode at the objective's
-    fixed ``c0`` (a searched ``c0`` — CVaR — needs a range to search in).
+    A benchmark brings its own training range and scale (widened to a fixed `c0` outside it);
+    another env samples on `stock_range` if given, else starts every episode at the objective's
+    fixed `c0` (a searched `c0` — CVaR — needs a range to search in).
     """
     if stock_range is not None and not all(math.isfinite(x) for x in stock_range):
         raise CliError(f"--stock-range needs two finite numbers LOW HIGH, got {stock_range[0]:g} {stock_range[1]:g}")
@@ -277,7 +278,7 @@ def _check_steps(value: Any) -> int:
 
 
 def _check_training(options: TrainingOptions | None, timesteps: int) -> TrainingOptions:
-    """The training options checked, ``checkpoint_every`` defaulted from ``timesteps``."""
+    """The training options checked, `checkpoint_every` defaulted from `timesteps`."""
     options = options or TrainingOptions()
     if options.checkpoint_every is None:
         options = replace(options, checkpoint_every=default_checkpoint_every(timesteps))
@@ -297,7 +298,7 @@ def _check_training(options: TrainingOptions | None, timesteps: int) -> Training
 
 
 def _preset(env_id: str, algo: str, objective: Objective, use_preset: bool) -> tuple[Preset, bool]:
-    """The benchmark's preset of ``algo`` (``True``), or the agent's defaults (``False``)."""
+    """The benchmark's preset of `algo` (`True`), or the agent's defaults (`False`)."""
     import rdo_envs
 
     name = env_name(env_id)
@@ -316,19 +317,19 @@ def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan",
     Args:
         env_id: A Gymnasium id.
         objective: The objective (spec or Objective).
-        algo: ``"detan"`` or ``"qrdqn"``.
+        algo: `"detan"` or `"qrdqn"`.
         timesteps: Env steps (default: the preset's, or 1e5).
         seed: The model's seed.
-        overrides: Hyperparameters replacing the preset's (``policy`` too; not ``gamma``).
-        use_preset: ``False`` starts from the agent's defaults.
-        stock_range: DηN's training stocks (default: the benchmark's range, else the fixed ``c0``).
+        overrides: Hyperparameters replacing the preset's (`policy` too; not `gamma`).
+        use_preset: `False` starts from the agent's defaults.
+        stock_range: DηN's training stocks (default: the benchmark's range, else the fixed `c0`).
         stock_scale: The factor on the stock in the observation.
         gamma: The discount (default: the benchmark's, else 1).
-        env_kwargs: ``gym.make`` keyword arguments.
+        env_kwargs: `gym.make` keyword arguments.
         training: How it trains (default: one env on the CPU, checkpoints every 10% / 10k steps).
 
     Returns:
-        ``(config, from_preset)``: the configuration, and whether a benchmark preset was used.
+        `(config, from_preset)`: the configuration, and whether a benchmark preset was used.
     """
     check_env_id(env_id)
     obj = parse_objective(objective)

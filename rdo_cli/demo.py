@@ -1,9 +1,9 @@
-"""``rdo demo``: DηN against the exact CVaR optimum on ``rdo/CVaRGrid-v0``, in a few CPU minutes.
+"""`rdo demo`: DηN against the exact CVaR optimum on `rdo/CVaRGrid-v0`, in a few CPU minutes.
 
 Solves the benchmark exactly (DP), trains DηN with stock relabelling (the env's preset), evaluates
 it by Monte Carlo with its own initial-stock choice, and prints a table against the optimum, the
 naive stock-free CVaR policy and the risk-neutral policy; writes a plot of the return
-distributions and leaves a run folder that ``rdo evaluate`` / ``rdo plot`` read.
+distributions and leaves a run folder that `rdo evaluate` / `rdo plot` read.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ def _mean(dist: tuple[np.ndarray, np.ndarray]) -> float:
 
 def run_demo(*, alpha: float = 0.1, timesteps: int | None = None, seed: int = 0, episodes: int = 2000,
              out: Path = Path("rdo-demo"), stream: TextIO | None = None) -> dict[str, float]:
-    """Run the demo; returns the numbers of its table (``optimum``, ``agent``, ``normalized``...).
+    """Run the demo; returns the numbers of its table (`optimum`, `agent`, `normalized`...).
 
     Args:
         alpha: The CVaR level.
         timesteps: Env steps (default: the preset's).
-        seed: The seed of the model (the evaluation uses ``10000 + seed``).
+        seed: The seed of the model (the evaluation uses `10000 + seed`).
         episodes: Monte Carlo evaluation episodes.
         out: The run folder.
         stream: Where the table goes (default: stdout).

@@ -1,10 +1,10 @@
 """Env construction for the command line: the env of a run, and the exact reference of an env.
 
-A benchmark's stock-augmented env is ``rdo_envs.make_stock_env``'s; any other env is wrapped in
-:class:`~rdo_gym.StockAugmentation` here, after Gymnasium's ``FlattenObservation`` when SB3 cannot
-take its observation space (a Tuple, as Blackjack's, or a nested Dict). An env has an exact model when it is an ``rdo/``
-benchmark (``env.unwrapped.model``) or a Gymnasium toy-text env exposing its transition table
-``P`` (FrozenLake, Taxi, CliffWalking...), whose ``TimeLimit`` becomes the DP horizon.
+A benchmark's stock-augmented env is `rdo_envs.make_stock_env`'s; any other env is wrapped in
+[`StockAugmentation`][rdo_gym.stock.StockAugmentation] here, after Gymnasium's `FlattenObservation` when SB3 cannot
+take its observation space (a Tuple, as Blackjack's, or a nested Dict). An env has an exact model when it is an `rdo/`
+benchmark (`env.unwrapped.model`) or a Gymnasium toy-text env exposing its transition table
+`P` (FrozenLake, Taxi, CliffWalking...), whose `TimeLimit` becomes the DP horizon.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ __all__ = ["make_env", "make_plain_env", "check_objective_for_env", "tabular_mod
 
 @contextmanager
 def _make_errors(env_id: str, kwargs: dict[str, Any]) -> Iterator[None]:
-    """``gym.make``'s errors (bad kwargs, missing extras) as CliErrors with the env's own message."""
+    """`gym.make`'s errors (bad kwargs, missing extras) as CliErrors with the env's own message."""
     try:
         yield
     except CliError:
@@ -38,18 +38,18 @@ def _make_errors(env_id: str, kwargs: dict[str, Any]) -> Iterator[None]:
 
 
 def make_plain_env(env_id: str, kwargs: dict[str, Any] | None = None) -> gym.Env:
-    """``gym.make(env_id, **kwargs)`` with its errors as CliErrors.
+    """`gym.make(env_id, **kwargs)` with its errors as CliErrors.
 
     Args:
         env_id: A Gymnasium id.
-        kwargs: ``gym.make`` keyword arguments.
+        kwargs: `gym.make` keyword arguments.
     """
     with _make_errors(env_id, kwargs or {}):
         return gym.make(env_name(env_id), **(kwargs or {}))
 
 
 def sb3_takes(space: spaces.Space) -> bool:
-    """Whether SB3's policies take ``space`` as it is (Box, Discrete, MultiDiscrete, MultiBinary,
+    """Whether SB3's policies take `space` as it is (Box, Discrete, MultiDiscrete, MultiBinary,
     or a Dict of those).
 
     Args:
@@ -62,7 +62,7 @@ def sb3_takes(space: spaces.Space) -> bool:
 
 
 def _sb3_ready(env: gym.Env) -> gym.Env:
-    """``env``, flattened to a 1-D Box (``FlattenObservation``) when SB3 cannot take its observations."""
+    """`env`, flattened to a 1-D Box (`FlattenObservation`) when SB3 cannot take its observations."""
     if sb3_takes(env.observation_space):
         return env
     try:
@@ -90,15 +90,15 @@ def check_objective_for_env(env: gym.Env, objective: Objective) -> None:
 
 
 def make_env(config: RunConfig, *, render_mode: str | None = None) -> gym.Env:
-    """The env of a run: ``gym.make(env_id, **env_kwargs)``, stock-augmented for DηN.
+    """The env of a run: `gym.make(env_id, **env_kwargs)`, stock-augmented for DηN.
 
-    A benchmark's is :func:`rdo_envs.make_stock_env` with the run's stocks and gamma; another env
-    with a 1-D Box observation gets a flat ``[obs..., scaled stock]`` (``MlpPolicy``), anything
-    else a Dict (``MultiInputPolicy``). QR-DQN gets the plain env.
+    A benchmark's is [`rdo_envs.make_stock_env`][rdo_envs.stock_env.make_stock_env] with the run's stocks and gamma;
+    another env with a 1-D Box observation gets a flat `[obs..., scaled stock]` (`MlpPolicy`), anything
+    else a Dict (`MultiInputPolicy`). QR-DQN gets the plain env.
 
     Args:
         config: The run's configuration.
-        render_mode: A render mode for ``gym.make``.
+        render_mode: A render mode for `gym.make`.
     """
     kwargs = dict(config.env_kwargs)
     if render_mode is not None:
@@ -131,11 +131,11 @@ def make_env(config: RunConfig, *, render_mode: str | None = None) -> gym.Env:
 
 
 def tabular_model(env: gym.Env, horizon: int | None = None) -> TabularMDP | None:
-    """The exact model of ``env`` (see the module doc), or ``None``.
+    """The exact model of `env` (see the module doc), or `None`.
 
     Args:
         env: The env (any wrapper of it).
-        horizon: Overrides a toy-text env's ``max_episode_steps``.
+        horizon: Overrides a toy-text env's `max_episode_steps`.
     """
     base = env.unwrapped
     model = getattr(base, "model", None)
@@ -149,9 +149,9 @@ def tabular_model(env: gym.Env, horizon: int | None = None) -> TabularMDP | None
 
 
 def reference_for(config: RunConfig, objective: Objective, env: gym.Env) -> ExactReference | None:
-    """The exact reference of a run's env for ``objective``, or ``None`` (no tabular model, gamma < 1).
+    """The exact reference of a run's env for `objective`, or `None` (no tabular model, gamma < 1).
 
-    A benchmark's comes from the cached :func:`rdo_envs.reference` (with the run's dynamics
+    A benchmark's comes from the cached [`rdo_envs.reference`][rdo_envs.references.reference] (with the run's dynamics
     kwargs); a toy-text env's is solved on its transition table.
 
     Args:
@@ -176,11 +176,11 @@ def reference_for(config: RunConfig, objective: Objective, env: gym.Env) -> Exac
 
 
 def unreachable_warning(objective: Objective, mdp: TabularMDP | None) -> str | None:
-    """A warning when ``objective``'s target or threshold lies outside the returns ``mdp`` can reach.
+    """A warning when `objective`'s target or threshold lies outside the returns `mdp` can reach.
 
     Args:
         objective: The objective.
-        mdp: The env's exact model (``None``: nothing to check).
+        mdp: The env's exact model (`None`: nothing to check).
     """
     from rdo_cli.formatting import num
     from rdo_gym import ProbabilityAtLeast, TargetReturn

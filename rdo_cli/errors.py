@@ -8,12 +8,12 @@ __all__ = ["CliError", "Interrupted"]
 
 
 class CliError(Exception):
-    """A user error: printed as one line by ``rdo`` (exit status 2), never as a traceback."""
+    """A user error: printed as one line by `rdo` (exit status 2), never as a traceback."""
 
 
 class Interrupted(Exception):
-    """Training stopped by a signal (SIGINT, SIGTERM) after saving the run: ``rdo`` prints one line
-    and exits with ``128 + signum`` (130 for Ctrl-C, 143 for SIGTERM).
+    """Training stopped by a signal (SIGINT, SIGTERM) after saving the run: `rdo` prints one line
+    and exits with `128 + signum` (130 for Ctrl-C, 143 for SIGTERM).
 
     Args:
         signum: The signal.
@@ -26,12 +26,12 @@ class Interrupted(Exception):
 
     @property
     def exit_status(self) -> int:
-        """``128 + signum``."""
+        """`128 + signum`."""
         return 128 + self.signum
 
     @property
     def signal_name(self) -> str:
-        """``"SIGTERM"``, ``"SIGINT"``..."""
+        """`"SIGTERM"`, `"SIGINT"`..."""
         try:
             return signal.Signals(self.signum).name
         except ValueError:

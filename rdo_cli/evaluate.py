@@ -1,5 +1,5 @@
-"""``rdo evaluate``: Monte Carlo value of a saved run, with a confidence interval and the DP reference;
-the result is also saved in the run folder (``evaluation.yml``: the numbers, ``evaluation.csv``:
+"""`rdo evaluate`: Monte Carlo value of a saved run, with a confidence interval and the DP reference;
+the result is also saved in the run folder (`evaluation.yml`: the numbers, `evaluation.csv`:
 each episode's initial stock and return)."""
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ __all__ = ["RunEvaluation", "evaluate_run", "format_evaluation", "evaluate_comma
 
 EVALUATION_FILE = "evaluation.yml"
 EPISODES_FILE = "evaluation.csv"
-#: The normalized score when it is undefined (the optimum and the risk-neutral value coincide).
 NORMALIZED_NA = "n/a (optimum = risk-neutral)"
+"""The normalized score when it is undefined (the optimum and the risk-neutral value coincide)."""
 
 
 @dataclass(frozen=True)
@@ -38,8 +38,8 @@ class RunEvaluation:
         returns: The return of each episode.
         value: The objective's value of the returns.
         ci: Its bootstrap 95% confidence interval.
-        initial_stocks: ``c0`` of each episode (NaN for QR-DQN: no stock).
-        training_stocks: DηN: the range of ``c0`` it was trained on.
+        initial_stocks: `c0` of each episode (NaN for QR-DQN: no stock).
+        training_stocks: DηN: the range of `c0` it was trained on.
     """
 
     label: str
@@ -53,7 +53,7 @@ class RunEvaluation:
 
 def evaluate_run(run: Run, episodes: int, *, seed: int | None = 0, objective: Objective | None = None,
                  label: str = "") -> RunEvaluation:
-    """Run ``episodes`` greedy episodes in the run's env; DηN picks its own ``c0``.
+    """Run `episodes` greedy episodes in the run's env; DηN picks its own `c0`.
 
     Args:
         run: The loaded run.
@@ -81,7 +81,7 @@ def evaluate_run(run: Run, episodes: int, *, seed: int | None = 0, objective: Ob
 
 
 def _pair(stock_range: object) -> tuple[float, float] | None:
-    """``(low, high)`` of a model's stock range (a pair, or an object with ``low``/``high``)."""
+    """`(low, high)` of a model's stock range (a pair, or an object with `low`/`high`)."""
     if stock_range is None:
         return None
     if hasattr(stock_range, "low"):
@@ -144,12 +144,12 @@ def _summary(path: Path, run: Run, ev: RunEvaluation, ref: ExactReference | None
 
 
 def save_evaluation(folder: Path, summary: dict, ev: RunEvaluation) -> None:
-    """Write ``evaluation.yml`` (the summary) and ``evaluation.csv`` (each episode) into ``folder``,
+    """Write `evaluation.yml` (the summary) and `evaluation.csv` (each episode) into `folder`,
     replacing an earlier evaluation's.
 
     Args:
         folder: The run folder.
-        summary: The numbers (``rdo evaluate --json``'s).
+        summary: The numbers (`rdo evaluate --json`'s).
         ev: The evaluation (its episodes).
     """
     import yaml
@@ -168,15 +168,15 @@ def save_evaluation(folder: Path, summary: dict, ev: RunEvaluation) -> None:
 
 def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objective | None, as_json: bool,
                      save: bool = True) -> str:
-    """The output of ``rdo evaluate``: text lines, or one JSON object.
+    """The output of `rdo evaluate`: text lines, or one JSON object.
 
     Args:
-        path: The run folder (or its ``model.zip``).
+        path: The run folder (or its `model.zip`).
         episodes: Monte Carlo episodes.
         seed: The seed of the first episode.
         objective: Evaluate on this objective instead of the run's.
-        as_json: One JSON object (``normalized`` is ``null`` when undefined).
-        save: Write ``evaluation.yml`` and ``evaluation.csv`` into the run folder (a read-only
+        as_json: One JSON object (`normalized` is `null` when undefined).
+        save: Write `evaluation.yml` and `evaluation.csv` into the run folder (a read-only
             folder gives a warning on stderr, not an error).
     """
     run = load_run(path)

@@ -1,4 +1,4 @@
-"""``--hyperparams`` and ``--env-kwargs``: ``key=value`` pairs read as YAML, and the checks of the
+"""`--hyperparams` and `--env-kwargs`: `key=value` pairs read as YAML, and the checks of the
 agents' hyperparameters (each refused value names the key and what is accepted)."""
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ def _number_or_text(value: Any) -> Any:
 
 
 def parse_key_values(items: list[str] | None, option: str = "--hyperparams") -> dict[str, Any]:
-    """``key=value`` pairs, values read as YAML (``learning_rate=1e-3``,
-    ``policy_kwargs={net_arch: [64, 64]}``), never evaluated as code.
+    """`key=value` pairs, values read as YAML (`learning_rate=1e-3`,
+    `policy_kwargs={net_arch: [64, 64]}`), never evaluated as code.
 
     Args:
-        items: The ``key=value`` strings.
+        items: The `key=value` strings.
         option: The option they come from, for the messages.
     """
     import yaml
@@ -51,10 +51,11 @@ def parse_key_values(items: list[str] | None, option: str = "--hyperparams") -> 
 
 
 def check_hyperparams(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    """:func:`rdo_gym.hyperparameters.check_hyperparameters` of ``--hyperparams``, refusals as one CLI line.
+    """[`rdo_gym.hyperparameters.check_hyperparameters`][rdo_gym.hyperparameters.check_hyperparameters] of
+    `--hyperparams`, refusals as one CLI line.
 
     Args:
-        overrides: The ``--hyperparams`` mapping.
+        overrides: The `--hyperparams` mapping.
     """
     try:
         return check_hyperparameters(overrides, where="--hyperparams")

@@ -1,4 +1,4 @@
-"""The ``rdo`` command: ``demo``, ``train``, ``evaluate``, ``solve``, ``plot``.
+"""The `rdo` command: `demo`, `train`, `evaluate`, `solve`, `plot`.
 
     rdo demo                                            # DηN vs the exact CVaR optimum, a few minutes
     rdo train rdo/CVaRGrid-v0 -o cvar:0.1 --hyperparams relabel_stocks=true
@@ -8,8 +8,8 @@
     rdo plot runs/A runs/B --out returns.png
 
 Every failure (unknown env id, malformed objective, missing run folder, a bad option value...)
-prints one line ``rdo: error: ...`` on stderr and exits with status 2; ``--debug`` adds the
-traceback. A training stopped by SIGINT/SIGTERM is saved and exits with ``128 + signal``.
+prints one line `rdo: error: ...` on stderr and exits with status 2; `--debug` adds the
+traceback. A training stopped by SIGINT/SIGTERM is saved and exits with `128 + signal`.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the ``rdo`` console script; returns the exit status."""
+    """Entry point of the `rdo` console script; returns the exit status."""
     with warnings.catch_warnings():
         warnings.showwarning = _show_warning
         return _main(argv)

@@ -1,7 +1,7 @@
-"""The ``rdo`` argument parser: the commands, their options and help (with examples), and the
-option types (whole numbers written ``1e5`` or ``100_000``; negative numbers such as ``-1e3`` read
-as values). argparse's refusals are raised as :class:`UsageError` (one line, printed by
-:func:`rdo_cli.main.main`) instead of argparse's usage text and exit."""
+"""The `rdo` argument parser: the commands, their options and help (with examples), and the
+option types (whole numbers written `1e5` or `100_000`; negative numbers such as `-1e3` read
+as values). argparse's refusals are raised as [`UsageError`][rdo_cli.parser.UsageError] (one line, printed by
+[`rdo_cli.main.main`][rdo_cli.main.main]) instead of argparse's usage text and exit."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ class UsageError(CliError):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (raised, printed by :func:`main`) and negative numbers such
-    as ``-1e3`` read as values."""
+    """argparse with one-line errors (raised, printed by [`main`][rdo_cli.main]) and negative numbers such
+    as `-1e3` read as values."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
@@ -40,7 +40,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _whole(low: int):
-    """argparse type: a whole number >= ``low``, also written ``1e5`` or ``100_000`` (not ``1.5``)."""
+    """argparse type: a whole number >= `low`, also written `1e5` or `100_000` (not `1.5`)."""
     def parse(text: str) -> int:
         try:
             value = float(text)  # also 1e5 and 100_000
@@ -56,7 +56,7 @@ def _whole(low: int):
 
 
 def _number(text: str) -> float:
-    """argparse type: a real number (``-1e3``, ``0.5``...)."""
+    """argparse type: a real number (`-1e3`, `0.5`...)."""
     try:
         return float(text.replace("_", ""))
     except ValueError:
@@ -64,7 +64,7 @@ def _number(text: str) -> float:
 
 
 def _add_globals(p: argparse.ArgumentParser, top: bool) -> None:
-    """``--threads`` and ``--debug``, accepted before and after the command name."""
+    """`--threads` and `--debug`, accepted before and after the command name."""
     default = (lambda value: value) if top else (lambda value: argparse.SUPPRESS)
     p.add_argument("--threads", type=_whole(1), default=default(1), metavar="N",
                    help="torch CPU threads (default 1: the fastest for these small networks on the CPU)")

@@ -1,6 +1,6 @@
-"""``rdo train --eval-freq N``: the objective's Monte Carlo value every N steps of training, printed
-to stdout, appended to ``training_evaluations.csv`` in the run folder and recorded in SB3's logger
-(``eval/value``, so in ``progress.csv`` and TensorBoard)."""
+"""`rdo train --eval-freq N`: the objective's Monte Carlo value every N steps of training, printed
+to stdout, appended to `training_evaluations.csv` in the run folder and recorded in SB3's logger
+(`eval/value`, so in `progress.csv` and TensorBoard)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ _COLUMNS = ("steps", "objective", "value", "ci_low", "ci_high", "mean_return", "
 
 
 class ObjectiveEvaluations(BaseCallback):
-    """Evaluate the model on the run's objective every ``every`` steps (greedy episodes in a
-    separate env, :func:`rdo_cli.evaluate.evaluate_run`: DηN chooses its ``c0``).
+    """Evaluate the model on the run's objective every `every` steps (greedy episodes in a
+    separate env, [`rdo_cli.evaluate.evaluate_run`][rdo_cli.evaluate.evaluate_run]: DηN chooses its `c0`).
 
     Args:
         config: The run's configuration.

@@ -1,4 +1,4 @@
-"""``rdo plot``: return-distribution CDFs of saved runs against the exact laws of the optimum (PNG)."""
+"""`rdo plot`: return-distribution CDFs of saved runs against the exact laws of the optimum (PNG)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,12 @@ from rdo_gym import Objective, TargetReturn
 
 __all__ = ["plot_runs", "run_label", "check_output", "IMAGE_SUFFIXES"]
 
-#: The image formats ``--out`` may name (matplotlib's common ones).
 IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+"""The image formats `--out` may name (matplotlib's common ones)."""
 
 
 def check_output(out: Path) -> None:
-    """Refuse an ``--out`` that cannot be written, before any run is evaluated.
+    """Refuse an `--out` that cannot be written, before any run is evaluated.
 
     Args:
         out: The image file.
@@ -44,7 +44,7 @@ def run_label(path: Path) -> str:
     """A run's default label: the name of its folder.
 
     Args:
-        path: A run folder or its ``model.zip``.
+        path: A run folder or its `model.zip`.
     """
     folder = path.parent if path.suffix == ".zip" else path
     return folder.name

@@ -1,5 +1,5 @@
 """Training progress for the command line: an SB3 callback that prints a line every 10%, and the
-stream that sends those lines to the terminal and to the run folder's ``train.log``."""
+stream that sends those lines to the terminal and to the run folder's `train.log`."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ class LogStream:
     """A text stream writing to a terminal stream (unless quiet) and appending to a log file.
 
     Args:
-        log: The log file (appended to; ``None``: none).
-        stream: The terminal stream (``None``: quiet).
+        log: The log file (appended to; `None`: none).
+        stream: The terminal stream (`None`: quiet).
     """
 
     def __init__(self, log: Path | None, stream: TextIO | None):
@@ -38,23 +38,23 @@ class LogStream:
             self.stream.flush()
 
     def line(self, text: str) -> None:
-        """Write ``text`` and a newline, flushed."""
+        """Write `text` and a newline, flushed."""
         self.write(text + "\n")
         self.flush()
 
 
 class ProgressLines(BaseCallback):
-    """Print ``steps/total (pct), elapsed, ETA`` every ``every`` of the run (default 10%).
+    """Print `steps/total (pct), elapsed, ETA` every `every` of the run (default 10%).
 
     Plain lines rather than a progress bar, so that logs and non-terminals read well and no extra
-    dependency (tqdm/rich, SB3's ``progress_bar=True``) is needed. The step count shown never
-    exceeds the total (SB3 may collect a few steps past it, e.g. a ``train_freq`` of 4 on a total
+    dependency (tqdm/rich, SB3's `progress_bar=True`) is needed. The step count shown never
+    exceeds the total (SB3 may collect a few steps past it, e.g. a `train_freq` of 4 on a total
     of 10, or several envs stepping together).
 
     Args:
         total_timesteps: The run's total steps.
         every: The fraction of the run between lines.
-        label: The prefix, ``[label]``.
+        label: The prefix, `[label]`.
         stream: Where the lines go (default stderr).
         start: The steps already done (a resumed run).
     """

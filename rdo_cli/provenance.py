@@ -8,12 +8,12 @@ from importlib.metadata import PackageNotFoundError, version
 
 __all__ = ["PACKAGES", "package_versions", "command_line"]
 
-#: The distributions whose versions ``run.yml`` records (with Python's).
 PACKAGES = ("rdo", "torch", "stable-baselines3", "sb3-contrib", "gymnasium", "numpy")
+"""The distributions whose versions `run.yml` records (with Python's)."""
 
 
 def package_versions() -> dict[str, str]:
-    """``{"python": "3.11.7", "rdo": "0.1.0", "torch": ...}`` (``"not installed"`` when missing)."""
+    """`{"python": "3.11.7", "rdo": "0.1.0", "torch": ...}` (`"not installed"` when missing)."""
     out = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -24,9 +24,9 @@ def package_versions() -> dict[str, str]:
 
 
 def command_line(argv: list[str]) -> str:
-    """The ``rdo`` command line of ``argv``, quoted for a POSIX shell.
+    """The `rdo` command line of `argv`, quoted for a POSIX shell.
 
     Args:
-        argv: The arguments after ``rdo``.
+        argv: The arguments after `rdo`.
     """
     return shlex.join(["rdo", *argv])

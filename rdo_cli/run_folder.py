@@ -1,9 +1,9 @@
-"""Run folders: ``model.zip`` (SB3's format) and ``run.yml`` (the :class:`~rdo_cli.config.RunConfig`,
+"""Run folders: `model.zip` (SB3's format) and `run.yml` (the [`RunConfig`][rdo_cli.config.RunConfig],
 with how far the run got), next to the training logs.
 
-``rdo train`` writes one (:func:`save_run`, atomically: a file being replaced is written to a
-temporary file first, so a kill mid-write leaves the previous one); ``rdo evaluate`` and
-``rdo plot`` read it back (:func:`load_run`) with the env rebuilt once from the configuration.
+`rdo train` writes one ([`save_run`][rdo_cli.run_folder.save_run], atomically: a file being replaced is written to a
+temporary file first, so a kill mid-write leaves the previous one); `rdo evaluate` and
+`rdo plot` read it back ([`load_run`][rdo_cli.run_folder.load_run]) with the env rebuilt once from the configuration.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ _PRESET_ONLY = ("policy", "gamma")  # in run.yml's hyperparams, fields of the pr
 
 @dataclass
 class Run:
-    """A loaded run: its configuration, its model and its env (built once, :meth:`close` it).
+    """A loaded run: its configuration, its model and its env (built once, [`close`][rdo_cli.run_folder.Run.close] it).
 
     Attributes:
         config: The run's configuration.
@@ -51,7 +51,7 @@ class Run:
 
 
 def _to_yaml(config: RunConfig) -> dict[str, Any]:
-    """``run.yml``'s mapping (the keys of earlier versions: ``stock_range``, ``hyperparams``...)."""
+    """`run.yml`'s mapping (the keys of earlier versions: `stock_range`, `hyperparams`...)."""
     stocks = config.stocks
     hyperparams = {"policy": config.preset.policy, "gamma": config.gamma, **config.preset.kwargs()}
     if hyperparams["policy"] is None:
@@ -100,12 +100,12 @@ def _from_yaml(data: dict[str, Any]) -> RunConfig:
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
-    """``write(tmp)`` to a temporary file next to ``path``, then ``os.replace`` it onto ``path``:
+    """`write(tmp)` to a temporary file next to `path`, then `os.replace` it onto `path`:
     a reader (or a kill mid-write) sees the old file or the new one, never half of one.
 
     Args:
         path: The file to (re)place.
-        write: Writes the content to the path it is given (same suffix as ``path``).
+        write: Writes the content to the path it is given (same suffix as `path`).
     """
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
@@ -119,7 +119,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
 
 
 def write_run_file(config: RunConfig, folder: Path) -> Path:
-    """Write ``run.yml`` (atomically); returns its path.
+    """Write `run.yml` (atomically); returns its path.
 
     Args:
         config: The run's configuration and status.
@@ -132,8 +132,8 @@ def write_run_file(config: RunConfig, folder: Path) -> Path:
 
 
 def save_run(config: RunConfig, model: Any, folder: Path, *, replay_buffer: bool = False) -> Path:
-    """Write ``model.zip`` (and ``replay_buffer.pkl``), then ``run.yml``, each atomically; returns
-    the ``run.yml`` path. ``config.steps_done`` is set to the model's step count.
+    """Write `model.zip` (and `replay_buffer.pkl`), then `run.yml`, each atomically; returns
+    the `run.yml` path. `config.steps_done` is set to the model's step count.
 
     Args:
         config: The run's configuration and status.
@@ -150,7 +150,7 @@ def save_run(config: RunConfig, model: Any, folder: Path, *, replay_buffer: bool
 
 
 def load_config(folder: Path) -> RunConfig:
-    """The configuration in ``folder/run.yml``, or a CliError.
+    """The configuration in `folder/run.yml`, or a CliError.
 
     Args:
         folder: A run folder.
@@ -178,10 +178,10 @@ def load_config(folder: Path) -> RunConfig:
 
 
 def load_run(path: str | Path) -> Run:
-    """The run of a folder (or of the ``model.zip`` inside one), its env built once.
+    """The run of a folder (or of the `model.zip` inside one), its env built once.
 
     Args:
-        path: A run folder written by ``rdo train``, or its ``model.zip``.
+        path: A run folder written by `rdo train`, or its `model.zip`.
     """
     path = Path(path)
     folder = path.parent if path.suffix == ".zip" else path
@@ -210,7 +210,7 @@ def load_run(path: str | Path) -> Run:
 
 
 def default_run_folder(env_id: str, algo: str, objective: str, seed: int | None) -> Path:
-    """``runs/<env>-<algo>-<objective>-seed<seed>`` with characters unsafe in paths replaced.
+    """`runs/<env>-<algo>-<objective>-seed<seed>` with characters unsafe in paths replaced.
 
     Args:
         env_id: The Gymnasium id.

@@ -1,4 +1,4 @@
-"""``rdo solve``: the exact optimum of a tabular env for an objective, with a policy summary."""
+"""`rdo solve`: the exact optimum of a tabular env for an objective, with a policy summary."""
 
 from __future__ import annotations
 
@@ -20,16 +20,16 @@ _FROZEN_LAKE_ARROWS = "<v>^"  # FrozenLake's actions: 0 left, 1 down, 2 right, 3
 
 def solve_env(env_id: str, objective: str, *, horizon: int | None = None,
               env_kwargs: dict[str, Any] | None = None) -> tuple[gym.Env, TabularMDP, ExactReference]:
-    """Build ``env_id``'s exact model and solve it; CliError if it has none or the DP refuses it.
+    """Build `env_id`'s exact model and solve it; CliError if it has none or the DP refuses it.
 
     Args:
         env_id: A Gymnasium id with a tabular model.
         objective: The objective spec.
         horizon: Overrides a toy-text env's time limit.
-        env_kwargs: ``gym.make`` keyword arguments.
+        env_kwargs: `gym.make` keyword arguments.
 
     Returns:
-        ``(env, mdp, reference)``.
+        `(env, mdp, reference)`.
     """
     check_env_id(env_id)
     obj = parse_objective(objective)
@@ -60,7 +60,7 @@ def solve_env(env_id: str, objective: str, *, horizon: int | None = None,
 
 def sample_episode(mdp: TabularMDP, ref: ExactReference, seed: int = 0,
                    max_steps: int = 100) -> list[tuple[int, float, int, float]]:
-    """``(state, stock, action, reward)`` of one episode of the optimal policy drawn from the exact model.
+    """`(state, stock, action, reward)` of one episode of the optimal policy drawn from the exact model.
 
     Args:
         mdp: The model.
@@ -102,7 +102,7 @@ def _episode_lines(path: list[tuple[int, float, int, float]], max_lines: int = 2
 
 
 def _action_map(env: gym.Env, mdp: TabularMDP, ref: ExactReference) -> list[str]:
-    """FrozenLake-style maps: the optimal first action of every cell at ``t = 0``, stock ``c0``."""
+    """FrozenLake-style maps: the optimal first action of every cell at `t = 0`, stock `c0`."""
     desc = getattr(env.unwrapped, "desc", None)
     if desc is None or np.asarray(desc).size != mdp.n_states:
         return []
@@ -126,7 +126,7 @@ def _action_map(env: gym.Env, mdp: TabularMDP, ref: ExactReference) -> list[str]
 
 
 def format_solution(env_id: str, env: gym.Env, mdp: TabularMDP, ref: ExactReference, max_path: int = 100) -> str:
-    """The terminal report of ``rdo solve``.
+    """The terminal report of `rdo solve`.
 
     Args:
         env_id: The env id.

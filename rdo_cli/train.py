@@ -1,8 +1,9 @@
-"""``rdo train``: train DηN (or the QR-DQN peer) on an env for an objective, with the env's preset.
+"""`rdo train`: train DηN (or the QR-DQN peer) on an env for an objective, with the env's preset.
 
-The run folder is saved at the end, every ``--checkpoint-every`` steps, when training fails
-(status ``failed`` with the error line) and on SIGTERM/SIGINT (status ``interrupted``);
-:func:`resume` continues a saved run to its total steps (:mod:`rdo_cli.checkpoints`).
+The run folder is saved at the end, every `--checkpoint-every` steps, when training fails
+(status `failed` with the error line) and on SIGTERM/SIGINT (status `interrupted`);
+[`resume`][rdo_cli.train.resume] continues a saved run to its total steps
+([`rdo_cli.checkpoints`][rdo_cli.checkpoints]).
 """
 
 from __future__ import annotations
@@ -25,10 +26,10 @@ from rdo_cli.run_folder import MODEL_FILE, RUN_FILE, default_run_folder, load_co
 
 __all__ = ["train", "resume", "train_config", "LOG_FILE", "PROGRESS_FILE"]
 
-#: The lines ``rdo train`` printed (progress, evaluations, warnings), appended by each session.
 LOG_FILE = "train.log"
-#: SB3's logger CSV (losses, exploration rate, episode statistics...).
+"""The lines `rdo train` printed (progress, evaluations, warnings), appended by each session."""
 PROGRESS_FILE = "progress.csv"
+"""SB3's logger CSV (losses, exploration rate, episode statistics...)."""
 
 
 def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float | None = None,
@@ -38,30 +39,30 @@ def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float 
           env_kwargs: dict[str, Any] | None = None, training: TrainingOptions | None = None,
           command: str | None = None, force: bool = False, progress: bool = True,
           verbose: int = 0) -> tuple[RunConfig, Any, Path]:
-    """Resolve the arguments (:func:`~rdo_cli.config.resolve_run`), train and save a run folder.
+    """Resolve the arguments ([`resolve_run`][rdo_cli.config.resolve_run]), train and save a run folder.
 
     Args:
         env_id: A Gymnasium id.
         objective: The objective spec.
-        algo: ``"detan"`` or ``"qrdqn"``.
+        algo: `"detan"` or `"qrdqn"`.
         timesteps: Env steps (default: the preset's, or 1e5).
         seed: The model's seed.
-        out: The run folder (default ``runs/ENV-ALGO-OBJECTIVE-seedSEED``).
+        out: The run folder (default `runs/ENV-ALGO-OBJECTIVE-seedSEED`).
         overrides: Hyperparameters replacing the preset's.
-        use_preset: ``False`` starts from the agent's defaults.
+        use_preset: `False` starts from the agent's defaults.
         stock_range: DηN's training stocks.
         stock_scale: The factor on the stock in the observation.
         gamma: The discount.
-        env_kwargs: ``gym.make`` keyword arguments.
+        env_kwargs: `gym.make` keyword arguments.
         training: Envs, device, checkpoints, evaluations, TensorBoard (default: one env on the
             CPU, a checkpoint every 10% of the run or 10k steps).
-        command: The command line, recorded in ``run.yml``.
+        command: The command line, recorded in `run.yml`.
         force: Overwrite an existing run folder.
         progress: Print progress lines to stderr.
         verbose: SB3's verbosity.
 
     Returns:
-        ``(config, model, folder)``.
+        `(config, model, folder)`.
     """
     config, from_preset = resolve_run(env_id, objective, algo=algo, timesteps=timesteps, seed=seed,
                                       overrides=overrides, use_preset=use_preset, stock_range=stock_range,
@@ -81,17 +82,17 @@ def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float 
 
 def resume(folder: Path, *, timesteps: int | None = None, command: str | None = None, progress: bool = True,
            verbose: int = 0) -> tuple[RunConfig, Any, Path]:
-    """Continue the run saved in ``folder`` to its total steps (``run.yml``'s, or ``timesteps``).
+    """Continue the run saved in `folder` to its total steps (`run.yml`'s, or `timesteps`).
 
     Args:
-        folder: A run folder written by ``rdo train`` (finished, interrupted or failed).
+        folder: A run folder written by `rdo train` (finished, interrupted or failed).
         timesteps: A new total (more than the steps done).
-        command: The command line, appended to ``run.yml``'s.
+        command: The command line, appended to `run.yml`'s.
         progress: Print progress lines to stderr.
         verbose: SB3's verbosity.
 
     Returns:
-        ``(config, model, folder)``.
+        `(config, model, folder)`.
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -118,8 +119,8 @@ def resume(folder: Path, *, timesteps: int | None = None, command: str | None = 
 
 
 def _training_env(config: RunConfig, folder: Path, append: bool) -> Any:
-    """The training env: the run's env in SB3's ``Monitor`` (episode CSV in the run folder),
-    several of them in a ``DummyVecEnv`` for ``n_envs > 1``."""
+    """The training env: the run's env in SB3's `Monitor` (episode CSV in the run folder),
+    several of them in a `DummyVecEnv` for `n_envs > 1`."""
     from stable_baselines3.common.monitor import Monitor
     from stable_baselines3.common.vec_env import DummyVecEnv
 
@@ -136,7 +137,7 @@ def _training_env(config: RunConfig, folder: Path, append: bool) -> Any:
 
 
 def _logger(config: RunConfig, folder: Path, resuming: bool) -> Any:
-    """SB3's logger: ``progress.csv`` in the run folder (and TensorBoard under ``--tensorboard-log``)."""
+    """SB3's logger: `progress.csv` in the run folder (and TensorBoard under `--tensorboard-log`)."""
     from stable_baselines3.common.logger import Logger, make_output_format
 
     progress = folder / PROGRESS_FILE
@@ -176,22 +177,22 @@ def _warn_unreachable(config: RunConfig, env: Any, log: LogStream) -> None:
 
 def train_config(config: RunConfig, folder: Path, *, note: str = "", progress: bool = True, verbose: int = 0,
                  resuming: bool = False) -> Any:
-    """Build the env and model of ``config`` (:func:`rdo_sb3.make_model`, or the saved model when
-    ``resuming``), train to ``config.timesteps`` and save to ``folder``.
+    """Build the env and model of `config` ([`rdo_sb3.make_model`][rdo_sb3.factory.make_model], or the saved model when
+    `resuming`), train to `config.timesteps` and save to `folder`.
 
-    Progress and the origin of the hyperparameters go to stderr and to ``train.log``. The run is
-    saved every ``config.training.checkpoint_every`` steps, at the end, when training raises
-    (status ``failed``; a CliError follows) and on SIGTERM/SIGINT (status ``interrupted``;
-    :class:`~rdo_cli.errors.Interrupted` follows; a Ctrl-C raised inside training saves too and
-    re-raises ``KeyboardInterrupt``).
+    Progress and the origin of the hyperparameters go to stderr and to `train.log`. The run is
+    saved every `config.training.checkpoint_every` steps, at the end, when training raises
+    (status `failed`; a CliError follows) and on SIGTERM/SIGINT (status `interrupted`;
+    [`Interrupted`][rdo_cli.errors.Interrupted] follows; a Ctrl-C raised inside training saves too and
+    re-raises `KeyboardInterrupt`).
 
     Args:
-        config: The run's configuration (``steps_done``, ``status`` and ``train_seconds`` are updated).
+        config: The run's configuration (`steps_done`, `status` and `train_seconds` are updated).
         folder: The run folder (created).
         note: Where the hyperparameters come from, for the progress line.
         progress: Print progress lines to stderr.
         verbose: SB3's verbosity.
-        resuming: Continue the model saved in ``folder``.
+        resuming: Continue the model saved in `folder`.
 
     Returns:
         The trained model.

@@ -1,29 +1,30 @@
-"""rdo_envs: registered benchmark envs with exact reference optima (namespace ``rdo/``).
+"""rdo_envs: registered benchmark envs with exact reference optima (namespace `rdo/`).
 
 Importing this package registers (idempotently):
 
-* ``rdo/TargetGrid-v0`` (:class:`TargetGridEnv`): generate a target return, ``TargetReturn(g)``.
-* ``rdo/CVaRGrid-v0`` (:class:`CVaRGridEnv`): risky short cut or safe detour, ``CVaR(alpha)``.
-* ``rdo/Homeostasis-v0`` (:class:`HomeostasisEnv`): keep energy near a set point,
-  ``Homeostasis(setpoint, initial_level)``.
+* `rdo/TargetGrid-v0` ([`TargetGridEnv`][rdo_envs.target_grid.TargetGridEnv]): generate a target return,
+`TargetReturn(g)`.
+* `rdo/CVaRGrid-v0` ([`CVaRGridEnv`][rdo_envs.cvar_grid.CVaRGridEnv]): risky short cut or safe detour, `CVaR(alpha)`.
+* `rdo/Homeostasis-v0` ([`HomeostasisEnv`][rdo_envs.homeostasis.HomeostasisEnv]): keep energy near a set point,
+  `Homeostasis(setpoint, initial_level)`.
 
-``gym.make("rdo_envs:rdo/CVaRGrid-v0")`` works without importing this package first. Every env
+`gym.make("rdo_envs:rdo/CVaRGrid-v0")` works without importing this package first. Every env
 has integer rewards, gamma = 1, a fixed horizon (time left in the observation,
-``terminated=True`` at the horizon), its exact :class:`~rdo_gym.dp.TabularMDP` as
-``env.unwrapped.model``, the tabular state in ``info["state"]`` and the steps taken in
-``info["t"]`` (so ``policy.action(info["state"], stock, info["t"])`` of a DP solution can be
+`terminated=True` at the horizon), its exact [`TabularMDP`][rdo_gym.dp.model.TabularMDP] as
+`env.unwrapped.model`, the tabular state in `info["state"]` and the steps taken in
+`info["t"]` (so `policy.action(info["state"], stock, info["t"])` of a DP solution can be
 rolled out in the real env).
 
-Helpers: :func:`make_stock_env` builds the stock-augmented env in one line, :func:`benchmark_info`
-gives an id's metadata (default objectives, gamma, training range of initial stocks),
-:func:`reference` the exact DP reference (an :class:`~rdo_gym.dp.ExactReference`, cached; the
-numbers are documented in :data:`REFERENCE_OPTIMA`) and :func:`preset` the tuned hyperparameters of
-an agent (a :class:`~rdo_gym.presets.Preset`). :mod:`rdo_envs.plots` draws return distributions
-(matplotlib, optional).
+Helpers: [`make_stock_env`][rdo_envs.stock_env.make_stock_env] builds the stock-augmented env in one line,
+[`benchmark_info`][rdo_envs.benchmarks.benchmark_info] gives an id's metadata (default objectives, gamma, training
+range of initial stocks), [`reference`][rdo_envs.references.reference] the exact DP reference (an
+[`ExactReference`][rdo_gym.dp.comparison.ExactReference], cached; the numbers are documented in `REFERENCE_OPTIMA`)
+and [`preset`][rdo_envs.presets.preset] the tuned hyperparameters of an agent (a [`Preset`][rdo_gym.presets.Preset]).
+[`rdo_envs.plots`][rdo_envs.plots] draws return distributions (matplotlib, optional).
 
 Toy-text envs written by others (FrozenLake, CliffWalking, Taxi, Blackjack) in the same conventions:
-:func:`make_external_env` (stock-augmented in one line), :func:`external_model` (their exact
-tabular model) and :func:`external_reference` (cached), see :mod:`rdo_envs.external`.
+`make_external_env` (stock-augmented in one line), `external_model` (their exact
+tabular model) and `external_reference` (cached), see `rdo_envs.external`.
 """
 
 from rdo_envs.benchmarks import ENV_IDS, BenchmarkInfo, benchmark_info, env_class, register_envs

@@ -1,4 +1,4 @@
-"""``python -m rdo_envs [--literal]``: compute and print the reference-optimum table with rdo_gym.dp."""
+"""`python -m rdo_envs [--literal]`: compute and print the reference-optimum table with rdo_gym.dp."""
 
 import sys
 import time

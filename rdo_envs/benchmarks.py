@@ -1,4 +1,4 @@
-"""The registry of ``rdo/`` benchmark ids, their metadata and Gymnasium registration."""
+"""The registry of `rdo/` benchmark ids, their metadata and Gymnasium registration."""
 
 from __future__ import annotations
 
@@ -22,22 +22,23 @@ _CLASSES: dict[str, type[GridBenchmarkEnv]] = {
     "rdo/CVaRGrid-v0": CVaRGridEnv,
     "rdo/Homeostasis-v0": HomeostasisEnv,
 }
-#: The registered benchmark ids.
 ENV_IDS: tuple[str, ...] = tuple(_CLASSES)
+"""The registered benchmark ids."""
 
 
 def default_kwargs(cls: type[GridBenchmarkEnv]) -> dict[str, Any]:
-    """The default dynamics kwargs of a benchmark class (its ``__init__`` defaults)."""
+    """The default dynamics kwargs of a benchmark class (its `__init__` defaults)."""
     params = inspect.signature(cls.__init__).parameters.values()
     return {p.name: p.default for p in params
             if p.name not in ("self", "render_mode") and p.default is not inspect.Parameter.empty}
 
 
 def register_envs() -> None:
-    """Register the ``rdo/`` ids with Gymnasium (ids already registered are left alone).
+    """Register the `rdo/` ids with Gymnasium (ids already registered are left alone).
 
-    ``gym.spec(id).kwargs`` lists the default dynamics parameters; the benchmark metadata are
-    attributes of the env class (``gym.spec(id).entry_point``), see :func:`benchmark_info`.
+    `gym.spec(id).kwargs` lists the default dynamics parameters; the benchmark metadata are
+    attributes of the env class (`gym.spec(id).entry_point`), see
+    [`benchmark_info`][rdo_envs.benchmarks.benchmark_info].
     """
     for env_id, cls in _CLASSES.items():
         if env_id not in gym.registry:
@@ -46,7 +47,7 @@ def register_envs() -> None:
 
 
 def env_class(env_id: str) -> type[GridBenchmarkEnv]:
-    """The env class of a benchmark id (``"rdo/CVaRGrid-v0"``, with or without ``"rdo_envs:"``)."""
+    """The env class of a benchmark id (`"rdo/CVaRGrid-v0"`, with or without `"rdo_envs:"`)."""
     name = env_id.split(":", 1)[1] if isinstance(env_id, str) and ":" in env_id else env_id
     if name not in _CLASSES:
         raise ValueError(f"unknown rdo benchmark id {env_id!r}; expected one of {list(ENV_IDS)}")
@@ -57,11 +58,11 @@ def env_class(env_id: str) -> type[GridBenchmarkEnv]:
 class BenchmarkInfo:
     """Metadata of a registered benchmark (with the env's default kwargs).
 
-    ``default_objectives``: objective spec strings whose reference optima are documented;
-    ``gamma``: the discount the objectives are defined with (1); ``training_stocks``: an integer
-    ``(low, high)`` range of initial stocks to sample when training a stock-augmented agent for all
-    documented objectives; ``stock_scale``: suggested scale of the stock in the network input;
-    ``horizon``: the fixed cap on the episode length.
+    `default_objectives`: objective spec strings whose reference optima are documented;
+    `gamma`: the discount the objectives are defined with (1); `training_stocks`: an integer
+    `(low, high)` range of initial stocks to sample when training a stock-augmented agent for all
+    documented objectives; `stock_scale`: suggested scale of the stock in the network input;
+    `horizon`: the fixed cap on the episode length.
     """
 
     env_id: str
@@ -83,7 +84,7 @@ def benchmark_info(env_id: str) -> BenchmarkInfo:
 
 
 def check_objective_for_env(env: GridBenchmarkEnv, objective: Objective) -> None:
-    """Raise ``ValueError`` if a homeostasis objective's initial level is not the env's."""
+    """Raise `ValueError` if a homeostasis objective's initial level is not the env's."""
     if isinstance(env, HomeostasisEnv) and isinstance(objective, Homeostasis):
         if objective.initial_level != env.initial_energy:
             raise ValueError(

@@ -1,4 +1,4 @@
-"""CVaR gridworld (``rdo/CVaRGrid-v0``): a risky route over thin ice or a safe, costly one through mud."""
+"""CVaR gridworld (`rdo/CVaRGrid-v0`): a risky route over thin ice or a safe, costly one through mud."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["CVaRGridEnv"]
 class CVaRGridEnv(GridBenchmarkEnv):
     """Reach the goal over thin ice (risky) or through mud (safe, costly) after a gusty ridge.
 
-    Layout (``S`` start, ``w`` gusty ridge, ``m`` mud, ``~`` thin ice, ``G`` goal, ``#`` rock)::
+    Layout (`S` start, `w` gusty ridge, `m` mud, `~` thin ice, `G` goal, `#` rock):
 
         # # m m .
         S w w # G
@@ -20,12 +20,12 @@ class CVaRGridEnv(GridBenchmarkEnv):
 
     Actions: 0 up, 1 right, 2 down, 3 left; moves are deterministic (walls block).
 
-    Rewards and hazards, for the cell entered: every step costs -1; on a gusty ridge cell ``w`` a
-    gust (probability ``p_gust`` = 0.25) costs ``gust_penalty`` = 4 more (reward -5); mud ``m``
-    costs ``mud_penalty`` = 2 more (reward -3); on thin ice ``~`` the agent falls through with
-    probability ``p_fall`` = 0.05 (reward -``fall_penalty`` = -5, episode ends); entering ``G``
-    gives +``goal_reward`` = +10 and ends the episode. After ``horizon`` = 16 steps the episode
-    ends (``terminated=True``).
+    Rewards and hazards, for the cell entered: every step costs -1; on a gusty ridge cell `w` a
+    gust (probability `p_gust` = 0.25) costs `gust_penalty` = 4 more (reward -5); mud `m`
+    costs `mud_penalty` = 2 more (reward -3); on thin ice `~` the agent falls through with
+    probability `p_fall` = 0.05 (reward -`fall_penalty` = -5, episode ends); entering `G`
+    gives +`goal_reward` = +10 and ends the episode. After `horizon` = 16 steps the episode
+    ends (`terminated=True`).
 
     Every path crosses the ridge (0, 1 or 2 gusts) to the fork (the second ridge cell); from there
     the ice route (down) and the mud route (up) both take four steps: return 5 over the ice (mean
@@ -34,9 +34,9 @@ class CVaRGridEnv(GridBenchmarkEnv):
     depends on the stock at the fork: after two gusts (and, for alpha = 0.25, after one) the
     episode is already in the lower tail, where the higher mean of the ice serves the tail best,
     so it crosses the ice; otherwise it takes the mud.
-    Objectives: ``CVaR(alpha)`` for alpha in {0.05, 0.1, 0.25} (and ``Expectation``); gamma = 1.
+    Objectives: `CVaR(alpha)` for alpha in {0.05, 0.1, 0.25} (and `Expectation`); gamma = 1.
     Reference optima (optimum / risk-neutral / naive): alpha = 0.05: -4.522 / -11.463 / -7.0;
-    0.1: -3.761 / -9.325 / -5.5; 0.25: -2.131 / -3.993 / -4.0 (``rdo_envs.REFERENCE_OPTIMA``).
+    0.1: -3.761 / -9.325 / -5.5; 0.25: -2.131 / -3.993 / -4.0 (`rdo_envs.REFERENCE_OPTIMA`).
     """
 
     layout: ClassVar[tuple[str, ...]] = (

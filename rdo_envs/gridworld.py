@@ -1,19 +1,19 @@
-"""Shared machinery of the ``rdo/`` benchmark envs: a small grid, a fixed horizon, exact models.
+"""Shared machinery of the `rdo/` benchmark envs: a small grid, a fixed horizon, exact models.
 
-Every benchmark is a grid given by a list of strings (one character per cell, ``#`` is a wall).
+Every benchmark is a grid given by a list of strings (one character per cell, `#` is a wall).
 The agent occupies one non-wall cell; the exact tabular state is the index of that cell in
-row-major order among the non-wall cells (``info["state"]``), and ``info["t"]`` is the number of
+row-major order among the non-wall cells (`info["state"]`), and `info["t"]` is the number of
 steps taken. Actions move the agent one cell: 0 up, 1 right, 2 down, 3 left (and 4 stay, for envs
 that have it); moving into a wall or off the grid leaves it in place.
 
-Each subclass implements its stochastic dynamics twice, on purpose: :meth:`_simulate` samples
-them with ``self.np_random`` (the simulator) and :meth:`_outcomes` enumerates them exactly (the
-:class:`~rdo_gym.dp.TabularMDP` model); ``tests/test_envs.py`` checks statistically that the two
-agree. Only the deterministic geometry (:meth:`_move`) is shared.
+Each subclass implements its stochastic dynamics twice, on purpose: `_simulate` samples
+them with `self.np_random` (the simulator) and `_outcomes` enumerates them exactly (the
+[`TabularMDP`][rdo_gym.dp.model.TabularMDP] model); `tests/test_envs.py` checks statistically that the two
+agree. Only the deterministic geometry (`_move`) is shared.
 
-Observation: a flat float32 vector ``[one-hot of the cell (n_states), time left / horizon]``.
-Episodes end with ``terminated=True`` when a terminal event happens or after ``horizon`` steps
-(the horizon belongs to the problem). Rewards are integers (returned as floats) and ``gamma = 1``.
+Observation: a flat float32 vector `[one-hot of the cell (n_states), time left / horizon]`.
+Episodes end with `terminated=True` when a terminal event happens or after `horizon` steps
+(the horizon belongs to the problem). Rewards are integers (returned as floats) and `gamma = 1`.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ from rdo_gym.dp.model import TabularMDP
 
 __all__ = ["GridBenchmarkEnv", "MOVES"]
 
-#: (row, column) displacement of each action: up, right, down, left, stay.
 MOVES: tuple[tuple[int, int], ...] = ((-1, 0), (0, 1), (1, 0), (0, -1), (0, 0))
+"""(row, column) displacement of each action: up, right, down, left, stay."""
 
 _WALL_COLOR = (40, 40, 40)
 _FLOOR_COLOR = (235, 235, 235)
@@ -39,11 +39,11 @@ _AGENT_COLOR = (30, 90, 200)
 class GridBenchmarkEnv(gym.Env):
     """Base class of the grid benchmarks (see the module docstring for the common API).
 
-    Class attributes a subclass sets: ``layout``, ``n_actions``, ``cell_colors`` (char -> RGB),
-    and the benchmark metadata ``default_objectives`` (objective spec strings),
-    ``reference_objectives`` (those in the reference table, a superset), ``gamma``,
-    ``training_stocks`` (an integer ``(low, high)`` range of initial stocks for training),
-    ``stock_scale`` (a suggested scale of the stock in the network input).
+    Class attributes a subclass sets: `layout`, `n_actions`, `cell_colors` (char -> RGB),
+    and the benchmark metadata `default_objectives` (objective spec strings),
+    `reference_objectives` (those in the reference table, a superset), `gamma`,
+    `training_stocks` (an integer `(low, high)` range of initial stocks for training),
+    `stock_scale` (a suggested scale of the stock in the network input).
     """
 
     metadata: ClassVar[dict[str, Any]] = {"render_modes": ["ansi", "rgb_array"], "render_fps": 4}
@@ -92,18 +92,18 @@ class GridBenchmarkEnv(gym.Env):
         return str(self.grid[r, c])
 
     def _move(self, state: int, action: int) -> int:
-        """The cell reached from ``state`` by ``action`` (walls and borders block)."""
+        """The cell reached from `state` by `action` (walls and borders block)."""
         r, c = self.cells[state]
         dr, dc = MOVES[action]
         return self.index.get((r + dr, c + dc), state)
 
     # -- to implement ----------------------------------------------------------------------------
     def _simulate(self, state: int, action: int) -> tuple[int, int, bool]:
-        """Sample ``(next_state, reward, terminated)`` with ``self.np_random`` (the simulator)."""
+        """Sample `(next_state, reward, terminated)` with `self.np_random` (the simulator)."""
         raise NotImplementedError
 
     def _outcomes(self, state: int, action: int) -> list[tuple[float, int, int, bool]]:
-        """Exact ``[(prob, next_state, reward, terminated), ...]`` of one step (the model)."""
+        """Exact `[(prob, next_state, reward, terminated), ...]` of one step (the model)."""
         raise NotImplementedError
 
     def _is_terminal_cell(self, state: int) -> bool:
@@ -116,7 +116,7 @@ class GridBenchmarkEnv(gym.Env):
     # -- exact model -------------------------------------------------------------------------------
     @property
     def model(self) -> TabularMDP:
-        """The exact :class:`~rdo_gym.dp.TabularMDP` of this env, built once (on first access)
+        """The exact [`TabularMDP`][rdo_gym.dp.model.TabularMDP] of this env, built once (on first access)
         from the constructor's parameters, with the env's horizon."""
         if self._model is None:
             outcomes = []
@@ -132,8 +132,9 @@ class GridBenchmarkEnv(gym.Env):
 
     # -- gymnasium API ------------------------------------------------------------------------------
     def observation_at(self, state: int, t: int) -> np.ndarray:
-        """The observation the env gives in tabular ``state`` after ``t`` steps: one-hot cell and
-        the fraction of the horizon left (so a policy can be evaluated exactly on :attr:`model`)."""
+        """The observation the env gives in tabular `state` after `t` steps: one-hot cell and
+        the fraction of the horizon left (so a policy can be evaluated exactly on
+        [`model`][rdo_envs.gridworld.GridBenchmarkEnv.model])."""
         if not (0 <= state < self.n_states and 0 <= t <= self.horizon):
             raise ValueError(f"need 0 <= state < {self.n_states} and 0 <= t <= {self.horizon}, got {state}, {t}")
         obs = np.zeros(self.n_states + 1, dtype=np.float32)
@@ -149,7 +150,7 @@ class GridBenchmarkEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Start an episode in the start cell ``S`` (``options`` is unused)."""
+        """Start an episode in the start cell `S` (`options` is unused)."""
         super().reset(seed=seed)
         self._state = self.start_state
         self._t = 0
@@ -158,7 +159,7 @@ class GridBenchmarkEnv(gym.Env):
         return self._observation(), self._info()
 
     def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """One move; ``terminated`` on a terminal event or at the horizon, never ``truncated``."""
+        """One move; `terminated` on a terminal event or at the horizon, never `truncated`."""
         if self._done:
             raise RuntimeError(f"{type(self).__name__}.step() called after the episode ended; "
                                "call reset() first")
@@ -174,7 +175,7 @@ class GridBenchmarkEnv(gym.Env):
         return self._observation(), float(reward), terminated, False, self._info()
 
     def _set_state(self, state: int, t: int = 0) -> None:
-        """Put the agent in ``state`` after ``t`` steps (for tests and DP-policy checks)."""
+        """Put the agent in `state` after `t` steps (for tests and DP-policy checks)."""
         self._state, self._t, self._done = int(state), int(t), False
 
     # -- rendering -------------------------------------------------------------------------------
@@ -182,8 +183,8 @@ class GridBenchmarkEnv(gym.Env):
         return f"t={self._t}/{self.horizon} return={self._return:g}"
 
     def render(self) -> str | np.ndarray | None:
-        """``"ansi"``: the grid as text (``A`` = agent) and a status line; ``"rgb_array"``: an
-        ``(rows * 24, cols * 24, 3)`` uint8 image; ``None`` without a render mode."""
+        """`"ansi"`: the grid as text (`A` = agent) and a status line; `"rgb_array"`: an
+        `(rows * 24, cols * 24, 3)` uint8 image; `None` without a render mode."""
         if self.render_mode == "ansi":
             rows = []
             for r in range(self.grid.shape[0]):

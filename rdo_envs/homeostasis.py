@@ -1,4 +1,4 @@
-"""Homeostasis gridworld (``rdo/Homeostasis-v0``): keep an internal energy level near a set point."""
+"""Homeostasis gridworld (`rdo/Homeostasis-v0`): keep an internal energy level near a set point."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ __all__ = ["HomeostasisEnv"]
 class HomeostasisEnv(GridBenchmarkEnv):
     """Keep an internal energy level near a set point; food must be walked to.
 
-    Layout (``S`` start, ``F`` berries, ``M`` meat, ``#`` rock)::
+    Layout (`S` start, `F` berries, `M` meat, `#` rock):
 
         F . . .
         . . . .
@@ -21,22 +21,22 @@ class HomeostasisEnv(GridBenchmarkEnv):
 
     Actions: 0 up, 1 right, 2 down, 3 left, 4 stay; moves are deterministic (walls block).
 
-    Energy: an unbounded integer starting at ``initial_energy`` = 3. At every step it drops by 1
-    with probability ``p_drift`` = 0.5, and in the cell entered (or stayed in) berries add +1 with
-    probability ``p_berry`` = 0.8 and meat adds ``meat`` = +3 with probability ``p_meat`` = 0.5.
+    Energy: an unbounded integer starting at `initial_energy` = 3. At every step it drops by 1
+    with probability `p_drift` = 0.5, and in the cell entered (or stayed in) berries add +1 with
+    probability `p_berry` = 0.8 and meat adds `meat` = +3 with probability `p_meat` = 0.5.
     The reward is the change of energy (in {-1, ..., 3}), so with gamma = 1 the stock
-    ``c0 + G`` with ``c0 = initial_energy - setpoint`` is the deviation of the energy from the set
-    point. After every step the episode ends with probability ``hazard`` = 0.05 (a random
-    lifetime) and surely after ``horizon`` = 20 steps (``terminated=True`` in both cases), so the
-    deviation matters at all times. ``info["energy"]`` reports the level; the observation does not
-    contain it (it is the stock: use :func:`rdo_envs.make_stock_env`).
+    `c0 + G` with `c0 = initial_energy - setpoint` is the deviation of the energy from the set
+    point. After every step the episode ends with probability `hazard` = 0.05 (a random
+    lifetime) and surely after `horizon` = 20 steps (`terminated=True` in both cases), so the
+    deviation matters at all times. `info["energy"]` reports the level; the observation does not
+    contain it (it is the stock: use [`rdo_envs.make_stock_env`][rdo_envs.stock_env.make_stock_env]).
 
-    Objective: ``Homeostasis(setpoint, initial_level=initial_energy)``, e.g. ``"homeostasis:6:3"``
-    (start hungry) and ``"homeostasis:3:3"`` (start at the set point); reported value: mean
+    Objective: `Homeostasis(setpoint, initial_level=initial_energy)`, e.g. `"homeostasis:6:3"`
+    (start hungry) and `"homeostasis:3:3"` (start at the set point); reported value: mean
     absolute deviation at the end (lower is better). The risk-neutral policy maximizes intake
     (it camps on the meat) and ends far above the set point. Reference optima (optimum /
-    risk-neutral): ``homeostasis:6:3``: 1.455 / 8.648; ``homeostasis:3:3``: 0.669 / 10.292
-    (``rdo_envs.REFERENCE_OPTIMA``).
+    risk-neutral): `homeostasis:6:3`: 1.455 / 8.648; `homeostasis:3:3`: 0.669 / 10.292
+    (`rdo_envs.REFERENCE_OPTIMA`).
     """
 
     layout: ClassVar[tuple[str, ...]] = (

@@ -1,13 +1,13 @@
 """Return-distribution plots: CDFs of learned agents' Monte Carlo returns against exact laws.
 
-A :class:`Panel` holds exact laws ``label -> (atoms, probs)`` (e.g.
-``rdo_envs.reference(env_id, objective).distributions``) and samples ``label -> returns``;
-:func:`save_return_plots` draws panels to a PNG. Used by ``rdo plot``, ``rdo demo``,
-``benchmarks/learning.py`` and ``benchmarks/figures.py``. Needs matplotlib
-(``pip install rdo[plot]``), imported only when drawing.
+A [`Panel`][rdo_envs.plots.Panel] holds exact laws `label -> (atoms, probs)` (e.g.
+`rdo_envs.reference(env_id, objective).distributions`) and samples `label -> returns`;
+[`save_return_plots`][rdo_envs.plots.save_return_plots] draws panels to a PNG. Used by `rdo plot`, `rdo demo`,
+`benchmarks/learning.py` and `benchmarks/figures.py`. Needs matplotlib
+(`pip install rdo[plot]`), imported only when drawing.
 
 With the panel's objective known, each legend entry carries the objective's value of that curve
-(``DηN (learned): CVaR_0.1 = -3.95``), a CVaR panel marks its tail level ``alpha`` with a
+(`DηN (learned): CVaR_0.1 = -3.95`), a CVaR panel marks its tail level `alpha` with a
 horizontal line and a target panel its target with a vertical one.
 """
 
@@ -31,16 +31,16 @@ _DPI = 130
 
 @dataclass
 class Panel:
-    """One subplot: exact laws ``label -> (atoms, probs)`` and samples ``label -> returns``.
+    """One subplot: exact laws `label -> (atoms, probs)` and samples `label -> returns`.
 
     Attributes:
         title: The subplot's title.
         exact: Exact laws, drawn as step CDFs (the labels of
-            :attr:`~rdo_gym.dp.ExactReference.distributions` get fixed black/grey styles).
+            `distributions` get fixed black/grey styles).
         samples: Monte Carlo returns, drawn as empirical CDFs.
-        vline: An x position to mark (e.g. the target return), or ``None``.
-        vline_label: The legend entry of ``vline``.
-        objective: The objective (or its spec) whose value each legend entry shows; ``None``
+        vline: An x position to mark (e.g. the target return), or `None`.
+        vline_label: The legend entry of `vline`.
+        objective: The objective (or its spec) whose value each legend entry shows; `None`
             shows no values.
     """
 
@@ -53,7 +53,7 @@ class Panel:
 
 
 def require_matplotlib():
-    """``matplotlib.pyplot`` with the Agg backend, or an ImportError saying how to install it."""
+    """`matplotlib.pyplot` with the Agg backend, or an ImportError saying how to install it."""
     try:
         import matplotlib
     except ImportError:
@@ -70,15 +70,15 @@ def _exact_cdf(atoms: np.ndarray, probs: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 def _objective_of(panel: Panel):
-    """The panel's objective, parsed (``None`` when it has none)."""
+    """The panel's objective, parsed (`None` when it has none)."""
     from rdo_gym import make_objective
 
     return None if panel.objective is None else make_objective(panel.objective)
 
 
 def _value_name(objective) -> str:
-    """A short name of the objective's value for the legend: ``CVaR_0.1``, ``E|G - 4|``, ``P(G >= 1)``,
-    ``E|final level - 3|``."""
+    """A short name of the objective's value for the legend: `CVaR_0.1`, `E|G - 4|`, `P(G >= 1)`,
+    `E|final level - 3|`."""
     from rdo_gym import CVaR, Expectation, Homeostasis, MeanCVaR, ProbabilityAtLeast, TargetReturn
 
     if isinstance(objective, MeanCVaR):
@@ -108,7 +108,7 @@ def _with_value(label: str, objective, returns: Any, weights: Any = None) -> str
 
 
 def _grid(n: int, ncols: int | None) -> tuple[int, int]:
-    """Rows and columns for ``n`` panels: one row up to 3, 2 x 2 for 4, then 3 columns."""
+    """Rows and columns for `n` panels: one row up to 3, 2 x 2 for 4, then 3 columns."""
     if ncols is None:
         ncols = n if n <= 3 else (2 if n == 4 else 3)
     ncols = max(1, min(ncols, n))
@@ -117,7 +117,7 @@ def _grid(n: int, ncols: int | None) -> tuple[int, int]:
 
 def save_return_plots(panels: Sequence[Panel], path: str | Path, *, ncols: int | None = None,
                       suptitle: str | None = None) -> Path:
-    """Draw each panel's CDFs ``P(G <= x)`` (exact laws as steps, samples as empirical CDFs) to a PNG.
+    """Draw each panel's CDFs `P(G <= x)` (exact laws as steps, samples as empirical CDFs) to a PNG.
 
     The legend of each panel sits below its axes, so that it never covers a curve. The figure is
     at least 1000 px wide, with 11-pt text.
@@ -130,7 +130,7 @@ def save_return_plots(panels: Sequence[Panel], path: str | Path, *, ncols: int |
         suptitle: A title above all panels.
 
     Returns:
-        ``path`` as a :class:`~pathlib.Path`.
+        `path` as a `Path`.
 
     Raises:
         ImportError: Without matplotlib (the message says how to install it).

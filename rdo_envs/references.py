@@ -1,14 +1,15 @@
-"""Exact references of the ``rdo/`` benchmarks: the cached :func:`reference` and the documented table.
+"""Exact references of the `rdo/` benchmarks: the cached [`reference`][rdo_envs.references.reference] and the
+documented table.
 
-:func:`reference` is the cached form of :func:`rdo_gym.dp.exact_reference` for a benchmark id (and
-env kwargs): an :class:`~rdo_gym.dp.ExactReference` with the optimal value, the value of the
-risk-neutral policy and (for CVaR) of the naive stock-free CVaR policy, all as reported by the
-objective (``objective.value`` of the law of ``G``; check ``higher_is_better``), the initial
-stock ``c0`` of the optimum, the laws of the three returns and the normalized score
-(:meth:`~rdo_gym.dp.ExactReference.normalized`). :data:`REFERENCE_OPTIMA` documents those numbers
-for every benchmark and reference objective (default env kwargs); the tests assert that the two
-agree. Print the table with ``python -m rdo_envs`` (``--literal`` also prints the Python entries
-of :data:`REFERENCE_OPTIMA`).
+[`reference`][rdo_envs.references.reference] is the cached form of
+[`rdo_gym.dp.exact_reference`][rdo_gym.dp.comparison.exact_reference] for a benchmark id (and env kwargs): an
+[`ExactReference`][rdo_gym.dp.comparison.ExactReference] with the optimal value, the value of the risk-neutral policy
+and (for CVaR) of the naive stock-free CVaR policy, all as reported by the objective (`objective.value` of the law of
+`G`; check `higher_is_better`), the initial stock `c0` of the optimum, the laws of the three returns and the
+normalized score ([`normalized`][rdo_gym.dp.comparison.ExactReference.normalized]). `REFERENCE_OPTIMA` documents those
+numbers for every benchmark and reference objective (default env kwargs); the tests assert that the two
+agree. Print the table with `python -m rdo_envs` (`--literal` also prints the Python entries
+of `REFERENCE_OPTIMA`).
 """
 
 from __future__ import annotations
@@ -28,8 +29,6 @@ def _ref(env_id: str, objective: str, optimum: float, risk_neutral: float, naive
     return (env_id, objective), ExactReference(make_objective(objective), optimum, risk_neutral, naive, c0)
 
 
-#: ``(env_id, objective spec) -> ExactReference`` for the default kwargs, numbers only (no laws of
-#: ``G``, no solution; generated, see the module doc).
 REFERENCE_OPTIMA: dict[tuple[str, str], ExactReference] = dict([
     # python -m rdo_envs --literal
     _ref('rdo/TargetGrid-v0', 'target:-6', 0.3328199743, 14.8398191614, None, 6.0),
@@ -48,6 +47,9 @@ REFERENCE_OPTIMA: dict[tuple[str, str], ExactReference] = dict([
     _ref('rdo/Homeostasis-v0', 'homeostasis:6:3', 1.4553776768, 8.6479111119, None, -3.0),
     _ref('rdo/Homeostasis-v0', 'homeostasis:3:3', 0.6694202133, 10.2923903845, None, 0.0),
 ])
+"""`(env_id, objective spec) -> ExactReference` for the default kwargs, numbers only (no laws of `G`, no
+solution; generated, see the module doc).
+"""
 
 
 @lru_cache(maxsize=128)
@@ -60,15 +62,15 @@ def _compute(env_id: str, objective: Objective, kwargs: tuple[tuple[str, Any], .
 
 
 def reference(env_id: str, objective: Objective | str, **kwargs: Any) -> ExactReference:
-    """The exact reference of a benchmark and objective, computed by :mod:`rdo_gym.dp` and cached.
+    """The exact reference of a benchmark and objective, computed by [`rdo_gym.dp`][rdo_gym.dp] and cached.
 
     Args:
-        env_id: A benchmark id (``"rdo/CVaRGrid-v0"``, with or without ``"rdo_envs:"``).
-        objective: An :class:`~rdo_gym.Objective` or a spec such as ``"cvar:0.1"``.
+        env_id: A benchmark id (`"rdo/CVaRGrid-v0"`, with or without `"rdo_envs:"`).
+        objective: An [`Objective`][rdo_gym.objectives.Objective] or a spec such as `"cvar:0.1"`.
         **kwargs: Dynamics parameters of the env (default: the registered defaults).
 
     Returns:
-        The :class:`~rdo_gym.dp.ExactReference` (the same object for the same arguments).
+        The [`ExactReference`][rdo_gym.dp.comparison.ExactReference] (the same object for the same arguments).
     """
     env_class(env_id)  # validates the id
     name = env_id.split(":", 1)[-1]
@@ -76,14 +78,14 @@ def reference(env_id: str, objective: Objective | str, **kwargs: Any) -> ExactRe
 
 
 def reference_table(env_ids: tuple[str, ...] = ENV_IDS) -> dict[tuple[str, str], ExactReference]:
-    """Freshly computed references of every benchmark's ``reference_objectives`` (default kwargs),
-    keyed as :data:`REFERENCE_OPTIMA`."""
+    """Freshly computed references of every benchmark's `reference_objectives` (default kwargs),
+    keyed as `REFERENCE_OPTIMA`."""
     return {(env_id, spec): reference(env_id, spec) for env_id in env_ids
             for spec in env_class(env_id).reference_objectives}
 
 
 def markdown_table(rows: dict[tuple[str, str], ExactReference]) -> str:
-    """The references as a Markdown table (the one in ``docs/benchmarks.md``)."""
+    """The references as a Markdown table (the one in `docs/benchmarks.md`)."""
     def fmt(x: float | None) -> str:
         return "—" if x is None else f"{x:.4f}"
 
@@ -97,7 +99,7 @@ def markdown_table(rows: dict[tuple[str, str], ExactReference]) -> str:
 
 
 def python_literal(rows: dict[tuple[str, str], ExactReference]) -> str:
-    """The references as the Python entries of :data:`REFERENCE_OPTIMA`."""
+    """The references as the Python entries of `REFERENCE_OPTIMA`."""
     out = []
     for (env_id, spec), r in rows.items():
         naive = "None" if r.naive is None else repr(round(r.naive, 10))

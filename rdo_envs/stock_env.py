@@ -17,27 +17,27 @@ __all__ = ["make_stock_env"]
 def make_stock_env(env_id: str, objective: Objective | str | None = None, *,
                    initial_stock: Any = None, flatten: bool = True, stock_scale: float | None = None,
                    gamma: float | None = None, **kwargs: Any) -> StockAugmentation:
-    """``gym.make(env_id, **kwargs)`` wrapped in :class:`~rdo_gym.StockAugmentation` with the
+    """`gym.make(env_id, **kwargs)` wrapped in [`StockAugmentation`][rdo_gym.stock.StockAugmentation] with the
     benchmark's defaults.
 
-    The initial stock ``c0`` of each episode is, unless ``initial_stock`` is given: the
-    objective's fixed ``c0`` when ``objective`` has one (``target:4`` starts at -4); otherwise
-    (no objective, or one that searches its ``c0``, as ``CVaR``) a uniform integer sampler on the
-    benchmark's ``training_stocks`` range. That range is where a stock-augmented agent learns and
-    where its initial-stock search looks (:func:`rdo_sb3.evaluate_objective` resets each episode
-    at the agent's own ``c0``); to start at the DP's ``c0*`` pass
-    ``initial_stock=reference(env_id, objective).initial_stock``. No DP is run.
+    The initial stock `c0` of each episode is, unless `initial_stock` is given: the
+    objective's fixed `c0` when `objective` has one (`target:4` starts at -4); otherwise
+    (no objective, or one that searches its `c0`, as `CVaR`) a uniform integer sampler on the
+    benchmark's `training_stocks` range. That range is where a stock-augmented agent learns and
+    where its initial-stock search looks ([`rdo_sb3.evaluate_objective`][rdo_sb3.evaluation.evaluate_objective] resets
+    each episode at the agent's own `c0`); to start at the DP's `c0*` pass
+    `initial_stock=reference(env_id, objective).initial_stock`. No DP is run.
 
     Args:
-        env_id: A benchmark id (``"rdo/CVaRGrid-v0"``).
-        objective: An :class:`~rdo_gym.Objective` or spec, checked against the env (e.g. the
-            homeostasis initial level), or ``None``.
-        initial_stock: ``c0``, a number or a sampler ``rng -> float``; overrides the default above.
-        flatten: ``True`` gives a flat float32 Box ``[obs..., stock_scale * stock]`` for an MLP.
+        env_id: A benchmark id (`"rdo/CVaRGrid-v0"`).
+        objective: An [`Objective`][rdo_gym.objectives.Objective] or spec, checked against the env (e.g. the
+            homeostasis initial level), or `None`.
+        initial_stock: `c0`, a number or a sampler `rng -> float`; overrides the default above.
+        flatten: `True` gives a flat float32 Box `[obs..., stock_scale * stock]` for an MLP.
         stock_scale: The factor on the stock in the observation (default: the benchmark's).
         gamma: The discount of the stock recursion (default: the benchmark's, 1).
-        **kwargs: ``gym.make`` keyword arguments (dynamics parameters, ``render_mode``,
-            ``max_episode_steps``...).
+        **kwargs: `gym.make` keyword arguments (dynamics parameters, `render_mode`,
+            `max_episode_steps`...).
 
     Returns:
         The stock-augmented env.

@@ -1,4 +1,4 @@
-"""Target-return gridworld (``rdo/TargetGrid-v0``): generate a prescribed total return."""
+"""Target-return gridworld (`rdo/TargetGrid-v0`): generate a prescribed total return."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ __all__ = ["TargetGridEnv"]
 
 
 class TargetGridEnv(GridBenchmarkEnv):
-    """Collect rewards on a 5x5 grid so that the total return hits a target ``g``.
+    """Collect rewards on a 5x5 grid so that the total return hits a target `g`.
 
-    Layout (``S`` start, ``E`` exit, ``+``/``-`` reward cells, ``*`` lottery cell)::
+    Layout (`S` start, `E` exit, `+`/`-` reward cells, `*` lottery cell):
 
         E + . - E
         . . * . .
@@ -20,21 +20,21 @@ class TargetGridEnv(GridBenchmarkEnv):
         . . * . .
         E - . + E
 
-    Actions: 0 up, 1 right, 2 down, 3 left. With probability ``slip`` (default 0.2) the chosen
+    Actions: 0 up, 1 right, 2 down, 3 left. With probability `slip` (default 0.2) the chosen
     action is replaced by one drawn uniformly among the four (possibly the same). Moving into the
     border leaves the agent in place.
 
     Rewards, received for the cell the agent is in after the move (also when it stays in place
-    after bumping into the border): ``+`` gives +1, ``-`` gives -1, ``*`` gives +3 or -1 with
-    probability 1/2 each, ``.`` and ``S`` give 0; entering an exit ``E`` gives 0 and ends the
-    episode. After ``horizon`` steps (default 12) the episode ends (``terminated=True``).
+    after bumping into the border): `+` gives +1, `-` gives -1, `*` gives +3 or -1 with
+    probability 1/2 each, `.` and `S` give 0; entering an exit `E` gives 0 and ends the
+    episode. After `horizon` steps (default 12) the episode ends (`terminated=True`).
 
-    Objective: ``TargetReturn(g)`` (report ``E|G - g|``, lower is better) for integer ``g`` in
-    ``target_range`` = [-6, 10]; gamma = 1. Many returns are achievable (oscillating on reward
+    Objective: `TargetReturn(g)` (report `E|G - g|`, lower is better) for integer `g` in
+    `target_range` = [-6, 10]; gamma = 1. Many returns are achievable (oscillating on reward
     cells, or leaving through an exit when the stock is 0), but slips and lotteries make exact hits
-    uncertain. Reference optima ``E|G - g|`` (optimum / risk-neutral): g = -4: 0.142 / 12.840;
+    uncertain. Reference optima `E|G - g|` (optimum / risk-neutral): g = -4: 0.142 / 12.840;
     g = 0: 0.030 / 8.842; g = 4: 0.099 / 4.961; g = 8: 0.517 / 1.771 (all even g in
-    ``rdo_envs.REFERENCE_OPTIMA``; any g via ``rdo_envs.reference("rdo/TargetGrid-v0", "target:g")``).
+    `rdo_envs.REFERENCE_OPTIMA`; any g via `rdo_envs.reference("rdo/TargetGrid-v0", "target:g")`).
     """
 
     layout: ClassVar[tuple[str, ...]] = (

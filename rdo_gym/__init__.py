@@ -1,5 +1,5 @@
 """rdo_gym: objectives on the return distribution, stock augmentation for any Gymnasium env,
-objective-specific terminal rewards, and exact distributional DP (:mod:`rdo_gym.dp`).
+objective-specific terminal rewards, and exact distributional DP ([`rdo_gym.dp`][rdo_gym.dp]).
 
 Importing this package never imports torch.
 """

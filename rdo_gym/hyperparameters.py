@@ -1,5 +1,5 @@
 """Checks of an agent's hyperparameters before they reach SB3, which refuses some values late
-(``batch_size=-5`` as torch's "Invalid epsilon value") or misuses them silently. Each refused value
+(`batch_size=-5` as torch's "Invalid epsilon value") or misuses them silently. Each refused value
 names the key and what is accepted."""
 
 from __future__ import annotations
@@ -52,16 +52,16 @@ def _policy_kwargs(value: Any) -> Any:
 
 
 def check_hyperparameters(overrides: Mapping[str, Any], where: str = "hyperparameter") -> dict[str, Any]:
-    """``overrides`` with the values SB3 would refuse late (or misuse silently) refused now
-    (``ValueError`` naming ``where``, the key and what is accepted).
+    """`overrides` with the values SB3 would refuse late (or misuse silently) refused now
+    (`ValueError` naming `where`, the key and what is accepted).
 
-    Integers where SB3 needs them (``batch_size``, ``buffer_size``... positive; ``learning_starts``
-    at least 0; ``gradient_steps`` positive or -1), rates and fractions in their ranges; other keys
+    Integers where SB3 needs them (`batch_size`, `buffer_size`... positive; `learning_starts`
+    at least 0; `gradient_steps` positive or -1), rates and fractions in their ranges; other keys
     pass through (the agent refuses unknown names).
 
     Args:
         overrides: The agent's keyword arguments.
-        where: How the messages name their origin (e.g. ``"--hyperparams"``).
+        where: How the messages name their origin (e.g. `"--hyperparams"`).
     """
     try:
         return _checked(overrides)

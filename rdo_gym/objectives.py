@@ -1,26 +1,26 @@
-"""Objectives on the law of ``c0 + G``: defined once, used by the wrappers, the DP and the agent.
+"""Objectives on the law of `c0 + G`: defined once, used by the wrappers, the DP and the agent.
 
-Conventions (``docs/concepts.md``, ``docs/core.md``):
+Conventions (`docs/concepts.md`, `docs/core.md`):
 
-* ``G`` is the ordinary (discounted) return, rewards are "higher is better".
-* ``c0`` is the initial stock. Every objective is a stock-augmented expected utility: the quantity
-  optimized is ``E[f(c0 + G)]`` for a utility ``f`` (``utility``), possibly followed by an outer
-  search over ``c0`` (only :class:`CVaR`).
-* ``value`` reports the statistic a user cares about (e.g. ``CVaR_alpha(G)``, ``E|G - target|``),
-  computed from return samples or from weighted atoms. ``higher_is_better`` says its direction.
-* ``score(stock, returns)`` is ``E[f(stock + G)]`` (acting). The initial stock is either fixed
-  (``initial_stock``) or searched (``searches_initial_stock``, CVaR). Every caller (the DP, the
-  agent, the evaluation) chooses it the same way: ``initial_stock_candidates(stocks)`` gives the
+* `G` is the ordinary (discounted) return, rewards are "higher is better".
+* `c0` is the initial stock. Every objective is a stock-augmented expected utility: the quantity
+  optimized is `E[f(c0 + G)]` for a utility `f` (`utility`), possibly followed by an outer
+  search over `c0` (only [`CVaR`][rdo_gym.objectives.CVaR]).
+* `value` reports the statistic a user cares about (e.g. `CVaR_alpha(G)`, `E|G - target|`),
+  computed from return samples or from weighted atoms. `higher_is_better` says its direction.
+* `score(stock, returns)` is `E[f(stock + G)]` (acting). The initial stock is either fixed
+  (`initial_stock`) or searched (`searches_initial_stock`, CVaR). Every caller (the DP, the
+  agent, the evaluation) chooses it the same way: `initial_stock_candidates(stocks)` gives the
   stocks to score (the fixed one, or the caller's candidates), and
-  ``select_initial_stock(stocks, utilities)`` picks among them (the outer
-  ``max_c -c + E[min(c + G, 0)] / alpha``); ``best_initial_stock(returns)`` is the closed form over
-  one distribution (CVaR: ``-VaR_alpha``).
-* ``utility`` works element-wise on numpy arrays, python floats and torch tensors alike (torch is
+  `select_initial_stock(stocks, utilities)` picks among them (the outer
+  `max_c -c + E[min(c + G, 0)] / alpha`); `best_initial_stock(returns)` is the closed form over
+  one distribution (CVaR: `-VaR_alpha`).
+* `utility` works element-wise on numpy arrays, python floats and torch tensors alike (torch is
   never imported here).
 
-Every objective has a compact string form (``str(obj)``) that :func:`make_objective` parses back:
-``mean``, ``target:5``, ``prob:3``, ``cvar:0.1``, ``meancvar:0.1:0.5`` (alpha, then the weight of
-the mean), ``homeostasis:0`` (or ``homeostasis:SET:INITIAL``).
+Every objective has a compact string form (`str(obj)`) that [`make_objective`][rdo_gym.objectives.make_objective]
+parses back: `mean`, `target:5`, `prob:3`, `cvar:0.1`, `meancvar:0.1:0.5` (alpha, then the weight of
+the mean), `homeostasis:0` (or `homeostasis:SET:INITIAL`).
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ __all__ = [
 
 
 def check_gamma(gamma: float) -> float:
-    """Return ``gamma`` as a float, or raise ``ValueError`` unless it lies in (0, 1]."""
+    """Return `gamma` as a float, or raise `ValueError` unless it lies in (0, 1]."""
     try:
         g = float(gamma)
     except (TypeError, ValueError):
@@ -62,7 +62,7 @@ def _is_torch(x: Any) -> bool:
 
 
 def _fmt(x: float) -> str:
-    """Shortest exact text of a float (``5`` not ``5.0``), so that string forms round-trip."""
+    """Shortest exact text of a float (`5` not `5.0`), so that string forms round-trip."""
     text = repr(float(x))
     return text[:-2] if text.endswith(".0") else text
 
@@ -80,14 +80,14 @@ def _as_float_array(x: Any) -> Any:
 
 
 def _like(x: Any, reference: Any) -> Any:
-    """``x`` as a float tensor on ``reference``'s device and dtype (``reference`` is a tensor)."""
+    """`x` as a float tensor on `reference`'s device and dtype (`reference` is a tensor)."""
     if _is_torch(x):
         return x.to(device=reference.device, dtype=reference.dtype)
     return reference.new_tensor(np.asarray(x, dtype=np.float64))
 
 
 def _negative_axis(axis: int, ndim: int) -> int:
-    """``axis`` counted from the end (``-1`` is the last), with a clear error when out of range."""
+    """`axis` counted from the end (`-1` is the last), with a clear error when out of range."""
     if ndim == 0:
         raise ValueError("returns must have at least one dimension (the atoms or samples), got a scalar")
     if not -ndim <= axis < ndim:
@@ -96,10 +96,10 @@ def _negative_axis(axis: int, ndim: int) -> int:
 
 
 def _align_weights(weights: Any, returns: Any, axis: int) -> Any:
-    """``weights`` broadcast to ``returns.shape``, ``axis`` negative.
+    """`weights` broadcast to `returns.shape`, `axis` negative.
 
-    Accepted: the shape of ``returns`` (or broadcastable to it), or a 1-D array of the length of
-    ``returns`` along ``axis`` (the same probabilities for every distribution of a batch).
+    Accepted: the shape of `returns` (or broadcastable to it), or a 1-D array of the length of
+    `returns` along `axis` (the same probabilities for every distribution of a batch).
     """
     torch_mode = _is_torch(returns)
     w = _like(weights, returns) if torch_mode else np.asarray(weights, dtype=np.float64)
@@ -117,8 +117,8 @@ def _align_weights(weights: Any, returns: Any, axis: int) -> Any:
 
 
 def _weighted_mean(values: Any, weights: Any | None, axis: int) -> Any:
-    """Mean along the negative ``axis``; ``weights`` (aligned by :func:`_align_weights`, so of
-    the shape of the returns, which ``values`` broadcasts over) need not be normalized."""
+    """Mean along the negative `axis`; `weights` (aligned by `_align_weights`, so of
+    the shape of the returns, which `values` broadcasts over) need not be normalized."""
     if weights is None:
         return values.mean(dim=axis) if _is_torch(values) else values.mean(axis)
     if _is_torch(values):
@@ -127,7 +127,7 @@ def _weighted_mean(values: Any, weights: Any | None, axis: int) -> Any:
 
 
 def _sorted_atoms(atoms: Any, weights: Any | None, axis: int) -> tuple[Any, Any]:
-    """Atoms sorted ascending along the last axis (``axis`` moved there), with their normalized
+    """Atoms sorted ascending along the last axis (`axis` moved there), with their normalized
     probabilities."""
     if _is_torch(atoms):
         import torch  # local import: rdo_gym must not import torch at import time
@@ -145,7 +145,7 @@ def _sorted_atoms(atoms: Any, weights: Any | None, axis: int) -> tuple[Any, Any]
 
 
 def _lower_tail_mean(atoms: Any, weights: Any | None, alpha: float, axis: int) -> Any:
-    """Exact mean of the lowest ``alpha`` probability mass of weighted atoms along ``axis``.
+    """Exact mean of the lowest `alpha` probability mass of weighted atoms along `axis`.
 
     The atom straddling the alpha boundary contributes only the fraction of its mass that lies
     inside the tail, so the result is exact for discrete distributions (not just asymptotically).
@@ -161,7 +161,7 @@ def _lower_tail_mean(atoms: Any, weights: Any | None, alpha: float, axis: int) -
 
 
 def _lower_quantile(atoms: Any, weights: Any | None, alpha: float, axis: int) -> Any:
-    """``VaR_alpha``: the smallest atom whose cumulative probability reaches ``alpha``."""
+    """`VaR_alpha`: the smallest atom whose cumulative probability reaches `alpha`."""
     x, w = _sorted_atoms(atoms, weights, axis)
     tolerance = 1e-12  # cumulative sums of e.g. ten 0.1s fall short of 1.0
     if _is_torch(x):
@@ -190,42 +190,46 @@ def _check_distribution(returns: Any, weights: Any | None, axis: int) -> None:
 
 
 class Objective(ABC):
-    """A stock-augmented expected utility ``E[f(c0 + G)]`` and the statistic it reports.
+    """A stock-augmented expected utility `E[f(c0 + G)]` and the statistic it reports.
 
-    Subclasses define :meth:`utility` (``f``), the initial stock (fixed, or ``None`` when it is
-    searched, with :attr:`searches_initial_stock` set), :meth:`value_from_utility` and
-    :attr:`homogeneous` (whether ``f`` is positively homogeneous, which makes the greedy step valid
-    for ``gamma < 1``).
+    Subclasses define [`utility`][rdo_gym.objectives.Objective.utility] (`f`), the initial stock (fixed, or `None`
+    when it is searched, with `searches_initial_stock` set),
+    [`value_from_utility`][rdo_gym.objectives.Objective.value_from_utility] and `homogeneous` (whether `f` is
+    positively homogeneous, which makes the greedy step valid for `gamma < 1`).
     """
 
-    #: Direction of :meth:`value`: ``True`` when a larger reported value is better.
     higher_is_better: bool = True
-    #: ``f(k x) = k f(x)`` (or an increasing transform of it) for ``k > 0``: valid for gamma < 1.
+    """Direction of [`value`][rdo_gym.objectives.Objective.value]: `True` when a larger reported value is
+    better.
+    """
     homogeneous: bool = True
-    #: ``True`` when ``c0`` is chosen by an outer search (:class:`CVaR`); then
-    #: :attr:`initial_stock` is ``None`` and callers must supply candidate stocks.
+    """`f(k x) = k f(x)` (or an increasing transform of it) for `k > 0`: valid for gamma < 1."""
     searches_initial_stock: bool = False
+    """`True` when `c0` is chosen by an outer search ([`CVaR`][rdo_gym.objectives.CVaR]); then
+    [`initial_stock`][rdo_gym.objectives.Objective.initial_stock] is `None` and callers must supply
+    candidate stocks.
+    """
 
     @abstractmethod
     def utility(self, x: Any) -> Any:
-        """``f(x)`` element-wise on ``x = stock + return`` (numpy, float or torch)."""
+        """`f(x)` element-wise on `x = stock + return` (numpy, float or torch)."""
 
     @property
     @abstractmethod
     def initial_stock(self) -> float | None:
-        """The fixed ``c0`` this objective prescribes, or ``None`` when ``c0`` is searched."""
+        """The fixed `c0` this objective prescribes, or `None` when `c0` is searched."""
 
     @abstractmethod
     def value_from_utility(self, initial_stock: Any, expected_utility: Any) -> Any:
-        """Reported value of a policy started at ``c0 = initial_stock`` with ``E[f(c0+G)]``."""
+        """Reported value of a policy started at `c0 = initial_stock` with `E[f(c0+G)]`."""
 
     @abstractmethod
     def __str__(self) -> str:
-        """The compact string form parsed by :func:`make_objective`."""
+        """The compact string form parsed by [`make_objective`][rdo_gym.objectives.make_objective]."""
 
     # ----------------------------------------------------------------------------------------
     def check_gamma(self, gamma: float) -> float:
-        """Raise ``ValueError`` if this objective cannot be optimized by the greedy step at gamma."""
+        """Raise `ValueError` if this objective cannot be optimized by the greedy step at gamma."""
         g = check_gamma(gamma)
         if g < 1.0 and not self.homogeneous:
             raise ValueError(
@@ -236,13 +240,13 @@ class Objective(ABC):
         return g
 
     def score(self, stock: Any, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
-        """``E[f(stock + G)]`` for the distribution of ``G`` given by atoms along ``axis``.
+        """`E[f(stock + G)]` for the distribution of `G` given by atoms along `axis`.
 
-        ``returns`` holds samples or atoms of ``G`` along ``axis`` (other axes are a batch), with
-        optional probabilities ``weights`` (the shape of ``returns``, or 1-D along ``axis``; need
-        not be normalized). ``stock`` broadcasts, numpy style, against the batch shape
-        (``returns.shape`` with ``axis`` removed); extra leading axes of ``stock`` score every
-        stock against every distribution, e.g. stocks ``(K,)`` and returns ``(N,)`` give ``(K,)``.
+        `returns` holds samples or atoms of `G` along `axis` (other axes are a batch), with
+        optional probabilities `weights` (the shape of `returns`, or 1-D along `axis`; need
+        not be normalized). `stock` broadcasts, numpy style, against the batch shape
+        (`returns.shape` with `axis` removed); extra leading axes of `stock` score every
+        stock against every distribution, e.g. stocks `(K,)` and returns `(N,)` give `(K,)`.
         Used for acting (the greedy action maximizes it) and for the CVaR initial-stock search.
         """
         returns = _as_float_array(returns)
@@ -262,9 +266,9 @@ class Objective(ABC):
         return _weighted_mean(self.utility(stock + returns), weights, ax)
 
     def value(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
-        """Reported statistic of the law of ``G``: samples, or atoms with probability ``weights``.
+        """Reported statistic of the law of `G`: samples, or atoms with probability `weights`.
 
-        ``returns`` and ``weights`` as in :meth:`score`; the result has the batch shape. The
+        `returns` and `weights` as in [`score`][rdo_gym.objectives.Objective.score]; the result has the batch shape. The
         objective's own initial stock is used (for CVaR, the exact lower-tail mean).
         """
         returns = _as_float_array(returns)
@@ -274,19 +278,21 @@ class Objective(ABC):
         return self.value_from_utility(c0, self.score(c0, returns, weights, ax))
 
     def best_initial_stock(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
-        """The ``c0`` to start from when the return distribution is the given one.
+        """The `c0` to start from when the return distribution is the given one.
 
-        For a fixed-stock objective this is :attr:`initial_stock` (whatever the distribution);
-        :class:`CVaR` overrides it with the outer search over one distribution (or a batch).
+        For a fixed-stock objective this is [`initial_stock`][rdo_gym.objectives.Objective.initial_stock] (whatever
+        the distribution); [`CVaR`][rdo_gym.objectives.CVaR] overrides it with the outer search over one distribution
+        (or a batch).
         """
         return self.initial_stock
 
     def initial_stock_candidates(self, stocks: Any = None) -> np.ndarray:
         """The initial stocks to score, as a 1-D float64 array.
 
-        A fixed-stock objective returns ``[initial_stock]`` whatever ``stocks`` is; a searched one
-        returns ``stocks`` (finite, non-empty), and raises ``ValueError`` when none are given.
-        Score each returned stock and pass the scores to :meth:`select_initial_stock`.
+        A fixed-stock objective returns `[initial_stock]` whatever `stocks` is; a searched one
+        returns `stocks` (finite, non-empty), and raises `ValueError` when none are given.
+        Score each returned stock and pass the scores to
+        [`select_initial_stock`][rdo_gym.objectives.Objective.select_initial_stock].
         """
         if not self.searches_initial_stock:
             return np.array([self.initial_stock], dtype=np.float64)
@@ -304,11 +310,12 @@ class Objective(ABC):
         return out
 
     def select_initial_stock(self, stocks: Any, expected_utilities: Any) -> tuple[int, float]:
-        """Choose ``c0`` among candidate ``stocks`` given ``E[f(c + G^pi_c)]`` for each.
+        """Choose `c0` among candidate `stocks` given `E[f(c + G^pi_c)]` for each.
 
-        Returns ``(index, value)`` of the best candidate under :meth:`value_from_utility`. For a
-        fixed-stock objective the candidates should all be that stock; for :class:`CVaR` this is
-        the outer search ``max_c -c + E[min(c + G, 0)] / alpha``.
+        Returns `(index, value)` of the best candidate under
+        [`value_from_utility`][rdo_gym.objectives.Objective.value_from_utility]. For a fixed-stock objective the
+        candidates should all be that stock; for [`CVaR`][rdo_gym.objectives.CVaR] this is the outer search `max_c -c
+        + E[min(c + G, 0)] / alpha`.
         """
         stocks = np.asarray(stocks, dtype=np.float64).reshape(-1)
         utilities = np.asarray(expected_utilities, dtype=np.float64).reshape(-1)
@@ -346,7 +353,7 @@ def _finite(name: str, value: Any, owner: str) -> float:
 
 
 class Expectation(Objective):
-    """Risk-neutral: ``f(x) = x``; reports ``E[G]``. Any initial stock works (0 is used)."""
+    """Risk-neutral: `f(x) = x`; reports `E[G]`. Any initial stock works (0 is used)."""
 
     def utility(self, x: Any) -> Any:
         return x
@@ -363,7 +370,7 @@ class Expectation(Objective):
 
 
 class TargetReturn(Objective):
-    """Hit ``target``: ``f(x) = -|x|`` with ``c0 = -target``; reports ``E|G - target|`` (lower is better)."""
+    """Hit `target`: `f(x) = -|x|` with `c0 = -target`; reports `E|G - target|` (lower is better)."""
 
     higher_is_better = False
 
@@ -385,14 +392,14 @@ class TargetReturn(Objective):
 
 
 class ProbabilityAtLeast(Objective):
-    """Reach ``threshold``: ``f(x) = 1{x >= 0}`` with ``c0 = -threshold``; reports ``P(G >= threshold)``.
+    """Reach `threshold`: `f(x) = 1{x >= 0}` with `c0 = -threshold`; reports `P(G >= threshold)`.
 
-    ``x >= -1e-10`` counts as reaching it: a return that equals the threshold in exact arithmetic
-    must not miss it through float rounding of the reward sum (``-0.9 + 0.3 + 0.3 + 0.3 < 0``).
+    `x >= -1e-10` counts as reaching it: a return that equals the threshold in exact arithmetic
+    must not miss it through float rounding of the reward sum (`-0.9 + 0.3 + 0.3 + 0.3 < 0`).
     """
 
-    #: Absolute tolerance of the threshold comparison (float rounding of sums of rewards).
     tolerance = 1e-10
+    """Absolute tolerance of the threshold comparison (float rounding of sums of rewards)."""
 
     def __init__(self, threshold: float):
         self.threshold = _finite("threshold", threshold, "ProbabilityAtLeast")
@@ -414,11 +421,12 @@ class ProbabilityAtLeast(Objective):
 
 
 class CVaR(Objective):
-    """Lower-tail CVaR of the return: the mean of the worst ``alpha`` fraction of ``G``.
+    """Lower-tail CVaR of the return: the mean of the worst `alpha` fraction of `G`.
 
-    ``alpha`` in (0, 1]; ``alpha = 1`` is the mean. Reduction (``docs/concepts.md``):
-    ``CVaR_alpha(G) = max_c { -c + E[min(c + G, 0)] / alpha }``, so ``f(x) = min(x, 0)`` and the
-    initial stock ``c0 = -VaR_alpha`` is searched (:attr:`initial_stock` is ``None``).
+    `alpha` in (0, 1]; `alpha = 1` is the mean. Reduction (`docs/concepts.md`):
+    `CVaR_alpha(G) = max_c { -c + E[min(c + G, 0)] / alpha }`, so `f(x) = min(x, 0)` and the
+    initial stock `c0 = -VaR_alpha` is searched ([`initial_stock`][rdo_gym.objectives.Objective.initial_stock] is
+    `None`).
 
     Examples:
         >>> cvar = CVaR(0.25)
@@ -451,19 +459,20 @@ class CVaR(Objective):
         return -initial_stock + expected_utility / self.alpha
 
     def value(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
-        """``CVaR_alpha(G)``: the exact mean of the lowest ``alpha`` probability mass of ``G``."""
+        """`CVaR_alpha(G)`: the exact mean of the lowest `alpha` probability mass of `G`."""
         returns = _as_float_array(returns)
         ax = _negative_axis(axis, returns.ndim)
         _check_distribution(returns, weights, ax)
         return _lower_tail_mean(returns, weights, self.alpha, ax)
 
     def best_initial_stock(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
-        """``argmax_c -c + E[min(c + G, 0)] / alpha`` over the given distribution(s) of ``G``.
+        """`argmax_c -c + E[min(c + G, 0)] / alpha` over the given distribution(s) of `G`.
 
-        The maximizer is ``c0 = -VaR_alpha(G)`` (minus the lower ``alpha``-quantile, the smallest
-        atom whose cumulative probability reaches ``alpha``); plugging it into the outer objective
-        gives :meth:`value`. For a *family* of stock-conditioned distributions (one policy per
-        stock), score each candidate stock and use :meth:`select_initial_stock` instead.
+        The maximizer is `c0 = -VaR_alpha(G)` (minus the lower `alpha`-quantile, the smallest
+        atom whose cumulative probability reaches `alpha`); plugging it into the outer objective
+        gives [`value`][rdo_gym.objectives.CVaR.value]. For a *family* of stock-conditioned distributions (one policy
+        per stock), score each candidate stock and use
+        [`select_initial_stock`][rdo_gym.objectives.Objective.select_initial_stock] instead.
         """
         returns = _as_float_array(returns)
         ax = _negative_axis(axis, returns.ndim)
@@ -475,12 +484,12 @@ class CVaR(Objective):
 
 
 class MeanCVaR(Objective):
-    """``lam * E[G] + (1 - lam) * CVaR_alpha(G)``: a blend of the mean and the lower tail.
+    """`lam * E[G] + (1 - lam) * CVaR_alpha(G)`: a blend of the mean and the lower tail.
 
-    ``alpha`` in (0, 1] as for :class:`CVaR`, ``lam`` in [0, 1] (``lam = 0`` is CVaR, ``lam = 1``
-    the mean). It reduces like CVaR: with ``c0 = -b``, the value is ``max_c -c + E[f(c + G)]`` for
-    ``f(x) = lam * x + ((1 - lam) / alpha) * min(x, 0)``, piecewise linear and positively
-    homogeneous (valid for gamma < 1); the initial stock is searched, and ``c0 = -VaR_alpha`` over
+    `alpha` in (0, 1] as for [`CVaR`][rdo_gym.objectives.CVaR], `lam` in [0, 1] (`lam = 0` is CVaR, `lam = 1`
+    the mean). It reduces like CVaR: with `c0 = -b`, the value is `max_c -c + E[f(c + G)]` for
+    `f(x) = lam * x + ((1 - lam) / alpha) * min(x, 0)`, piecewise linear and positively
+    homogeneous (valid for gamma < 1); the initial stock is searched, and `c0 = -VaR_alpha` over
     one distribution.
 
     Examples:
@@ -516,7 +525,7 @@ class MeanCVaR(Objective):
         return -initial_stock + expected_utility
 
     def value(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
-        """``lam * E[G] + (1 - lam) * CVaR_alpha(G)``, exact for weighted atoms."""
+        """`lam * E[G] + (1 - lam) * CVaR_alpha(G)`, exact for weighted atoms."""
         returns = _as_float_array(returns)
         ax = _negative_axis(axis, returns.ndim)
         _check_distribution(returns, weights, ax)
@@ -526,7 +535,7 @@ class MeanCVaR(Objective):
         return self.lam * mean + (1.0 - self.lam) * _lower_tail_mean(returns, weights, self.alpha, ax)
 
     def best_initial_stock(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
-        """``c0 = -VaR_alpha(G)``: the mean part does not depend on ``c0``."""
+        """`c0 = -VaR_alpha(G)`: the mean part does not depend on `c0`."""
         return CVaR(self.alpha).best_initial_stock(returns, weights, axis)
 
     def __str__(self) -> str:
@@ -534,11 +543,11 @@ class MeanCVaR(Objective):
 
 
 class Homeostasis(Objective):
-    """Keep an internal variable near ``setpoint``: ``f(x) = -|x|`` on ``x = c0 + G``.
+    """Keep an internal variable near `setpoint`: `f(x) = -|x|` on `x = c0 + G`.
 
-    Rewards are the changes of the internal variable, which starts at ``initial_level``; so
-    ``c0 = initial_level - setpoint`` and the stock is the deviation from the set point. Reports the
-    mean absolute deviation at the end, ``E|initial_level + G - setpoint|`` (lower is better).
+    Rewards are the changes of the internal variable, which starts at `initial_level`; so
+    `c0 = initial_level - setpoint` and the stock is the deviation from the set point. Reports the
+    mean absolute deviation at the end, `E|initial_level + G - setpoint|` (lower is better).
     """
 
     higher_is_better = False
@@ -564,14 +573,14 @@ class Homeostasis(Objective):
 
 
 class ExpectedUtility(Objective):
-    """A user's utility: maximize ``E[f(c0 + G)]`` with a fixed ``initial_stock``; reports it.
+    """A user's utility: maximize `E[f(c0 + G)]` with a fixed `initial_stock`; reports it.
 
-    ``f`` must be vectorized and work on numpy arrays (and on torch tensors to be used by DηN).
-    Declare ``homogeneous=True`` only if ``f`` is positively homogeneous (``f(kx) = k f(x)``, or an
-    increasing transform of such), otherwise gamma < 1 is refused. ``name`` is its string form
-    (``utility:NAME``); it cannot be parsed back from a string, only pickled (with cloudpickle for
-    lambdas, as SB3's ``save`` does). The reported value is ``E[f(c0 + G)]``, higher is better (to
-    minimize a cost ``g``, pass ``f = -g``).
+    `f` must be vectorized and work on numpy arrays (and on torch tensors to be used by DηN).
+    Declare `homogeneous=True` only if `f` is positively homogeneous (`f(kx) = k f(x)`, or an
+    increasing transform of such), otherwise gamma < 1 is refused. `name` is its string form
+    (`utility:NAME`); it cannot be parsed back from a string, only pickled (with cloudpickle for
+    lambdas, as SB3's `save` does). The reported value is `E[f(c0 + G)]`, higher is better (to
+    minimize a cost `g`, pass `f = -g`).
 
     Examples:
         >>> import numpy as np
@@ -623,12 +632,12 @@ _SPEC_HELP = ("expected one of 'mean', 'target:G', 'prob:THRESHOLD', 'cvar:ALPHA
 
 
 def _shown(text: str) -> str:
-    """``repr`` of user text, with escapes for non-ASCII look-alikes (a Cyrillic ``а`` in ``cvаr``)."""
+    """`repr` of user text, with escapes for non-ASCII look-alikes (a Cyrillic `а` in `cvаr`)."""
     return repr(text) if text.isascii() else ascii(text)
 
 
 def make_objective(spec: str | Objective) -> Objective:
-    """Build an objective from its string form (``"cvar:0.1"``), or return an ``Objective`` as is.
+    """Build an objective from its string form (`"cvar:0.1"`), or return an `Objective` as is.
 
     Examples:
         >>> make_objective("target:4")

@@ -1,8 +1,8 @@
 """The type of a hyperparameter preset: plain data that any layer can hold (no torch, no SB3).
 
-A :class:`Preset` says how to train one agent on one env: which agent, for which objective, with
-which discount and hyperparameters. The presets of the ``rdo/`` benchmarks live next to them
-(``rdo_envs.preset(env_id, agent)``); ``rdo_sb3.make_model`` builds the model of a preset.
+A [`Preset`][rdo_gym.presets.Preset] says how to train one agent on one env: which agent, for which objective, with
+which discount and hyperparameters. The presets of the `rdo/` benchmarks live next to them
+(`rdo_envs.preset(env_id, agent)`); `rdo_sb3.make_model` builds the model of a preset.
 """
 
 from __future__ import annotations
@@ -16,9 +16,10 @@ from rdo_gym.objectives import Objective, check_gamma
 
 __all__ = ["Preset", "AGENTS"]
 
-#: The agents a preset can name: DηN (stock-augmented, acts on the objective) and its peer,
-#: plain sb3-contrib QR-DQN (no stock, maximizes the mean).
 AGENTS: tuple[str, ...] = ("detan", "qrdqn")
+"""The agents a preset can name: DηN (stock-augmented, acts on the objective) and its peer, plain
+sb3-contrib QR-DQN (no stock, maximizes the mean).
+"""
 
 
 @dataclass(frozen=True)
@@ -26,16 +27,16 @@ class Preset:
     """How to train one agent on one env.
 
     Attributes:
-        agent: ``"detan"`` or ``"qrdqn"`` (:data:`AGENTS`).
-        env_id: The Gymnasium id the preset is for (``None``: any env, the agent's defaults).
-        objective: The objective spec the preset was tuned for (DηN's default objective; ``"mean"``
-            for QR-DQN). An :class:`~rdo_gym.Objective` is stored as its spec; the spec is not
+        agent: `"detan"` or `"qrdqn"` (`AGENTS`).
+        env_id: The Gymnasium id the preset is for (`None`: any env, the agent's defaults).
+        objective: The objective spec the preset was tuned for (DηN's default objective; `"mean"`
+            for QR-DQN). An [`Objective`][rdo_gym.objectives.Objective] is stored as its spec; the spec is not
             parsed here (the agent parses it, or the caller passes an Objective to the factory).
         gamma: The discount of the agent (and of the stock recursion): always explicit.
         n_timesteps: The training budget in env steps.
-        policy: The SB3 policy name (``None``: chosen from the observation space).
-        hyperparameters: Other keyword arguments of the agent (``policy_kwargs`` is a mapping);
-            read through :meth:`kwargs`, which copies them.
+        policy: The SB3 policy name (`None`: chosen from the observation space).
+        hyperparameters: Other keyword arguments of the agent (`policy_kwargs` is a mapping);
+            read through [`kwargs`][rdo_gym.presets.Preset.kwargs], which copies them.
     """
 
     agent: str
@@ -70,7 +71,7 @@ class Preset:
         """No tuned hyperparameters: the agent's own defaults, with an explicit gamma.
 
         Args:
-            agent: ``"detan"`` or ``"qrdqn"``.
+            agent: `"detan"` or `"qrdqn"`.
             objective: The objective spec.
             gamma: The discount.
             env_id: The env (informative only).
@@ -79,12 +80,12 @@ class Preset:
         return cls(agent, env_id, objective, gamma, n_timesteps)
 
     def kwargs(self) -> dict[str, Any]:
-        """A fresh (deep) copy of :attr:`hyperparameters`, to pass to the agent."""
+        """A fresh (deep) copy of [`hyperparameters`][rdo_gym.hyperparameters], to pass to the agent."""
         return copy.deepcopy(dict(self.hyperparameters))
 
     def with_overrides(self, **overrides: Any) -> Preset:
-        """This preset with fields (``gamma``, ``n_timesteps``, ``policy``, ``objective``...) or
-        hyperparameters replaced; ``None`` values of fields are ignored.
+        """This preset with fields (`gamma`, `n_timesteps`, `policy`, `objective`...) or
+        hyperparameters replaced; `None` values of fields are ignored.
 
         Args:
             **overrides: Field names replace the field, any other name a hyperparameter.

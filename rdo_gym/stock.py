@@ -1,9 +1,9 @@
 """Stock augmentation: put the (rescaled) sum of rewards so far into the observation of any env.
 
-Convention (``docs/core.md``): ``C_0 = c0`` and ``C_{t+1} = (C_t + R_{t+1}) / gamma``, i.e.
-``C_t = gamma^-t (c0 + sum_{k<t} gamma^k R_{k+1})``, so that ``c0 + G_0 = gamma^t (C_t + G_t)``
-and, at termination, ``c0 + G = gamma^T C_T``. The wrapper keeps the numerically stable
-``X_t = c0 + sum_{k<t} gamma^k R_{k+1}`` and ``gamma^t`` in float64 and derives ``C_t`` from them.
+Convention (`docs/core.md`): `C_0 = c0` and `C_{t+1} = (C_t + R_{t+1}) / gamma`, i.e.
+`C_t = gamma^-t (c0 + sum_{k<t} gamma^k R_{k+1})`, so that `c0 + G_0 = gamma^t (C_t + G_t)`
+and, at termination, `c0 + G = gamma^T C_T`. The wrapper keeps the numerically stable
+`X_t = c0 + sum_{k<t} gamma^k R_{k+1}` and `gamma^t` in float64 and derives `C_t` from them.
 """
 
 from __future__ import annotations
@@ -38,10 +38,11 @@ _REAL_SCALAR_TYPES = frozenset({float, int, np.float64, np.float32, np.float16, 
 
 @dataclass(frozen=True)
 class StockRange:
-    """The support of an initial-stock sampler: stocks in ``[low, high]``, integers only if ``integer``.
+    """The support of an initial-stock sampler: stocks in `[low, high]`, integers only if `integer`.
 
     Agents draw relabelled stocks from it and search the CVaR initial stock over
-    :meth:`candidates`. A sampler of your own can expose one as its ``support`` attribute.
+    [`candidates`][rdo_gym.stock.StockRange.candidates]. A sampler of your own can expose one as its `support`
+    attribute.
     """
 
     low: float
@@ -62,7 +63,7 @@ class StockRange:
 
     @classmethod
     def of(cls, value: Any) -> StockRange:
-        """A ``StockRange`` from itself or a pair ``(low, high)`` (real stocks)."""
+        """A `StockRange` from itself or a pair `(low, high)` (real stocks)."""
         if isinstance(value, StockRange):
             return value
         try:
@@ -72,19 +73,19 @@ class StockRange:
         return cls(low, high)
 
     def candidates(self, n: int = 101) -> np.ndarray:
-        """Candidate initial stocks: every integer when ``integer`` (at most 1001 of them), else
-        ``n`` evenly spaced values from ``low`` to ``high``."""
+        """Candidate initial stocks: every integer when `integer` (at most 1001 of them), else
+        `n` evenly spaced values from `low` to `high`."""
         if self.integer and self.high - self.low <= 1000:
             return np.arange(self.low, self.high + 1.0)
         return np.linspace(self.low, self.high, n)
 
 
 class UniformStock:
-    """Initial-stock sampler: uniform on ``[low, high]``.
+    """Initial-stock sampler: uniform on `[low, high]`.
 
-    With ``integer=True`` it draws integers in ``{low, ..., high}`` (for lattice rewards). Its
-    string form :attr:`spec` (``"uniform:-8:8"``, ``"uniform-int:-8:8"``) is read back by
-    :func:`make_initial_stock`, so a YAML file or a command line can name it.
+    With `integer=True` it draws integers in `{low, ..., high}` (for lattice rewards). Its
+    string form [`spec`][rdo_gym.stock.UniformStock.spec] (`"uniform:-8:8"`, `"uniform-int:-8:8"`) is read back by
+    [`make_initial_stock`][rdo_gym.stock.make_initial_stock], so a YAML file or a command line can name it.
 
     Examples:
         >>> UniformStock(-8, 8, integer=True).spec
@@ -119,13 +120,13 @@ class UniformStock:
 
     @property
     def support(self) -> StockRange:
-        """``[low, high]`` (integers with ``integer=True``)."""
+        """`[low, high]` (integers with `integer=True`)."""
         return StockRange(self.low, self.high, self.integer)
 
     @property
     def spec(self) -> str:
-        """The string form read back by :func:`make_initial_stock`: ``"uniform:LOW:HIGH"`` or
-        ``"uniform-int:LOW:HIGH"``."""
+        """The string form read back by [`make_initial_stock`][rdo_gym.stock.make_initial_stock]: `"uniform:LOW:HIGH"`
+        or `"uniform-int:LOW:HIGH"`."""
         kind = "uniform-int" if self.integer else "uniform"
         return f"{kind}:{_format_number(self.low)}:{_format_number(self.high)}"
 
@@ -144,10 +145,10 @@ class UniformStock:
 
 
 class ChoiceStock:
-    """Initial-stock sampler: one of ``values`` (with optional probabilities ``p``).
+    """Initial-stock sampler: one of `values` (with optional probabilities `p`).
 
-    Its string form :attr:`spec` (``"choice:0,2,5"``, with probabilities
-    ``"choice:0,2,5:0.2,0.3,0.5"``) is read back by :func:`make_initial_stock`.
+    Its string form [`spec`][rdo_gym.stock.ChoiceStock.spec] (`"choice:0,2,5"`, with probabilities
+    `"choice:0,2,5:0.2,0.3,0.5"`) is read back by [`make_initial_stock`][rdo_gym.stock.make_initial_stock].
 
     Examples:
         >>> ChoiceStock([0, 2, 5]).spec
@@ -183,14 +184,14 @@ class ChoiceStock:
 
     @property
     def support(self) -> StockRange:
-        """``[min(values), max(values)]``, integer when every value is an integer."""
+        """`[min(values), max(values)]`, integer when every value is an integer."""
         v = self.values
         return StockRange(float(v.min()), float(v.max()), bool(np.all(v == np.round(v))))
 
     @property
     def spec(self) -> str:
-        """The string form read back by :func:`make_initial_stock`: ``"choice:V1,V2,..."``, followed
-        by ``":P1,P2,..."`` when probabilities were given."""
+        """The string form read back by [`make_initial_stock`][rdo_gym.stock.make_initial_stock]:
+        `"choice:V1,V2,..."`, followed by `":P1,P2,..."` when probabilities were given."""
         values = ",".join(_format_number(v) for v in self._values)
         if self.p is None:
             return f"choice:{values}"
@@ -218,7 +219,7 @@ _SPEC_FORMS = '"uniform:LOW:HIGH", "uniform-int:LOW:HIGH", "choice:V1,V2,..." or
 
 
 def _format_number(x: float) -> str:
-    """``x`` as the shortest string that reads back to the same float (``-8`` rather than ``-8.0``)."""
+    """`x` as the shortest string that reads back to the same float (`-8` rather than `-8.0`)."""
     if x == int(x) and abs(x) < 2.0**53:
         return str(int(x))
     return repr(float(x))
@@ -236,24 +237,24 @@ def _parse_numbers(text: str, spec: str) -> list[float]:
 
 
 def make_initial_stock(spec: InitialStock) -> float | Callable[[np.random.Generator], float]:
-    """An initial stock ``c0`` or sampler from its string form (the inverse of the samplers' ``spec``).
+    """An initial stock `c0` or sampler from its string form (the inverse of the samplers' `spec`).
 
-    Accepted strings: ``"uniform:LOW:HIGH"``
-    (:class:`UniformStock`), ``"uniform-int:LOW:HIGH"`` (``UniformStock(..., integer=True)``),
-    ``"choice:V1,V2,..."`` and ``"choice:V1,V2,...:P1,P2,..."`` (:class:`ChoiceStock`, with
-    probabilities). A number (a fixed ``c0``) or a sampler (any callable) is returned unchanged, so that
-    ``make_initial_stock(sampler.spec) == sampler`` and YAML files (e.g. an RL Zoo ``env_wrapper:``
-    entry) can give the sampler of :class:`StockAugmentation` as a string.
+    Accepted strings: `"uniform:LOW:HIGH"`
+    ([`UniformStock`][rdo_gym.stock.UniformStock]), `"uniform-int:LOW:HIGH"` (`UniformStock(..., integer=True)`),
+    `"choice:V1,V2,..."` and `"choice:V1,V2,...:P1,P2,..."` ([`ChoiceStock`][rdo_gym.stock.ChoiceStock], with
+    probabilities). A number (a fixed `c0`) or a sampler (any callable) is returned unchanged, so that
+    `make_initial_stock(sampler.spec) == sampler` and YAML files (e.g. an RL Zoo `env_wrapper:`
+    entry) can give the sampler of [`StockAugmentation`][rdo_gym.stock.StockAugmentation] as a string.
 
     Args:
-        spec: a string as above, a number, or a sampler ``rng -> float``.
+        spec: a string as above, a number, or a sampler `rng -> float`.
 
     Returns:
-        A float ``c0`` or a sampler.
+        A float `c0` or a sampler.
 
     Raises:
         ValueError: for a string of none of these forms, naming the accepted ones (a number in a
-            string, such as ``"3"``, is refused: a fixed ``c0`` is given as a number).
+            string, such as `"3"`, is refused: a fixed `c0` is given as a number).
 
     Examples:
         >>> make_initial_stock("uniform-int:-10:6")
@@ -333,15 +334,15 @@ def _support(initial_stock: InitialStock) -> StockRange | None:
 
 @dataclass(frozen=True)
 class StockLayout:
-    """How a :class:`StockAugmentation` env presents the stock: written by the wrapper, read by
-    every agent, the command line and the evaluation (one description, never re-specified).
+    """How a [`StockAugmentation`][rdo_gym.stock.StockAugmentation] env presents the stock: written by the wrapper,
+    read by every agent, the command line and the evaluation (one description, never re-specified).
 
     Attributes:
-        gamma: the discount of the stock recursion ``C_{t+1} = (C_t + R_{t+1}) / gamma``.
-        scale: the observation carries ``scale * C_t`` (float32).
-        key: the Dict observation key holding the stock (a ``(1,)`` Box), or ``None`` when flat.
-        index: the stock's index in a flat 1-D Box observation (the last entry), or ``None``.
-        support: the initial-stock sampler's :class:`StockRange`, or ``None`` for a sampler that
+        gamma: the discount of the stock recursion `C_{t+1} = (C_t + R_{t+1}) / gamma`.
+        scale: the observation carries `scale * C_t` (float32).
+        key: the Dict observation key holding the stock (a `(1,)` Box), or `None` when flat.
+        index: the stock's index in a flat 1-D Box observation (the last entry), or `None`.
+        support: the initial-stock sampler's [`StockRange`][rdo_gym.stock.StockRange], or `None` for a sampler that
             does not expose one.
     """
 
@@ -352,14 +353,14 @@ class StockLayout:
     support: StockRange | None
 
     def read(self, observation: Any) -> Any:
-        """Unscaled stocks ``C`` of (a batch of) observations, numpy arrays or torch tensors alike."""
+        """Unscaled stocks `C` of (a batch of) observations, numpy arrays or torch tensors alike."""
         if self.key is not None:
             return observation[self.key][..., 0] / self.scale
         return observation[..., self.index] / self.scale
 
     def with_stocks(self, observation: Any, stocks: Any) -> Any:
-        """A batch of ``len(stocks)`` copies of one unbatched numpy ``observation`` carrying the
-        unscaled ``stocks``."""
+        """A batch of `len(stocks)` copies of one unbatched numpy `observation` carrying the
+        unscaled `stocks`."""
         stocks = np.asarray(stocks, dtype=np.float64).reshape(-1)
         k = stocks.shape[0]
         if self.key is not None:
@@ -378,7 +379,7 @@ class StockLayout:
         return np.array_equal(np.delete(a, self.index), np.delete(b, self.index))
 
     def check_matches(self, other: StockLayout, what: str = "the env") -> None:
-        """Raise ``ValueError`` naming the first setting in which ``other`` differs (the support
+        """Raise `ValueError` naming the first setting in which `other` differs (the support
         may differ: it only describes how training stocks were drawn)."""
         for name in ("gamma", "scale", "key", "index"):
             mine, theirs = getattr(self, name), getattr(other, name)
@@ -391,30 +392,30 @@ class StockLayout:
 
 
 class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Add the stock ``C_t`` to the observation of any Gymnasium env.
+    """Add the stock `C_t` to the observation of any Gymnasium env.
 
     Args:
         env: any env (Box, Discrete, MultiDiscrete, Dict, Tuple... observations).
         gamma: discount in (0, 1] used by the stock recursion (use the agent's gamma).
-        initial_stock: ``c0``: a number, or a sampler ``rng -> float`` called at every reset with
-            the wrapper's own generator, seeded by ``reset(seed=...)`` (so the inner env's
-            randomness is untouched), e.g. :class:`UniformStock`, :class:`ChoiceStock`, or the
-            string form of either (``"uniform-int:-8:8"``, ``"choice:0,2,5"``: see
-            :func:`make_initial_stock`), as a YAML file gives it.
-            ``reset(options={"initial_stock": c})`` overrides it for one episode.
-        flatten: if True, return a flat Box ``[obs..., scaled stock]`` (Box observations only, ready
-            for SB3's ``MlpPolicy``). Otherwise a Dict: ``{"observation": obs, "stock": (1,)}``,
-            or, for a Dict env, the env's keys plus ``"stock"``.
-        stock_scale: the observation carries ``stock_scale * C_t`` (float32); ``info`` and
-            :attr:`stock` are unscaled. With ``gamma < 1``, ``C_t`` grows like ``gamma^-t``: in
-            float32 it would overflow after ``~88 / -ln(gamma)`` steps without rewards (8800 for
+        initial_stock: `c0`: a number, or a sampler `rng -> float` called at every reset with
+            the wrapper's own generator, seeded by `reset(seed=...)` (so the inner env's
+            randomness is untouched), e.g. [`UniformStock`][rdo_gym.stock.UniformStock],
+            [`ChoiceStock`][rdo_gym.stock.ChoiceStock], or the string form of either (`"uniform-int:-8:8"`,
+            `"choice:0,2,5"`: see [`make_initial_stock`][rdo_gym.stock.make_initial_stock]), as a YAML file gives it.
+            `reset(options={"initial_stock": c})` overrides it for one episode.
+        flatten: if True, return a flat Box `[obs..., scaled stock]` (Box observations only, ready
+            for SB3's `MlpPolicy`). Otherwise a Dict: `{"observation": obs, "stock": (1,)}`,
+            or, for a Dict env, the env's keys plus `"stock"`.
+        stock_scale: the observation carries `stock_scale * C_t` (float32); `info` and
+            [`stock`][rdo_gym.stock.StockAugmentation.stock] are unscaled. With `gamma < 1`, `C_t` grows like
+            `gamma^-t`: in float32 it would overflow after `~88 / -ln(gamma)` steps without rewards (8800 for
             0.99), so the observed value saturates at the float32 range (with one warning) instead
-            of becoming ``inf``; the float64 ``info`` values stay exact.
+            of becoming `inf`; the float64 `info` values stay exact.
 
-    ``info`` (on reset and step) carries ``"stock"`` (``C_t``), ``"initial_stock"`` (``c0``) and
-    ``"discounted_return"`` (``sum_{k<t} gamma^k R_{k+1}``). Rewards pass through unchanged; a
-    non-scalar, NaN or infinite reward raises ``ValueError``. :attr:`stock_layout` describes the
-    stock for agents (:class:`StockLayout`).
+    `info` (on reset and step) carries `"stock"` (`C_t`), `"initial_stock"` (`c0`) and
+    `"discounted_return"` (`sum_{k<t} gamma^k R_{k+1}`). Rewards pass through unchanged; a
+    non-scalar, NaN or infinite reward raises `ValueError`. `stock_layout` describes the
+    stock for agents ([`StockLayout`][rdo_gym.stock.StockLayout]).
 
     Examples:
         >>> import gymnasium as gym
@@ -493,22 +494,22 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
     # -- state ------------------------------------------------------------------------------------
     @property
     def stock(self) -> float:
-        """The current unscaled stock ``C_t = X_t / gamma^t`` (``+-inf`` once ``gamma^t`` underflows)."""
+        """The current unscaled stock `C_t = X_t / gamma^t` (`+-inf` once `gamma^t` underflows)."""
         return _divide(self._x, self._discount)
 
     @property
     def episode_initial_stock(self) -> float:
-        """``c0`` of the current episode."""
+        """`c0` of the current episode."""
         return self._c0
 
     @property
     def discounted_return(self) -> float:
-        """``sum_{k<t} gamma^k R_{k+1}`` so far in this episode."""
+        """`sum_{k<t} gamma^k R_{k+1}` so far in this episode."""
         return self._x - self._c0
 
     @property
     def stock_times_discount(self) -> float:
-        """``gamma^t C_t = c0 + discounted return so far`` (stable for gamma < 1)."""
+        """`gamma^t C_t = c0 + discounted return so far` (stable for gamma < 1)."""
         return self._x
 
     # -- gymnasium API ----------------------------------------------------------------------------
@@ -614,14 +615,14 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
 
 def _divide(x: float, discount: float) -> float:
-    """``x / discount``, with ``discount == 0`` (underflow of ``gamma^t``) giving ``+-inf`` or 0."""
+    """`x / discount`, with `discount == 0` (underflow of `gamma^t`) giving `+-inf` or 0."""
     if discount > 0.0:
         return x / discount
     return math.copysign(math.inf, x) if x != 0.0 else 0.0
 
 
 def find_stock_wrapper(env: gym.Env) -> StockAugmentation | None:
-    """The :class:`StockAugmentation` in ``env``'s wrapper chain, or ``None``."""
+    """The [`StockAugmentation`][rdo_gym.stock.StockAugmentation] in `env`'s wrapper chain, or `None`."""
     current = env
     while current is not None:
         if isinstance(current, StockAugmentation):

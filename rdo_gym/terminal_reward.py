@@ -1,9 +1,9 @@
 """Objective-specific terminal reward ("reward design") for any classic agent.
 
-The wrapped env pays 0 during the episode and ``f(c0 + G)`` when it ends, where ``f`` is the
-objective's utility and ``c0 + G = gamma^T C_T`` is read from the :class:`StockAugmentation`
+The wrapped env pays 0 during the episode and `f(c0 + G)` when it ends, where `f` is the
+objective's utility and `c0 + G = gamma^T C_T` is read from the [`StockAugmentation`][rdo_gym.stock.StockAugmentation]
 beneath. A classic agent (PPO, DQN, A2C...) that maximizes this reward *undiscounted*
-(``gamma=1`` for the agent) maximizes ``E[f(c0 + G)]`` exactly, provided its observation carries
+(`gamma=1` for the agent) maximizes `E[f(c0 + G)]` exactly, provided its observation carries
 the stock (it does: the stock wrapper is underneath).
 """
 
@@ -23,26 +23,26 @@ TRUNCATION_CHOICES = ("pay", "zero")
 
 
 class TerminalObjectiveReward(gym.Wrapper, gym.utils.RecordConstructorArgs):
-    """Reward 0 during the episode and ``f(c0 + G)`` at its end, for a chosen objective.
+    """Reward 0 during the episode and `f(c0 + G)` at its end, for a chosen objective.
 
     Args:
-        env: an env with a :class:`StockAugmentation` in its wrapper chain (the observation must
-            carry the stock for the objective to be optimizable).
-        objective: an :class:`~rdo_gym.objectives.Objective` or its string form (``"cvar:0.1"``).
-            The episode's ``c0`` is the stock wrapper's; for objectives with a fixed initial stock
-            (``target``, ``prob``, ``homeostasis``) set the stock wrapper's ``initial_stock`` to
-            ``objective.initial_stock``.
-        on_truncation: what a truncated (not terminated) episode pays: ``"zero"`` (the default:
+        env: an env with a [`StockAugmentation`][rdo_gym.stock.StockAugmentation] in its wrapper chain (the
+            observation must carry the stock for the objective to be optimizable).
+        objective: an [`Objective`][rdo_gym.objectives.Objective] or its string form (`"cvar:0.1"`).
+            The episode's `c0` is the stock wrapper's; for objectives with a fixed initial stock
+            (`target`, `prob`, `homeostasis`) set the stock wrapper's `initial_stock` to
+            `objective.initial_stock`.
+        on_truncation: what a truncated (not terminated) episode pays: `"zero"` (the default:
             nothing, right for SB3's agents, which bootstrap through truncation such as a
-            ``TimeLimit``, so that the value of the last observation stands for the rest of the
-            episode), or ``"pay"`` the terminal reward computed from the stock so far (truncation
+            `TimeLimit`, so that the value of the last observation stands for the rest of the
+            episode), or `"pay"` the terminal reward computed from the stock so far (truncation
             *ends the problem*: right for an agent that does not bootstrap through truncation).
 
-    ``info["original_reward"]`` keeps the env's reward of each step and
-    ``info["terminal_reward"]`` is set on the last step. A fixed numeric ``initial_stock`` of the
-    stock wrapper that differs from the objective's own (e.g. ``target:5`` with ``c0 != -5``)
+    `info["original_reward"]` keeps the env's reward of each step and
+    `info["terminal_reward"]` is set on the last step. A fixed numeric `initial_stock` of the
+    stock wrapper that differs from the objective's own (e.g. `target:5` with `c0 != -5`)
     triggers a warning: the agent would then optimize another target. The objective must be
-    valid for the stock wrapper's gamma (:meth:`~rdo_gym.objectives.Objective.check_gamma`).
+    valid for the stock wrapper's gamma ([`check_gamma`][rdo_gym.objectives.Objective.check_gamma]).
 
     Examples:
         >>> import gymnasium as gym

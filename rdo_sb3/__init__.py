@@ -1,11 +1,13 @@
 """rdo_sb3: the DηN agent (stock-augmented QR-DQN acting on an objective) for Stable-Baselines3.
 
-Public API: :class:`DEtaN`, its policies (``MlpPolicy``, ``CnnPolicy``, ``MultiInputPolicy``),
-:class:`Scorer` (how actions are scored: :class:`StockScorer`, :class:`NaiveScorer`),
-:func:`evaluate_objective` and :class:`ObjectiveEvaluation`, :class:`ObjectiveEvalCallback` (the objective
-evaluated during training), and for any SB3 model
-:func:`rollout_returns` and :func:`bootstrap_ci`; :func:`make_model` builds the DηN or QR-DQN model of a
-:class:`~rdo_gym.presets.Preset` (e.g. ``rdo_envs.preset(env_id, agent)``).
+Public API: [`DEtaN`][rdo_sb3.detan.DEtaN], its policies (`MlpPolicy`, `CnnPolicy`, `MultiInputPolicy`),
+[`Scorer`][rdo_sb3.scorers.Scorer] (how actions are scored: [`StockScorer`][rdo_sb3.scorers.StockScorer],
+[`NaiveScorer`][rdo_sb3.scorers.NaiveScorer]), [`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective] and
+[`ObjectiveEvaluation`][rdo_sb3.evaluation.ObjectiveEvaluation],
+[`ObjectiveEvalCallback`][rdo_sb3.callbacks.ObjectiveEvalCallback] (the objective evaluated during training), and for
+any SB3 model [`rollout_returns`][rdo_sb3.evaluation.rollout_returns] and
+[`bootstrap_ci`][rdo_sb3.evaluation.bootstrap_ci]; [`make_model`][rdo_sb3.factory.make_model] builds the DηN or QR-DQN
+model of a [`Preset`][rdo_gym.presets.Preset] (e.g. `rdo_envs.preset(env_id, agent)`).
 """
 
 from rdo_sb3.callbacks import ObjectiveEvalCallback

@@ -1,11 +1,11 @@
-"""Objective-aware evaluation during training: :class:`ObjectiveEvalCallback`.
+"""Objective-aware evaluation during training: [`ObjectiveEvalCallback`][rdo_sb3.callbacks.ObjectiveEvalCallback].
 
-SB3's (and the RL Zoo's) ``EvalCallback`` reports the mean reward of episodes started from the env's
+SB3's (and the RL Zoo's) `EvalCallback` reports the mean reward of episodes started from the env's
 own initial stock. For a DηN agent that is the wrong quantity on two counts: the agent chooses its
-own ``c0`` (the CVaR search), and its objective is not the mean. This callback runs
-:func:`~rdo_sb3.evaluate_objective` every ``eval_freq`` steps instead, so the reported value is the
-objective's (CVaR, target error...) at the agent's own ``c0``; any other SB3 model is evaluated the
-same way on a :class:`~rdo_gym.TerminalObjectiveReward` env.
+own `c0` (the CVaR search), and its objective is not the mean. This callback runs
+[`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective] every `eval_freq` steps instead, so the reported value
+is the objective's (CVaR, target error...) at the agent's own `c0`; any other SB3 model is evaluated the
+same way on a [`TerminalObjectiveReward`][rdo_gym.terminal_reward.TerminalObjectiveReward] env.
 """
 
 from __future__ import annotations
@@ -31,9 +31,9 @@ from rdo_sb3.evaluation import ObjectiveEvaluation, _find_terminal_reward, evalu
 
 __all__ = ["ObjectiveEvalCallback", "make_eval_env_like"]
 
-#: Columns of the CSV written to ``log_path``.
 CSV_COLUMNS = ("timesteps", "objective", "value", "ci_low", "ci_high", "normalized", "mean_return",
                "mean_initial_stock", "mean_ep_length", "episodes", "best")
+"""Columns of the CSV written to `log_path`."""
 CSV_NAME = "objective_evaluations.csv"
 _MONITOR_ENTRY_POINT = "stable_baselines3.common.monitor:Monitor"
 
@@ -41,11 +41,11 @@ ReferenceLike = ExactReference | Callable[[str, Objective], ExactReference | Non
 
 
 def make_eval_env_like(env: gym.Env | VecEnv) -> gym.Env:
-    """A fresh env built like ``env`` (the first env of a VecEnv): its registered id and keyword
-    arguments, then the same wrappers with the same arguments (from the env's ``spec``).
+    """A fresh env built like `env` (the first env of a VecEnv): its registered id and keyword
+    arguments, then the same wrappers with the same arguments (from the env's `spec`).
 
-    SB3's ``Monitor`` is left out (it only logs). A wrapper that does not record its constructor
-    arguments (``gymnasium.utils.RecordConstructorArgs``) cannot be rebuilt: ``ValueError``, asking
+    SB3's `Monitor` is left out (it only logs). A wrapper that does not record its constructor
+    arguments (`gymnasium.utils.RecordConstructorArgs`) cannot be rebuilt: `ValueError`, asking
     for an explicit evaluation env.
     """
     if isinstance(env, VecEnv):
@@ -71,7 +71,7 @@ def make_eval_env_like(env: gym.Env | VecEnv) -> gym.Env:
 
 
 def _single_env(env: gym.Env | VecEnv) -> gym.Env:
-    """The gymnasium env to evaluate on: ``env`` itself, or the first env of a ``DummyVecEnv``."""
+    """The gymnasium env to evaluate on: `env` itself, or the first env of a `DummyVecEnv`."""
     if not isinstance(env, VecEnv):
         return env
     current: Any = env
@@ -87,13 +87,13 @@ def _single_env(env: gym.Env | VecEnv) -> gym.Env:
 
 
 def _mean_stock(evaluation: ObjectiveEvaluation) -> float:
-    """Mean ``c0`` of an evaluation; NaN when none was set (naive mode)."""
+    """Mean `c0` of an evaluation; NaN when none was set (naive mode)."""
     stocks = evaluation.initial_stocks
     return math.nan if np.isnan(stocks).all() else float(np.nanmean(stocks))
 
 
 def _resolve_callable(name: str) -> Callable[..., Any]:
-    """``"package.module.function"`` or ``"package.module:function"`` -> the function."""
+    """`"package.module.function"` or `"package.module:function"` -> the function."""
     module, sep, attr = name.partition(":")
     if not sep:
         module, _, attr = name.rpartition(".")
@@ -107,30 +107,31 @@ def _resolve_callable(name: str) -> Callable[..., Any]:
 
 
 class ObjectiveEvalCallback(EventCallback):
-    """Evaluate the agent's objective every ``eval_freq`` steps with :func:`~rdo_sb3.evaluate_objective`.
+    """Evaluate the agent's objective every `eval_freq` steps with
+    [`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective].
 
-    A DηN agent is evaluated at its own initial stock (its objective's fixed ``c0``, or the CVaR
-    search); any other SB3 model on a :class:`~rdo_gym.TerminalObjectiveReward` env with the
-    wrapper's objective and ``c0``. Each evaluation runs the same ``n_eval_episodes`` episodes (one
-    ``seed``), so that successive values are comparable, and its figures are exactly those of
-    ``evaluate_objective(model, eval_env, n_eval_episodes, seed=seed)``.
+    A DηN agent is evaluated at its own initial stock (its objective's fixed `c0`, or the CVaR
+    search); any other SB3 model on a [`TerminalObjectiveReward`][rdo_gym.terminal_reward.TerminalObjectiveReward] env
+    with the wrapper's objective and `c0`. Each evaluation runs the same `n_eval_episodes` episodes (one
+    `seed`), so that successive values are comparable, and its figures are exactly those of
+    `evaluate_objective(model, eval_env, n_eval_episodes, seed=seed)`.
 
-    It logs to the SB3 logger (stdout, tensorboard...) ``eval/objective`` (the value),
-    ``eval/objective_ci_low`` and ``eval/objective_ci_high`` (bootstrap CI), ``eval/normalized``
-    (with a reference: 0 at the risk-neutral policy, 1 at the exact optimum), ``eval/mean_return``,
-    ``eval/mean_initial_stock`` and ``eval/mean_ep_length``; appends a row per evaluation to
-    ``log_path/objective_evaluations.csv``; and saves ``best_model_save_path/best_model.zip`` whenever
-    the value improves (in the objective's direction, ``higher_is_better``), as SB3's
-    ``EvalCallback`` does, so that RL Zoo's ``--load-best`` loads the best agent on the objective.
+    It logs to the SB3 logger (stdout, tensorboard...) `eval/objective` (the value),
+    `eval/objective_ci_low` and `eval/objective_ci_high` (bootstrap CI), `eval/normalized`
+    (with a reference: 0 at the risk-neutral policy, 1 at the exact optimum), `eval/mean_return`,
+    `eval/mean_initial_stock` and `eval/mean_ep_length`; appends a row per evaluation to
+    `log_path/objective_evaluations.csv`; and saves `best_model_save_path/best_model.zip` whenever
+    the value improves (in the objective's direction, `higher_is_better`), as SB3's
+    `EvalCallback` does, so that RL Zoo's `--load-best` loads the best agent on the objective.
 
-    ``best_mean_reward`` and ``last_mean_reward`` hold the best and the last value oriented so that
-    higher is better (``-value`` for an objective to minimize), so SB3's stopping callbacks
-    (``StopTrainingOnNoModelImprovement``, ``StopTrainingOnRewardThreshold``) work as
-    ``callback_after_eval`` / ``callback_on_new_best``. ``on_evaluation(callback, evaluation)`` is
-    called after each evaluation (a tuner reports ``evaluation.value`` and may prune there, e.g. raise
-    ``optuna.TrialPruned``); it returns ``False`` to stop training.
+    `best_mean_reward` and `last_mean_reward` hold the best and the last value oriented so that
+    higher is better (`-value` for an objective to minimize), so SB3's stopping callbacks
+    (`StopTrainingOnNoModelImprovement`, `StopTrainingOnRewardThreshold`) work as
+    `callback_after_eval` / `callback_on_new_best`. `on_evaluation(callback, evaluation)` is
+    called after each evaluation (a tuner reports `evaluation.value` and may prune there, e.g. raise
+    `optuna.TrialPruned`); it returns `False` to stop training.
 
-    From the RL Zoo (``callback:`` key of a hyperparameter file)::
+    From the RL Zoo (`callback:` key of a hyperparameter file):
 
         callback:
           - rdo_sb3.ObjectiveEvalCallback: {eval_freq: 5000, n_eval_episodes: 200,
@@ -138,28 +139,28 @@ class ObjectiveEvalCallback(EventCallback):
 
     Args:
         eval_env: the env to evaluate on, stock-augmented like the training env: a gymnasium env, a
-            ``DummyVecEnv`` (its first env), a callable returning one, or ``None``: rebuilt at the
+            `DummyVecEnv` (its first env), a callable returning one, or `None`: rebuilt at the
             start of training from the training env's spec (its id, arguments and wrappers, see
-            :func:`make_eval_env_like`).
-        eval_freq: evaluate every ``eval_freq`` calls of the callback (steps of the VecEnv: with
-            ``n_envs`` envs, ``eval_freq * n_envs`` environment steps). ``None``: 10000.
-        n_eval_episodes: episodes per evaluation (the CVaR of a small sample is noisy). ``None``: 100.
-        seed: seed of every evaluation's episodes (``evaluate_objective(seed=)``).
+            [`make_eval_env_like`][rdo_sb3.callbacks.make_eval_env_like]).
+        eval_freq: evaluate every `eval_freq` calls of the callback (steps of the VecEnv: with
+            `n_envs` envs, `eval_freq * n_envs` environment steps). `None`: 10000.
+        n_eval_episodes: episodes per evaluation (the CVaR of a small sample is noisy). `None`: 100.
+        seed: seed of every evaluation's episodes (`evaluate_objective(seed=)`).
         deterministic: greedy actions (default) or sampled ones.
-        initial_stock: evaluate at this ``c0`` instead of the agent's own choice (or the terminal-
+        initial_stock: evaluate at this `c0` instead of the agent's own choice (or the terminal-
             reward env's fixed stock).
         stock_candidates: candidate stocks of the CVaR search (default: the agent's).
         confidence: level of the bootstrap CI.
         n_bootstrap: bootstrap resamples.
-        reference: the exact optimum to normalize against: an :class:`~rdo_gym.dp.ExactReference`,
-            a callable ``(env_id, objective) -> ExactReference`` called once at the start of training
-            with the evaluation env's id and the objective (``rdo_envs.reference`` is one), or the
-            dotted path of such a callable (``"rdo_envs.reference"``, for YAML files).
-        log_path: folder of the CSV (created if needed), or ``None``.
-        best_model_save_path: folder of ``best_model.zip``, or ``None`` (not saved).
+        reference: the exact optimum to normalize against: an [`ExactReference`][rdo_gym.dp.comparison.ExactReference],
+            a callable `(env_id, objective) -> ExactReference` called once at the start of training
+            with the evaluation env's id and the objective (`rdo_envs.reference` is one), or the
+            dotted path of such a callable (`"rdo_envs.reference"`, for YAML files).
+        log_path: folder of the CSV (created if needed), or `None`.
+        best_model_save_path: folder of `best_model.zip`, or `None` (not saved).
         callback_on_new_best: called when the value improves (SB3 convention).
         callback_after_eval: called after every evaluation (SB3 convention).
-        on_evaluation: ``(callback, ObjectiveEvaluation) -> bool | None``; ``False`` stops training.
+        on_evaluation: `(callback, ObjectiveEvaluation) -> bool | None`; `False` stops training.
         verbose: 1 prints one line per evaluation, 0 nothing.
     """
 
@@ -203,14 +204,14 @@ class ObjectiveEvalCallback(EventCallback):
         if callback_on_new_best is not None:
             callback_on_new_best.parent = self
         self.on_evaluation = on_evaluation
-        #: Every evaluation so far, as ``(timesteps, ObjectiveEvaluation)``.
         self.evaluations: list[tuple[int, ObjectiveEvaluation]] = []
+        """Every evaluation so far, as `(timesteps, ObjectiveEvaluation)`."""
         self.last_evaluation: ObjectiveEvaluation | None = None
-        #: The best and the last value, oriented so that higher is better (SB3's stop callbacks read them).
         self.best_mean_reward = -math.inf
+        """The best and the last value, oriented so that higher is better (SB3's stop callbacks read them)."""
         self.last_mean_reward = -math.inf
-        #: The best value in the objective's own direction (NaN before the first evaluation).
         self.best_value = math.nan
+        """The best value in the objective's own direction (NaN before the first evaluation)."""
         self.exact_reference: ExactReference | None = None
         self._env: gym.Env | None = None
         self._owns_env = False
@@ -277,7 +278,7 @@ class ObjectiveEvalCallback(EventCallback):
 
     @property
     def csv_path(self) -> str | None:
-        """``log_path/objective_evaluations.csv``, or ``None`` without ``log_path``."""
+        """`log_path/objective_evaluations.csv`, or `None` without `log_path`."""
         return None if self.log_path is None else os.path.join(self.log_path, CSV_NAME)
 
     @property
@@ -292,7 +293,7 @@ class ObjectiveEvalCallback(EventCallback):
         return self.evaluate()
 
     def evaluate(self) -> bool:
-        """Run one evaluation now, log it and save the best model; ``False`` asks training to stop."""
+        """Run one evaluation now, log it and save the best model; `False` asks training to stop."""
         assert self._env is not None and self._objective is not None, "the callback was not initialized"
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message="the env's start state differs")

@@ -1,7 +1,7 @@
-"""DηN: QR-DQN on a stock-augmented env, acting on an objective of ``stock + return``.
+"""DηN: QR-DQN on a stock-augmented env, acting on an objective of `stock + return`.
 
 Paper: Ávila Pires et al., "Optimizing Return Distributions with Distributional Dynamic
-Programming", JMLR 2025 (arXiv 2501.13028). Conventions: ``docs/concepts.md``, ``docs/agent.md``.
+Programming", JMLR 2025 (arXiv 2501.13028). Conventions: `docs/concepts.md`, `docs/agent.md`.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def _check_policy_fits(policy: Any, space: spaces.Space) -> None:
 
 
 def _zip_data(path: Any) -> tuple[Any, dict[str, Any]]:
-    """The path of a saved model and the JSON ``data`` of its zip, with clear errors."""
+    """The path of a saved model and the JSON `data` of its zip, with clear errors."""
     if isinstance(path, (str, pathlib.Path)):
         path = pathlib.Path(path)
         if not path.exists() and path.suffix != ".zip" and path.with_name(path.name + ".zip").exists():
@@ -86,45 +86,46 @@ def _zip_data(path: Any) -> tuple[Any, dict[str, Any]]:
 
 class DEtaN(QRDQN):
     """DηN (the paper's DEtaN): QR-DQN that learns stock-conditioned return distributions and acts
-    greedily on ``score(s, c, a) = mean_i f(c + theta_i(s, c, a))`` for the objective's utility ``f``.
+    greedily on `score(s, c, a) = mean_i f(c + theta_i(s, c, a))` for the objective's utility `f`.
 
-    The env must carry the stock (:class:`rdo_gym.StockAugmentation`); the network sees it as part of
-    the observation, and the agent reads where it is and how it is scaled from the wrapper's
-    :class:`~rdo_gym.StockLayout`. The quantiles are those of the return-to-go ``G`` (the stock is
+    The env must carry the stock ([`rdo_gym.StockAugmentation`][rdo_gym.stock.StockAugmentation]); the network sees it
+    as part of the observation, and the agent reads where it is and how it is scaled from the wrapper's
+    [`StockLayout`][rdo_gym.stock.StockLayout]. The quantiles are those of the return-to-go `G` (the stock is
     added only when the objective is applied). Acting, the bootstrap action of the target and the
-    initial-stock choice all go through one :class:`~rdo_sb3.scorers.Scorer`; the target uses the
-    *next* stock read from the stored next observation: ``r + gamma * theta(s', c', a*)``,
-    ``a* = argmax_a mean_i f(c' + theta_i(s', c', a))`` with the target network, as in QR-DQN. Ties
-    are broken uniformly at random. The arguments of sb3-contrib's ``QRDQN`` and their defaults are
+    initial-stock choice all go through one [`Scorer`][rdo_sb3.scorers.Scorer]; the target uses the
+    *next* stock read from the stored next observation: `r + gamma * theta(s', c', a*)`,
+    `a* = argmax_a mean_i f(c' + theta_i(s', c', a))` with the target network, as in QR-DQN. Ties
+    are broken uniformly at random. The arguments of sb3-contrib's `QRDQN` and their defaults are
     kept; below are those DηN adds or changes.
 
     Args:
-        objective: an :class:`rdo_gym.Objective` or its string (``"cvar:0.1"``, ``"target:5"``,
-            ``"prob:3"``, ``"homeostasis:0"``, ``"mean"``).
-        gamma: the discount; ``None`` takes the env's ``StockAugmentation`` gamma. It must equal it.
+        objective: an [`rdo_gym.Objective`][rdo_gym.objectives.Objective] or its string (`"cvar:0.1"`, `"target:5"`,
+            `"prob:3"`, `"homeostasis:0"`, `"mean"`).
+        gamma: the discount; `None` takes the env's `StockAugmentation` gamma. It must equal it.
         naive: the time-inconsistent baseline: ignore the stock and act on the objective's
             statistic of the return-to-go (e.g. its CVaR); the env need not carry a stock.
-        relabel_stocks: probability that a replayed transition gets a fresh stock ``c`` drawn from
-            ``stock_range`` (``True`` = 0.5), with next stock ``(c + r) / gamma`` (``gamma^n`` for
+        relabel_stocks: probability that a replayed transition gets a fresh stock `c` drawn from
+            `stock_range` (`True` = 0.5), with next stock `(c + r) / gamma` (`gamma^n` for
             n-step returns). Valid because the stock update is known.
-        stock_range: ``(low, high)`` of unscaled stocks (or an :class:`rdo_gym.StockRange`) used for
+        stock_range: `(low, high)` of unscaled stocks (or an [`rdo_gym.StockRange`][rdo_gym.stock.StockRange]) used for
             relabelling and for the CVaR initial-stock search; default: the support of the env's
             initial-stock sampler.
         tie_break: how actions whose scores tie exactly are told apart, in acting and in the
-            bootstrap action alike: ``"random"`` (uniformly) or ``"mean"`` (by the mean of the
-            return, then uniformly); neither overrides the objective (``docs/agent.md``).
-        kappa: the Huber threshold of the quantile loss, ``>= 0`` (``1.0``: QR-DQN's loss; ``0``: the
-            pure quantile loss); see :func:`rdo_sb3.losses.quantile_huber_loss`.
-        loss_method: how the loss is computed, with the same value and gradient: ``"auto"`` (the
-            default), ``"sorted"`` (``O((N + M) log M)`` per sample) or ``"pairwise"`` (sb3-contrib's
-            ``batch x N x N`` tensor); see :func:`rdo_sb3.losses.quantile_huber_loss`.
+            bootstrap action alike: `"random"` (uniformly) or `"mean"` (by the mean of the
+            return, then uniformly); neither overrides the objective (`docs/agent.md`).
+        kappa: the Huber threshold of the quantile loss, `>= 0` (`1.0`: QR-DQN's loss; `0`: the
+            pure quantile loss); see [`rdo_sb3.losses.quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss].
+        loss_method: how the loss is computed, with the same value and gradient: `"auto"` (the
+            default), `"sorted"` (`O((N + M) log M)` per sample) or `"pairwise"` (sb3-contrib's
+            `batch x N x N` tensor); see [`rdo_sb3.losses.quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss].
 
     Initial stocks: during training the env's sampler draws them; for evaluation
-    :meth:`choose_initial_stock` gives the objective's own choice (fixed ``c0``, or the CVaR outer
-    search over ``stock_candidates``), used by :func:`rdo_sb3.evaluate_objective`.
+    [`choose_initial_stock`][rdo_sb3.detan.DEtaN.choose_initial_stock] gives the objective's own choice (fixed `c0`,
+    or the CVaR outer search over `stock_candidates`), used by
+    [`rdo_sb3.evaluate_objective`][rdo_sb3.evaluation.evaluate_objective].
 
     Examples:
-        Any env, with the stock in a flat observation (CVaR searches ``c0`` on the sampler's range;
+        Any env, with the stock in a flat observation (CVaR searches `c0` on the sampler's range;
         train for about 100k steps to learn it, a few hundred here):
 
         >>> import gymnasium as gym
@@ -145,12 +146,12 @@ class DEtaN(QRDQN):
         "MultiInputPolicy": MultiInputPolicy,
     }
     policy: DEtaNPolicy
-    #: What the agent acts on (the objective, and the stock layout or naive mode); its one owner.
     scorer: Scorer | None
-    #: The training env's stock layout (``None`` in naive mode without a stock).
+    """What the agent acts on (the objective, and the stock layout or naive mode); its one owner."""
     stock_layout: StockLayout | None
-    #: The stocks drawn for relabelling and searched for the CVaR initial stock.
+    """The training env's stock layout (`None` in naive mode without a stock)."""
     stock_range: StockRange | None
+    """The stocks drawn for relabelling and searched for the CVaR initial stock."""
 
     def __init__(
         self,
@@ -232,7 +233,7 @@ class DEtaN(QRDQN):
     # -- what the agent acts on -------------------------------------------------------------------
     @property
     def objective(self) -> Objective:
-        """The objective acted on (read from :attr:`scorer`)."""
+        """The objective acted on (read from `scorer`)."""
         assert self.scorer is not None
         return self.scorer.objective
 
@@ -242,7 +243,7 @@ class DEtaN(QRDQN):
         return isinstance(self.scorer, NaiveScorer)
 
     def _check_env(self) -> None:
-        """Check the env's stock against the model (gamma, scale, where it sits); fill ``stock_range``."""
+        """Check the env's stock against the model (gamma, scale, where it sits); fill `stock_range`."""
         if "objective" in self.__dict__:  # the attribute of models saved before the scorer held it
             raise ValueError("this DEtaN model was saved by rdo 0.1, which stored the objective outside the "
                              "agent's scorer; load it with rdo 0.1, or retrain it with this version")
@@ -286,7 +287,7 @@ class DEtaN(QRDQN):
         self.policy.scorer = self.scorer
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
-        """SB3's ``set_env``, also checking the env's stock (gamma, scale, where it sits) against the model."""
+        """SB3's `set_env`, also checking the env's stock (gamma, scale, where it sits) against the model."""
         super().set_env(env, force_reset)
         self._check_env()
 
@@ -300,10 +301,10 @@ class DEtaN(QRDQN):
 
     # -- training ---------------------------------------------------------------------------------
     def relabel(self, replay_data: Any) -> Any:
-        """Replace the stocks of a sampled batch, each with probability ``relabel_stocks``.
+        """Replace the stocks of a sampled batch, each with probability `relabel_stocks`.
 
-        The new stock ``c`` is drawn uniformly from ``stock_range`` (integers if the range is an
-        integer one) and the next stock becomes ``(c + r) / discount``; other transitions are unchanged.
+        The new stock `c` is drawn uniformly from `stock_range` (integers if the range is an
+        integer one) and the next stock becomes `(c + r) / discount`; other transitions are unchanged.
         """
         layout, stock_range = self.stock_layout, self.stock_range
         assert layout is not None and stock_range is not None
@@ -326,9 +327,9 @@ class DEtaN(QRDQN):
                                     next_observations=write_stocks(layout, replay_data.next_observations, c_next))
 
     def target_quantiles(self, replay_data: Any) -> th.Tensor:
-        """TD target ``r + (1 - done) * gamma * theta_target(s', c', a*)``, shape ``(batch, n_quantiles)``.
+        """TD target `r + (1 - done) * gamma * theta_target(s', c', a*)`, shape `(batch, n_quantiles)`.
 
-        ``a*`` maximizes the scorer's score at the next observation (hence the next stock).
+        `a*` maximizes the scorer's score at the next observation (hence the next stock).
         """
         discounts = replay_data.discounts if replay_data.discounts is not None else self.gamma
         with th.no_grad():
@@ -364,27 +365,28 @@ class DEtaN(QRDQN):
 
     # -- initial stock and the objective's estimate -------------------------------------------------
     def stock_candidates(self, n: int = 101) -> np.ndarray:
-        """Candidate initial stocks on ``stock_range`` (:meth:`rdo_gym.StockRange.candidates`)."""
+        """Candidate initial stocks on `stock_range`
+        ([`rdo_gym.StockRange.candidates`][rdo_gym.stock.StockRange.candidates])."""
         if self.stock_range is None:
             raise ValueError("no stock_range to search the initial stock in: pass stock_range=(low, high) to "
                              "DEtaN, or stock_candidates= explicitly")
         return self.stock_range.candidates(n)
 
     def quantiles(self, observation: Any) -> th.Tensor:
-        """Learned quantiles ``(batch, n_quantiles, n_actions)`` of ``G`` for (a batch of) observations."""
+        """Learned quantiles `(batch, n_quantiles, n_actions)` of `G` for (a batch of) observations."""
         self.policy.set_training_mode(False)
         obs, _ = self.policy.obs_to_tensor(observation)
         with th.no_grad():
             return self.quantile_net(obs)
 
     def choose_initial_stock(self, observation: Any, stock_candidates: Any = None) -> tuple[float, float]:
-        """The objective's initial stock at a start ``observation`` and the learned objective value.
+        """The objective's initial stock at a start `observation` and the learned objective value.
 
-        ``observation``: one unbatched observation (its stock is overwritten). Fixed-stock objectives
-        (target, probability, homeostasis, mean) return their ``c0``; searched ones (CVaR) maximize
-        ``objective.value_from_utility(c, max_a mean_i f(c + theta_i(s0, c, a)))`` over
-        ``stock_candidates`` (default :meth:`stock_candidates`). Returns ``(c0, estimated value)``;
-        in naive mode ``c0`` is NaN and the value is the objective's statistic of the greedy action's
+        `observation`: one unbatched observation (its stock is overwritten). Fixed-stock objectives
+        (target, probability, homeostasis, mean) return their `c0`; searched ones (CVaR) maximize
+        `objective.value_from_utility(c, max_a mean_i f(c + theta_i(s0, c, a)))` over
+        `stock_candidates` (default [`stock_candidates`][rdo_sb3.detan.DEtaN.stock_candidates]). Returns `(c0,
+        estimated value)`; in naive mode `c0` is NaN and the value is the objective's statistic of the greedy action's
         return-to-go quantiles.
         """
         c0, value, candidates = self._initial_stock_choice(observation, stock_candidates)
@@ -393,7 +395,8 @@ class DEtaN(QRDQN):
         return c0, value
 
     def _initial_stock_choice(self, observation: Any, stock_candidates: Any) -> tuple[float, float, Any]:
-        """:meth:`choose_initial_stock` without the edge warning, and the candidates searched (or None)."""
+        """[`choose_initial_stock`][rdo_sb3.detan.DEtaN.choose_initial_stock] without the edge warning, and the
+        candidates searched (or None)."""
         assert self.scorer is not None
         if not self._searches_stock():
             return (*self.scorer.choose_initial_stock(self.quantiles, observation, None), None)
@@ -402,7 +405,7 @@ class DEtaN(QRDQN):
         return (*self.scorer.choose_initial_stock(self.quantiles, observation, candidates), candidates)
 
     def _warn_on_edge(self, c0: float, candidates: np.ndarray) -> None:
-        """Warn once when the search picks the lowest or highest candidate: the best ``c0`` may lie
+        """Warn once when the search picks the lowest or highest candidate: the best `c0` may lie
         outside the searched range, which silently confines it."""
         low, high = float(candidates.min()), float(candidates.max())
         if self._edge_warned or low == high or low < c0 < high:
@@ -428,9 +431,9 @@ class DEtaN(QRDQN):
         return out
 
     def dump_logs(self) -> None:
-        """SB3's logs plus ``rollout/objective_estimate`` (the learned objective value at the first
-        start state of this ``learn`` call, with the objective's initial-stock choice) and
-        ``rollout/initial_stock`` (that choice). Skipped when the logger has no output."""
+        """SB3's logs plus `rollout/objective_estimate` (the learned objective value at the first
+        start state of this `learn` call, with the objective's initial-stock choice) and
+        `rollout/initial_stock` (that choice). Skipped when the logger has no output."""
         if self._start_obs is not None and self.logger.output_formats and (
                 not self._searches_stock() or self.stock_range is not None):
             try:  # an untrained agent's c0 often sits on the edge: no warning from logging
@@ -454,7 +457,7 @@ class DEtaN(QRDQN):
     def load(cls, path: Any, env: GymEnv | None = None, device: th.device | str = "auto",
              custom_objects: dict[str, Any] | None = None, print_system_info: bool = False,
              force_reset: bool = True, **kwargs: Any) -> DEtaN:
-        """SB3's ``load``, with clear errors for a missing file, a truncated zip or another agent's zip."""
+        """SB3's `load`, with clear errors for a missing file, a truncated zip or another agent's zip."""
         path, data = _zip_data(path)
         if "scorer" not in data and "objective" not in data:
             module = data.get("policy_class", {}).get("__module__", "unknown") if isinstance(

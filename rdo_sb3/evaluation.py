@@ -1,10 +1,10 @@
 """Objective-aware evaluation of a DηN agent: run episodes from the objective's initial stock.
 
-Returns are discounted with the model's gamma: ``G = sum_k gamma^k R_{k+1}`` (``docs/core.md``);
-the reported value is ``objective.value(G samples)`` (e.g. CVaR_alpha(G), E|G - target|). Any other
-SB3 model is evaluated on a :class:`~rdo_gym.TerminalObjectiveReward` env: the objective is the
-wrapper's, ``c0`` the stock wrapper's, and the returns are those of the env's own rewards
-(``info["original_reward"]``), discounted with the stock's gamma.
+Returns are discounted with the model's gamma: `G = sum_k gamma^k R_{k+1}` (`docs/core.md`);
+the reported value is `objective.value(G samples)` (e.g. CVaR_alpha(G), E|G - target|). Any other
+SB3 model is evaluated on a [`TerminalObjectiveReward`][rdo_gym.terminal_reward.TerminalObjectiveReward] env: the
+objective is the wrapper's, `c0` the stock wrapper's, and the returns are those of the env's own rewards
+(`info["original_reward"]`), discounted with the stock's gamma.
 """
 
 from __future__ import annotations
@@ -33,16 +33,16 @@ __all__ = ["ObjectiveEvaluation", "evaluate_objective", "bootstrap_ci", "rollout
 
 @dataclass(frozen=True)
 class ObjectiveEvaluation:
-    """Result of :func:`evaluate_objective`.
+    """Result of [`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective].
 
     Attributes:
-        objective: the objective whose ``value`` is reported.
-        returns: discounted return ``G`` of each episode (without the initial stock).
-        initial_stocks: ``c0`` used in each episode (NaN in naive mode: the env's own stock).
-        estimated_values: the agent's learned estimate of the objective at each ``(s0, c0)``.
+        objective: the objective whose `value` is reported.
+        returns: discounted return `G` of each episode (without the initial stock).
+        initial_stocks: `c0` used in each episode (NaN in naive mode: the env's own stock).
+        estimated_values: the agent's learned estimate of the objective at each `(s0, c0)`.
         episode_lengths: number of steps of each episode.
-        value: ``objective.value(returns)``; ``objective.higher_is_better`` gives its direction.
-        ci: ``(low, high)`` percentile-bootstrap confidence interval of ``value``.
+        value: `objective.value(returns)`; `objective.higher_is_better` gives its direction.
+        ci: `(low, high)` percentile-bootstrap confidence interval of `value`.
         confidence: the CI's level, e.g. 0.95.
     """
 
@@ -66,7 +66,7 @@ class ObjectiveEvaluation:
 
 def bootstrap_ci(objective: Objective, returns: np.ndarray, confidence: float = 0.95, n_bootstrap: int = 2000,
                  rng: np.random.Generator | int | None = None) -> tuple[float, float]:
-    """Percentile-bootstrap confidence interval of ``objective.value(returns)``."""
+    """Percentile-bootstrap confidence interval of `objective.value(returns)`."""
     rng = np.random.default_rng(rng)
     returns = np.asarray(returns, dtype=np.float64)
     n = returns.shape[0]
@@ -83,13 +83,14 @@ def bootstrap_ci(objective: Objective, returns: np.ndarray, confidence: float = 
 
 
 def _env_action(env: gym.Env, action: np.ndarray) -> Any:
-    """``predict``'s action as the env expects it: a Python int for a Discrete space (toy-text envs
+    """`predict`'s action as the env expects it: a Python int for a Discrete space (toy-text envs
     such as FrozenLake index tables with it; SB3's VecEnvs do this conversion in training)."""
     return int(action) if isinstance(env.action_space, gym.spaces.Discrete) else action
 
 
 def _find_terminal_reward(env: gym.Env) -> TerminalObjectiveReward | None:
-    """The :class:`~rdo_gym.TerminalObjectiveReward` in ``env``'s wrapper chain, or ``None``."""
+    """The [`TerminalObjectiveReward`][rdo_gym.terminal_reward.TerminalObjectiveReward] in `env`'s wrapper chain, or
+    `None`."""
     current = env
     while current is not None:
         if isinstance(current, TerminalObjectiveReward):
@@ -100,8 +101,8 @@ def _find_terminal_reward(env: gym.Env) -> TerminalObjectiveReward | None:
 
 def _run_episode(model: Any, env: gym.Env, obs: Any, gamma: float, deterministic: bool,
                  original_reward: bool = False) -> tuple[float, int]:
-    """Play one episode from ``obs`` with ``model.predict``: ``(discounted return, length)``; with
-    ``original_reward`` the return is of ``info["original_reward"]`` (a terminal-reward env's own
+    """Play one episode from `obs` with `model.predict`: `(discounted return, length)`; with
+    `original_reward` the return is of `info["original_reward"]` (a terminal-reward env's own
     rewards) instead of the rewards paid."""
     g, discount, steps, done = 0.0, 1.0, 0, False
     while not done:
@@ -125,7 +126,7 @@ def _episode_seeds(rng: np.random.Generator, n_episodes: Any) -> list[int]:
 @contextlib.contextmanager
 def _tie_breaking_seeded(seed: int | None):
     """Seed the global generators that break action ties (numpy's and torch's) for one evaluation,
-    restoring them afterwards, so that ``seed`` makes it reproducible; no-op when ``seed`` is None."""
+    restoring them afterwards, so that `seed` makes it reproducible; no-op when `seed` is None."""
     if seed is None:
         yield
         return
@@ -168,8 +169,8 @@ def _objective_episodes(model: DEtaN, env: gym.Env, layout: Any, seeds: list[int
 
 
 def _terminal_reward_stock(terminal: TerminalObjectiveReward, initial_stock: float | None) -> float:
-    """``c0`` of a terminal-reward evaluation: ``initial_stock``, else the stock wrapper's fixed stock,
-    else the objective's own (a fixed-stock objective); a searched ``c0`` (CVaR) must be fixed."""
+    """`c0` of a terminal-reward evaluation: `initial_stock`, else the stock wrapper's fixed stock,
+    else the objective's own (a fixed-stock objective); a searched `c0` (CVaR) must be fixed."""
     if initial_stock is not None:
         return float(initial_stock)
     objective = terminal.objective
@@ -205,25 +206,25 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
                        seed: int | None = None, initial_stock: float | None = None,
                        stock_candidates: Any = None, confidence: float = 0.95,
                        n_bootstrap: int = 2000) -> ObjectiveEvaluation:
-    """Run ``n_episodes`` with the objective's initial-stock choice and report its value.
+    """Run `n_episodes` with the objective's initial-stock choice and report its value.
 
-    For a DηN model, each episode is reset with its own seed (drawn from ``seed``), ``c0`` is chosen at that start
-    observation by :meth:`DEtaN.choose_initial_stock` (the objective's fixed stock, or the CVaR search
-    over ``stock_candidates``) unless ``initial_stock`` is given, and the env is reset again with the
-    same seed and ``options={"initial_stock": c0}``. In naive mode the env's own stock (if any) is
+    For a DηN model, each episode is reset with its own seed (drawn from `seed`), `c0` is chosen at that start
+    observation by [`DEtaN.choose_initial_stock`][rdo_sb3.detan.DEtaN.choose_initial_stock] (the objective's fixed
+    stock, or the CVaR search over `stock_candidates`) unless `initial_stock` is given, and the env is reset again
+    with the same seed and `options={"initial_stock": c0}`. In naive mode the env's own stock (if any) is
     left alone. The env must present the stock as the training env did (same
-    :class:`~rdo_gym.StockLayout` gamma, scale and position), else ``ValueError``.
+    [`StockLayout`][rdo_gym.stock.StockLayout] gamma, scale and position), else `ValueError`.
 
     Any other SB3 model (PPO, DQN, QR-DQN...) is evaluated on a
-    :class:`~rdo_gym.TerminalObjectiveReward` env, the terminal-reward route: the objective is the
-    wrapper's, every episode starts at one ``c0`` (``initial_stock``, else the stock wrapper's fixed
-    ``initial_stock``, else a fixed-stock objective's own ``c0``; a searched ``c0``, as CVaR's, must be
-    fixed on the stock wrapper or given, else ``ValueError``), and the returns are those of the env's
-    own rewards (``info["original_reward"]``, not the terminal utility paid) discounted with the
-    stock's gamma. ``estimated_values`` are then NaN.
+    [`TerminalObjectiveReward`][rdo_gym.terminal_reward.TerminalObjectiveReward] env, the terminal-reward route: the
+    objective is the wrapper's, every episode starts at one `c0` (`initial_stock`, else the stock wrapper's fixed
+    `initial_stock`, else a fixed-stock objective's own `c0`; a searched `c0`, as CVaR's, must be
+    fixed on the stock wrapper or given, else `ValueError`), and the returns are those of the env's
+    own rewards (`info["original_reward"]`, not the terminal utility paid) discounted with the
+    stock's gamma. `estimated_values` are then NaN.
 
     Args:
-        model: a trained :class:`~rdo_sb3.DEtaN`, or any SB3 model on a terminal-reward env.
+        model: a trained [`DEtaN`][rdo_sb3.detan.DEtaN], or any SB3 model on a terminal-reward env.
         env: a single (non-vectorized) gymnasium env, stock-augmented like the training env.
         confidence: level of the percentile-bootstrap CI (e.g. 0.95).
         n_bootstrap: number of bootstrap resamples.
@@ -268,12 +269,12 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
 
 def rollout_returns(model: Any, env: gym.Env, n_episodes: int, *, gamma: float = 1.0, seed: int | None = None,
                     deterministic: bool = True) -> np.ndarray:
-    """Discounted returns ``G`` of ``n_episodes`` episodes of any SB3 model (e.g. a plain QR-DQN).
+    """Discounted returns `G` of `n_episodes` episodes of any SB3 model (e.g. a plain QR-DQN).
 
-    Each episode is reset with its own seed drawn from ``seed``; no initial stock is set (use
-    :func:`evaluate_objective` for DηN, which chooses ``c0``). On a
-    :class:`~rdo_gym.TerminalObjectiveReward` env the returns are those of the env's own rewards
-    (``info["original_reward"]``), not of the terminal utilities paid.
+    Each episode is reset with its own seed drawn from `seed`; no initial stock is set (use
+    [`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective] for DηN, which chooses `c0`). On a
+    [`TerminalObjectiveReward`][rdo_gym.terminal_reward.TerminalObjectiveReward] env the returns are those of the
+    env's own rewards (`info["original_reward"]`), not of the terminal utilities paid.
     """
     if isinstance(env, VecEnv):
         raise TypeError("rollout_returns takes a single gymnasium env, not a VecEnv")

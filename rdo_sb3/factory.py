@@ -1,4 +1,4 @@
-"""One model factory: the DηN or QR-DQN model of a :class:`~rdo_gym.presets.Preset` on an env."""
+"""One model factory: the DηN or QR-DQN model of a [`Preset`][rdo_gym.presets.Preset] on an env."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ __all__ = ["make_model", "default_policy"]
 
 
 def default_policy(env: gym.Env) -> str:
-    """``MultiInputPolicy`` for a Dict observation, else ``MlpPolicy``.
+    """`MultiInputPolicy` for a Dict observation, else `MlpPolicy`.
 
     Args:
         env: The env the model will train on.
@@ -25,28 +25,29 @@ def default_policy(env: gym.Env) -> str:
 
 def make_model(preset: Preset, env: gym.Env, *, objective: Objective | str | None = None, seed: int | None = None,
                verbose: int = 0, **overrides: Any) -> Any:
-    """The untrained model of ``preset`` on ``env``, with the preset's gamma.
+    """The untrained model of `preset` on `env`, with the preset's gamma.
 
-    ``"detan"`` gives :class:`~rdo_sb3.DEtaN` acting on ``objective`` (default: the preset's);
-    ``"qrdqn"`` gives plain sb3-contrib ``QRDQN``, which maximizes the mean whatever the
-    objective (``objective`` is then ignored, as are DηN-only keys such as ``relabel_stocks``).
+    `"detan"` gives [`DEtaN`][rdo_sb3.detan.DEtaN] acting on `objective` (default: the preset's);
+    `"qrdqn"` gives plain sb3-contrib `QRDQN`, which maximizes the mean whatever the
+    objective (`objective` is then ignored, as are DηN-only keys such as `relabel_stocks`).
 
     Args:
-        preset: The agent, gamma, policy and hyperparameters (``rdo_envs.preset(env_id, agent)``,
-            or :meth:`Preset.defaults <rdo_gym.presets.Preset.defaults>`).
-        env: The training env (stock-augmented for DηN, unless ``naive=True``).
-        objective: DηN's objective; ``None`` takes ``preset.objective``.
+        preset: The agent, gamma, policy and hyperparameters (`rdo_envs.preset(env_id, agent)`,
+            or [`Preset.defaults`][rdo_gym.presets.Preset.defaults]).
+        env: The training env (stock-augmented for DηN, unless `naive=True`).
+        objective: DηN's objective; `None` takes `preset.objective`.
         seed: The model's seed.
         verbose: SB3's verbosity.
-        **overrides: Keyword arguments of the agent that replace the preset's (not ``gamma``:
-            change ``preset.gamma``, e.g. ``preset.with_overrides(gamma=0.99)``).
+        **overrides: Keyword arguments of the agent that replace the preset's (not `gamma`:
+            change `preset.gamma`, e.g. `preset.with_overrides(gamma=0.99)`).
 
     Returns:
-        The model (call ``model.learn(preset.n_timesteps)``).
+        The model (call `model.learn(preset.n_timesteps)`).
 
     Raises:
-        ValueError: If ``overrides`` sets ``gamma``, or a hyperparameter has a value the agent
-            cannot use (:func:`rdo_gym.hyperparameters.check_hyperparameters`).
+        ValueError: If `overrides` sets `gamma`, or a hyperparameter has a value the agent
+            cannot use
+            ([`rdo_gym.hyperparameters.check_hyperparameters`][rdo_gym.hyperparameters.check_hyperparameters]).
     """
     if "gamma" in overrides:
         raise ValueError("set the discount on the preset (preset.with_overrides(gamma=...)), not as an override: "

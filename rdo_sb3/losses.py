@@ -1,19 +1,19 @@
-"""The quantile Huber loss of QR-DQN / TQC, exact in ``O((N + M) log M)`` time and ``O(N + M)`` memory.
+"""The quantile Huber loss of QR-DQN / TQC, exact in `O((N + M) log M)` time and `O(N + M)` memory.
 
-sb3-contrib's :func:`sb3_contrib.common.utils.quantile_huber_loss` builds every pairwise difference
-between the ``N`` current quantiles and the ``M`` target atoms of a sample: a ``batch x N x M``
-tensor, which at a few hundred quantiles costs far more than the network. :func:`quantile_huber_loss`
-here computes the same value and the same gradient without it: the target atoms of each sample are
-sorted once, with prefix sums of ``y`` and ``y**2``; for each current quantile ``theta_i`` a binary
-search finds the atoms below ``theta_i - kappa``, between ``theta_i - kappa`` and ``theta_i``, between
-``theta_i`` and ``theta_i + kappa``, and above ``theta_i + kappa``. Each of these four regions has a
+sb3-contrib's `sb3_contrib.common.utils.quantile_huber_loss` builds every pairwise difference
+between the `N` current quantiles and the `M` target atoms of a sample: a `batch x N x M`
+tensor, which at a few hundred quantiles costs far more than the network.
+[`quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss] here computes the same value and the same gradient without
+it: the target atoms of each sample are sorted once, with prefix sums of `y` and `y**2`; for each current quantile
+`theta_i` a binary search finds the atoms below `theta_i - kappa`, between `theta_i - kappa` and `theta_i`, between
+`theta_i` and `theta_i + kappa`, and above `theta_i + kappa`. Each of these four regions has a
 closed-form sum of the loss and of its derivative, so the forward pass also yields the gradient
-(a hand-written backward of a :class:`torch.autograd.Function`). For small problems the pairwise
+(a hand-written backward of a `torch.autograd.Function`). For small problems the pairwise
 computation is faster; it is provided too, as one fused pass that also yields the gradient, and
-``method="auto"`` picks between the two.
+`method="auto"` picks between the two.
 
-:class:`FastQRDQN` and :class:`FastTQC` are sb3-contrib's ``QRDQN`` and ``TQC`` with their loss routed
-through this one.
+[`FastQRDQN`][rdo_sb3.losses.FastQRDQN] and [`FastTQC`][rdo_sb3.losses.FastTQC] are sb3-contrib's `QRDQN` and `TQC`
+with their loss routed through this one.
 """
 
 from __future__ import annotations
@@ -33,20 +33,21 @@ from sb3_contrib.tqc import tqc as _tqc_module
 __all__ = ["quantile_huber_loss", "LOSS_METHODS", "AUTO_CROSSOVER", "FastQRDQN", "FastTQC", "check_kappa",
            "check_method"]
 
-#: The accepted values of ``method``.
 LOSS_METHODS = ("auto", "pairwise", "sorted")
+"""The accepted values of `method`."""
 
-#: ``method="auto"`` uses the pairwise loss while the number of pairs ``batch * n_critics * N * M`` is
-#: at most this, the sorted one above it. Measured on one CPU thread, forward + backward, against this
-#: module's pairwise loss (a fused forward that also yields the gradient): the two break even between
-#: about 130,000 pairs (batch 32, N = M = 64) and 200,000 (batch 32, N = M = 80); at 83,000 (batch 32,
-#: N = M = 51) pairwise is 10% faster, at 262,000 (batch 256, N = M = 32) sorted is 40% faster. Not
-#: measured on GPUs, where the same figure is used.
 AUTO_CROSSOVER = 150_000
+"""`method="auto"` uses the pairwise loss while the number of pairs `batch * n_critics * N * M` is at most
+this, the sorted one above it. Measured on one CPU thread, forward + backward, against this module's
+pairwise loss (a fused forward that also yields the gradient): the two break even between about 130,000
+pairs (batch 32, N = M = 64) and 200,000 (batch 32, N = M = 80); at 83,000 (batch 32, N = M = 51)
+pairwise is 10% faster, at 262,000 (batch 256, N = M = 32) sorted is 40% faster. Not measured on GPUs,
+where the same figure is used.
+"""
 
 
 def check_kappa(kappa: Any, name: str = "kappa") -> float:
-    """``kappa`` as a float; a ValueError naming ``name`` unless it is a finite number ``>= 0``."""
+    """`kappa` as a float; a ValueError naming `name` unless it is a finite number `>= 0`."""
     try:
         value = float(kappa)
     except (TypeError, ValueError):
@@ -58,14 +59,14 @@ def check_kappa(kappa: Any, name: str = "kappa") -> float:
 
 
 def check_method(method: Any, name: str = "method") -> str:
-    """``method`` itself; a ValueError naming ``name`` unless it is one of :data:`LOSS_METHODS`."""
+    """`method` itself; a ValueError naming `name` unless it is one of `LOSS_METHODS`."""
     if not isinstance(method, str) or method not in LOSS_METHODS:
         raise ValueError(f"{name} must be one of {', '.join(map(repr, LOSS_METHODS))}, got {method!r}")
     return method
 
 
 def _check_inputs(current: th.Tensor, target: th.Tensor, cum_prob: th.Tensor | None) -> th.Tensor:
-    """Validate the shapes; return ``cum_prob`` broadcast to ``current``'s shape (or built)."""
+    """Validate the shapes; return `cum_prob` broadcast to `current`'s shape (or built)."""
     if not isinstance(current, th.Tensor) or not isinstance(target, th.Tensor):
         raise ValueError(f"current_quantiles and target_quantiles must be torch tensors, got "
                          f"{type(current).__name__} and {type(target).__name__}")
@@ -113,8 +114,8 @@ def _check_inputs(current: th.Tensor, target: th.Tensor, cum_prob: th.Tensor | N
 
 
 class _PairwiseQuantileHuber(th.autograd.Function):
-    """Sum over all pairs of ``|tau_i - 1{u < 0}| * huber_kappa(u) / kappa``, ``u = y_j - theta_i``, times
-    ``scale``, in the inputs' dtype; the forward pass also computes the gradient for ``current``."""
+    """Sum over all pairs of `|tau_i - 1{u < 0}| * huber_kappa(u) / kappa`, `u = y_j - theta_i`, times
+    `scale`, in the inputs' dtype; the forward pass also computes the gradient for `current`."""
 
     @staticmethod
     def forward(ctx: Any, current: th.Tensor, target: th.Tensor, tau: th.Tensor, kappa: float,
@@ -151,9 +152,9 @@ def _offsets(kappa: float, dtype: th.dtype, device: th.device) -> th.Tensor:
 
 def _sorted_sums(theta: th.Tensor, y: th.Tensor, tau: th.Tensor, kappa: float,
                  need_grad: bool) -> tuple[th.Tensor, th.Tensor | None]:
-    """Per-quantile loss sums and derivatives, ``theta, tau: (R, K)``, ``y: (R, M)``, float64 or wider.
+    """Per-quantile loss sums and derivatives, `theta, tau: (R, K)`, `y: (R, M)`, float64 or wider.
 
-    Returns ``(loss (R, K), d loss / d theta (R, K) or None)``: each summed over the ``M`` atoms.
+    Returns `(loss (R, K), d loss / d theta (R, K) or None)`: each summed over the `M` atoms.
     """
     m = y.shape[-1]
     y = th.sort(y, dim=-1).values
@@ -198,7 +199,7 @@ def _sorted_sums(theta: th.Tensor, y: th.Tensor, tau: th.Tensor, kappa: float,
 
 
 class _SortedQuantileHuber(th.autograd.Function):
-    """Sum of the pairwise quantile Huber loss times ``scale``; gradient for ``current`` only."""
+    """Sum of the pairwise quantile Huber loss times `scale`; gradient for `current` only."""
 
     @staticmethod
     def forward(ctx: Any, current: th.Tensor, target: th.Tensor, tau: th.Tensor, kappa: float,
@@ -235,47 +236,47 @@ def quantile_huber_loss(
     kappa: float = 1.0,
     method: str = "auto",
 ) -> th.Tensor:
-    """The quantile Huber loss of QR-DQN and TQC: a drop-in for sb3-contrib's ``quantile_huber_loss``.
+    """The quantile Huber loss of QR-DQN and TQC: a drop-in for sb3-contrib's `quantile_huber_loss`.
 
-    The loss of a current quantile ``theta_i`` (level ``tau_i``) against a target atom ``y_j`` is
-    ``|tau_i - 1{u < 0}| * huber_kappa(u) / kappa`` with ``u = y_j - theta_i`` and
-    ``huber_kappa(u) = u**2 / 2`` for ``|u| <= kappa``, ``kappa * (|u| - kappa / 2)`` beyond (the
-    QR-DQN paper's definition); at the default ``kappa=1`` this is sb3-contrib's loss, value and
-    gradient; ``kappa=0`` is the pure quantile loss ``|tau_i - 1{u < 0}| * |u|``. With
-    ``sum_over_quantiles`` the pair losses are summed over the current quantiles and averaged over the
+    The loss of a current quantile `theta_i` (level `tau_i`) against a target atom `y_j` is
+    `|tau_i - 1{u < 0}| * huber_kappa(u) / kappa` with `u = y_j - theta_i` and
+    `huber_kappa(u) = u**2 / 2` for `|u| <= kappa`, `kappa * (|u| - kappa / 2)` beyond (the
+    QR-DQN paper's definition); at the default `kappa=1` this is sb3-contrib's loss, value and
+    gradient; `kappa=0` is the pure quantile loss `|tau_i - 1{u < 0}| * |u|`. With
+    `sum_over_quantiles` the pair losses are summed over the current quantiles and averaged over the
     rest (batch, critics, target atoms), as QR-DQN does; without, averaged over everything, as TQC does.
 
-    Only ``current_quantiles`` gets a gradient: the targets and ``cum_prob`` are constants (a ValueError
-    if they require grad; sb3-contrib's QR-DQN and TQC compute the targets under ``torch.no_grad()``).
-    The ``"sorted"`` method computes in float64 (wider if the inputs are) on values centred per sample
+    Only `current_quantiles` gets a gradient: the targets and `cum_prob` are constants (a ValueError
+    if they require grad; sb3-contrib's QR-DQN and TQC compute the targets under `torch.no_grad()`).
+    The `"sorted"` method computes in float64 (wider if the inputs are) on values centred per sample
     and casts the loss and the gradient back to the inputs' dtype, so with float32 inputs and large
     returns it matches a float64 computation on the same values to float32 rounding (the pairwise
     method, like sb3-contrib's, computes in the inputs' dtype). Its gradient carries a relative rounding error of about
-    ``1e-16 * (spread of the targets) / kappa`` (differences of prefix sums divided by ``kappa``): for a
-    ``kappa`` below about ``1e-8`` times the spread of the returns use ``kappa=0`` or
-    ``method="pairwise"``. Neither method supports double backward.
+    `1e-16 * (spread of the targets) / kappa` (differences of prefix sums divided by `kappa`): for a
+    `kappa` below about `1e-8` times the spread of the returns use `kappa=0` or
+    `method="pairwise"`. Neither method supports double backward.
 
     Args:
-        current_quantiles: ``(batch, n_quantiles)`` (QR-DQN) or ``(batch, n_critics, n_quantiles)`` (TQC).
-        target_quantiles: ``(batch, n_target_quantiles)``, or for 3-D currents
-            ``(batch, 1, n_target_quantiles)`` (shared by the critics, as TQC passes them) or
-            ``(batch, n_critics, n_target_quantiles)``. Must be finite and not require grad.
-        cum_prob: the quantile levels ``tau_i`` of the current quantiles: broadcastable to
-            ``current_quantiles``' shape (e.g. ``(n_quantiles,)`` or ``(batch, n_quantiles)``), or that
-            shape with a trailing 1 as sb3-contrib broadcasts it; ``None``: the midpoints
-            ``(i + 0.5) / n_quantiles``.
+        current_quantiles: `(batch, n_quantiles)` (QR-DQN) or `(batch, n_critics, n_quantiles)` (TQC).
+        target_quantiles: `(batch, n_target_quantiles)`, or for 3-D currents
+            `(batch, 1, n_target_quantiles)` (shared by the critics, as TQC passes them) or
+            `(batch, n_critics, n_target_quantiles)`. Must be finite and not require grad.
+        cum_prob: the quantile levels `tau_i` of the current quantiles: broadcastable to
+            `current_quantiles`' shape (e.g. `(n_quantiles,)` or `(batch, n_quantiles)`), or that
+            shape with a trailing 1 as sb3-contrib broadcasts it; `None`: the midpoints
+            `(i + 0.5) / n_quantiles`.
         sum_over_quantiles: sum over the current quantiles (QR-DQN) instead of averaging (TQC).
-        kappa: the Huber threshold, ``>= 0``; ``0`` gives the pure quantile loss.
-        method: ``"pairwise"`` (sb3-contrib's ``batch x N x M`` computation, generalized to any
-            ``kappa``, its forward pass also computing the gradient), ``"sorted"`` (``O((N + M) log M)``
-            time and ``O(N + M)`` memory per sample)
-            or ``"auto"``: pairwise while the number of pairs ``batch * n_critics * N * M`` is at most
-            :data:`AUTO_CROSSOVER` (small problems, where it is the faster one), sorted above.
+        kappa: the Huber threshold, `>= 0`; `0` gives the pure quantile loss.
+        method: `"pairwise"` (sb3-contrib's `batch x N x M` computation, generalized to any
+            `kappa`, its forward pass also computing the gradient), `"sorted"` (`O((N + M) log M)`
+            time and `O(N + M)` memory per sample)
+            or `"auto"`: pairwise while the number of pairs `batch * n_critics * N * M` is at most
+            `AUTO_CROSSOVER` (small problems, where it is the faster one), sorted above.
 
     Returns:
-        The scalar loss, in ``current_quantiles``' dtype.
+        The scalar loss, in `current_quantiles`' dtype.
 
-    Example::
+    Example:
 
         import torch as th
         from rdo_sb3.losses import quantile_huber_loss
@@ -303,9 +304,9 @@ def quantile_huber_loss(
 @functools.cache
 def _train_with_loss(train: types.FunctionType, module: types.ModuleType, kappa: float,
                      method: str) -> types.FunctionType:
-    """``train`` (a method of an sb3-contrib class) run with this module's loss in place of sb3-contrib's.
+    """`train` (a method of an sb3-contrib class) run with this module's loss in place of sb3-contrib's.
 
-    The code object is sb3-contrib's own; only the globals it resolves ``quantile_huber_loss`` from are
+    The code object is sb3-contrib's own; only the globals it resolves `quantile_huber_loss` from are
     a copy of its module's namespace with that one name replaced (taken at first use, so later patches
     of that module are not seen). Nothing is patched: sb3-contrib's classes and modules, and other
     models, keep their loss.
@@ -323,7 +324,8 @@ def _train_with_loss(train: types.FunctionType, module: types.ModuleType, kappa:
 
 
 class _FastLossMixin:
-    """Route the parent's ``train`` through :func:`quantile_huber_loss` (``loss_kappa``, ``loss_method``)."""
+    """Route the parent's `train` through [`quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss] (`loss_kappa`,
+    `loss_method`)."""
 
     _sb3_train: ClassVar[Callable[..., None]]  # the sb3-contrib class's own train
     _sb3_module: ClassVar[types.ModuleType]  # the module it is defined in
@@ -339,18 +341,19 @@ class _FastLossMixin:
 
 
 class FastQRDQN(_FastLossMixin, QRDQN):
-    """sb3-contrib's ``QRDQN`` with its loss computed by :func:`quantile_huber_loss` (default: the same
-    value and gradient, without the ``batch x N x N`` tensor).
+    """sb3-contrib's `QRDQN` with its loss computed by [`quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss]
+    (default: the same value and gradient, without the `batch x N x N` tensor).
 
-    All of ``QRDQN``'s arguments are accepted unchanged; the training loop is sb3-contrib's own
-    ``QRDQN.train``, run with its reference to ``quantile_huber_loss`` resolved to this module's function
+    All of `QRDQN`'s arguments are accepted unchanged; the training loop is sb3-contrib's own
+    `QRDQN.train`, run with its reference to `quantile_huber_loss` resolved to this module's function
     (nothing in sb3-contrib is modified; other models keep sb3-contrib's loss).
 
     Args:
-        loss_kappa: the Huber threshold of the loss (keyword-only; ``1.0`` = sb3-contrib's loss).
-        loss_method: ``"auto"``, ``"sorted"`` or ``"pairwise"``, see :func:`quantile_huber_loss`.
+        loss_kappa: the Huber threshold of the loss (keyword-only; `1.0` = sb3-contrib's loss).
+        loss_method: `"auto"`, `"sorted"` or `"pairwise"`, see
+            [`quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss].
 
-    Example::
+    Example:
 
         from rdo_sb3.losses import FastQRDQN
 
@@ -367,16 +370,18 @@ class FastQRDQN(_FastLossMixin, QRDQN):
 
 
 class FastTQC(_FastLossMixin, TQC):
-    """sb3-contrib's ``TQC`` with its critic loss computed by :func:`quantile_huber_loss` (default: the
-    same value and gradient, without the ``batch x n_critics x N x M`` tensor).
+    """sb3-contrib's `TQC` with its critic loss computed by
+    [`quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss] (default: the same value and gradient, without the
+    `batch x n_critics x N x M` tensor).
 
-    All of ``TQC``'s arguments are accepted unchanged; the training loop is sb3-contrib's own
-    ``TQC.train``, run with its reference to ``quantile_huber_loss`` resolved to this module's function
+    All of `TQC`'s arguments are accepted unchanged; the training loop is sb3-contrib's own
+    `TQC.train`, run with its reference to `quantile_huber_loss` resolved to this module's function
     (nothing in sb3-contrib is modified; other models keep sb3-contrib's loss).
 
     Args:
-        loss_kappa: the Huber threshold of the loss (keyword-only; ``1.0`` = sb3-contrib's loss).
-        loss_method: ``"auto"``, ``"sorted"`` or ``"pairwise"``, see :func:`quantile_huber_loss`.
+        loss_kappa: the Huber threshold of the loss (keyword-only; `1.0` = sb3-contrib's loss).
+        loss_method: `"auto"`, `"sorted"` or `"pairwise"`, see
+            [`quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss].
     """
 
     _sb3_train = TQC.train

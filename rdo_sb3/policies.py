@@ -1,7 +1,7 @@
 """DηN policies: sb3-contrib's QR-DQN policies whose greedy action goes through a Scorer.
 
 The network is QR-DQN's: it takes the whole observation, which contains the stock, and outputs
-``n_quantiles`` quantiles of the return-to-go ``G`` per action (the stock is not added inside).
+`n_quantiles` quantiles of the return-to-go `G` per action (the stock is not added inside).
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ __all__ = ["DEtaNPolicy", "MlpPolicy", "CnnPolicy", "MultiInputPolicy"]
 
 
 class DEtaNPolicy(QRDQNPolicy):
-    """QR-DQN policy acting greedily on ``mean_i f(c + theta_i(s, c, a))`` (see :mod:`rdo_sb3.scorers`).
+    """QR-DQN policy acting greedily on `mean_i f(c + theta_i(s, c, a))` (see [`rdo_sb3.scorers`][rdo_sb3.scorers]).
 
-    Extra argument ``scorer`` (set by :class:`~rdo_sb3.DEtaN`, which owns it; saved with the policy
-    so that ``DEtaNPolicy.load`` works standalone).
+    Extra argument `scorer` (set by [`DEtaN`][rdo_sb3.detan.DEtaN], which owns it; saved with the policy
+    so that `DEtaNPolicy.load` works standalone).
     """
 
     scorer: Scorer | None
@@ -63,7 +63,7 @@ MlpPolicy = DEtaNPolicy
 
 
 class MultiInputPolicy(DEtaNPolicy):
-    """DηN policy for Dict observations (``StockAugmentation(flatten=False)``): SB3's CombinedExtractor."""
+    """DηN policy for Dict observations (`StockAugmentation(flatten=False)`): SB3's CombinedExtractor."""
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Discrete, lr_schedule: Schedule,
                  *args: Any, features_extractor_class: type[BaseFeaturesExtractor] = CombinedExtractor,
@@ -75,9 +75,9 @@ class MultiInputPolicy(DEtaNPolicy):
 class CnnPolicy(MultiInputPolicy):
     """DηN policy for images with a stock, e.g. Atari.
 
-    A stock-augmented image observation is a Dict ``{"observation": image, "stock": (1,)}``, so this
-    is :class:`MultiInputPolicy`: SB3's CombinedExtractor runs NatureCNN on the image key(s) and
-    concatenates the stock before the quantile MLP.
+    A stock-augmented image observation is a Dict `{"observation": image, "stock": (1,)}`, so this
+    is [`MultiInputPolicy`][rdo_sb3.policies.MultiInputPolicy]: SB3's CombinedExtractor runs NatureCNN on the image
+    key(s) and concatenates the stock before the quantile MLP.
     """
 
     def __init__(self, observation_space: spaces.Space, action_space: spaces.Discrete, lr_schedule: Schedule,

@@ -2,7 +2,7 @@
 initial-stock search).
 
 QR-DQN scores an action by the mean of its quantiles. DηN scores it by the objective's expected
-utility at the stock read from the same observation (``docs/concepts.md``)::
+utility at the stock read from the same observation (`docs/concepts.md`):
 
     score(s, c, a) = mean_i f(c + theta_i(s, c, a))            (StockScorer)
 
@@ -26,17 +26,18 @@ from rdo_gym.stock import StockLayout
 __all__ = ["Scorer", "StockScorer", "NaiveScorer", "make_scorer", "greedy_with_random_ties",
            "greedy_with_random_ties_numpy", "TIE_BREAKS"]
 
-#: How actions whose objective scores tie exactly are told apart: ``"random"`` (uniformly) or
-#: ``"mean"`` (by the mean of ``G``, then uniformly). Neither overrides the objective: only actions
-#: with the best score are candidates.
 TIE_BREAKS = ("random", "mean")
+"""How actions whose objective scores tie exactly are told apart: `"random"` (uniformly) or `"mean"` (by
+the mean of `G`, then uniformly). Neither overrides the objective: only actions with the best score are
+candidates.
+"""
 
 
 def greedy_with_random_ties(scores: th.Tensor) -> th.Tensor:
-    """``argmax`` over the last dim of ``scores`` ``(batch, n_actions)``, ties broken uniformly.
+    """`argmax` over the last dim of `scores` `(batch, n_actions)`, ties broken uniformly.
 
-    Exact equality defines a tie (objectives such as ``1{x >= 0}`` or ``min(x, 0)`` produce exact
-    ties). Uses torch's global generator (seeded by SB3's ``set_random_seed``).
+    Exact equality defines a tie (objectives such as `1{x >= 0}` or `min(x, 0)` produce exact
+    ties). Uses torch's global generator (seeded by SB3's `set_random_seed`).
     """
     noise = th.rand_like(scores)
     noise.masked_fill_(scores < scores.amax(dim=-1, keepdim=True), -1.0)
@@ -44,7 +45,8 @@ def greedy_with_random_ties(scores: th.Tensor) -> th.Tensor:
 
 
 def greedy_with_random_ties_numpy(scores: np.ndarray) -> np.ndarray:
-    """Numpy twin of :func:`greedy_with_random_ties` (numpy's global generator, also seeded by SB3)."""
+    """Numpy twin of [`greedy_with_random_ties`][rdo_sb3.scorers.greedy_with_random_ties] (numpy's global generator,
+    also seeded by SB3)."""
     is_best = scores == np.maximum.reduce(scores, axis=-1, keepdims=True)
     if np.count_nonzero(is_best) == scores.shape[0]:  # no ties anywhere: the plain argmax
         return scores.argmax(axis=-1)
@@ -62,35 +64,35 @@ def _numpy_view(observations: Any) -> Any:
 
 
 class Scorer(ABC):
-    """Scores actions from quantiles ``(batch, n_quantiles, n_actions)`` of ``G`` and the
+    """Scores actions from quantiles `(batch, n_quantiles, n_actions)` of `G` and the
     observations they were computed at; higher is better.
 
-    :meth:`scores` works on torch tensors and numpy arrays alike. :meth:`greedy_actions` evaluates
-    it on numpy views of CPU tensors (tiny arrays: numpy's per-op cost is a fraction of torch's,
-    which keeps DηN's throughput close to QR-DQN's) and in torch elsewhere. Exact ties of the best
-    score (flat utilities: ``1{x >= 0}``, ``min(x, 0)`` above 0) are broken by :attr:`tie_break`,
-    one rule for acting and for the bootstrap action.
+    [`scores`][rdo_sb3.scorers.Scorer.scores] works on torch tensors and numpy arrays alike.
+    [`greedy_actions`][rdo_sb3.scorers.Scorer.greedy_actions] evaluates it on numpy views of CPU tensors (tiny arrays:
+    numpy's per-op cost is a fraction of torch's, which keeps DηN's throughput close to QR-DQN's) and in torch
+    elsewhere. Exact ties of the best score (flat utilities: `1{x >= 0}`, `min(x, 0)` above 0) are broken by
+    `tie_break`, one rule for acting and for the bootstrap action.
     """
 
     objective: Objective
-    #: One of :data:`TIE_BREAKS`.
     tie_break: str = "random"
+    """One of `TIE_BREAKS`."""
 
     @abstractmethod
     def scores(self, quantiles: Any, observations: Any) -> Any:
-        """Action scores ``(batch, n_actions)``."""
+        """Action scores `(batch, n_actions)`."""
 
     @abstractmethod
     def choose_initial_stock(self, quantiles_at: Any, observation: Any,
                              candidates: Any = None) -> tuple[float, float]:
-        """``(c0, learned objective value)`` at one unbatched start ``observation``.
+        """`(c0, learned objective value)` at one unbatched start `observation`.
 
-        ``quantiles_at(observations)`` gives the learned quantiles of a numpy batch of
-        observations; ``candidates`` are the stocks a searched objective chooses among.
+        `quantiles_at(observations)` gives the learned quantiles of a numpy batch of
+        observations; `candidates` are the stocks a searched objective chooses among.
         """
 
     def greedy_actions(self, quantiles: th.Tensor, observations: Any) -> th.Tensor:
-        """Greedy actions ``(batch,)`` (int64 tensor), ties broken by :attr:`tie_break`."""
+        """Greedy actions `(batch,)` (int64 tensor), ties broken by `tie_break`."""
         if not quantiles.is_cpu or quantiles.requires_grad:
             scores = self.scores(quantiles, observations)
             if self.tie_break == "mean":
@@ -107,12 +109,12 @@ class Scorer(ABC):
 
 
 class StockScorer(Scorer):
-    """``score(s, c, a) = mean_i f(c + theta_i)`` with ``c`` read from the observation.
+    """`score(s, c, a) = mean_i f(c + theta_i)` with `c` read from the observation.
 
     Args:
-        objective: the :class:`~rdo_gym.Objective` (its ``utility`` works on numpy and torch).
-        layout: the env's :class:`~rdo_gym.StockLayout` (where the stock is, its scale).
-        tie_break: one of :data:`TIE_BREAKS`.
+        objective: the [`Objective`][rdo_gym.objectives.Objective] (its `utility` works on numpy and torch).
+        layout: the env's [`StockLayout`][rdo_gym.stock.StockLayout] (where the stock is, its scale).
+        tie_break: one of `TIE_BREAKS`.
     """
 
     def __init__(self, objective: Objective, layout: StockLayout, tie_break: str = "random"):
@@ -128,13 +130,13 @@ class StockScorer(Scorer):
         return self.scores_at(quantiles, self.layout.read(observations))
 
     def scores_at(self, quantiles: Any, stocks: Any) -> Any:
-        """Scores ``(batch, n_actions)`` at the given unscaled stocks ``(batch,)``."""
+        """Scores `(batch, n_actions)` at the given unscaled stocks `(batch,)`."""
         return self.objective.utility(quantiles + stocks[:, None, None]).mean(1)
 
     def choose_initial_stock(self, quantiles_at: Any, observation: Any,
                              candidates: Any = None) -> tuple[float, float]:
-        """Fixed-stock objectives return their ``c0``; searched ones (CVaR) maximize
-        ``objective.value_from_utility(c, max_a score(s0, c, a))`` over ``candidates``, scored
+        """Fixed-stock objectives return their `c0`; searched ones (CVaR) maximize
+        `objective.value_from_utility(c, max_a score(s0, c, a))` over `candidates`, scored
         at the exact candidate stocks."""
         obj = self.objective
         stocks = obj.initial_stock_candidates(candidates)
@@ -165,7 +167,7 @@ class NaiveScorer(Scorer):
 
     def choose_initial_stock(self, quantiles_at: Any, observation: Any,
                              candidates: Any = None) -> tuple[float, float]:
-        """``c0`` is NaN (the env's own stock, if any, is left alone); the value is the statistic
+        """`c0` is NaN (the env's own stock, if any, is left alone); the value is the statistic
         of the greedy action's return-to-go quantiles."""
         if isinstance(observation, dict):
             batch = {k: np.asarray(v)[None] for k, v in observation.items()}
@@ -179,7 +181,7 @@ class NaiveScorer(Scorer):
 
 
 def check_tie_break(tie_break: str) -> str:
-    """``tie_break`` if it is one of :data:`TIE_BREAKS`, else ``ValueError``."""
+    """`tie_break` if it is one of `TIE_BREAKS`, else `ValueError`."""
     if tie_break not in TIE_BREAKS:
         raise ValueError(f"tie_break must be one of {TIE_BREAKS}, got {tie_break!r}")
     return tie_break
@@ -187,7 +189,8 @@ def check_tie_break(tie_break: str) -> str:
 
 def make_scorer(objective: Objective, layout: StockLayout | None, naive: bool = False,
                 tie_break: str = "random") -> Scorer:
-    """The scorer DηN acts with: :class:`NaiveScorer` if ``naive``, else :class:`StockScorer`."""
+    """The scorer DηN acts with: [`NaiveScorer`][rdo_sb3.scorers.NaiveScorer] if `naive`, else
+    [`StockScorer`][rdo_sb3.scorers.StockScorer]."""
     if naive:
         return NaiveScorer(objective, tie_break)
     if layout is None:

@@ -1,9 +1,9 @@
-"""The stock as an SB3 agent finds it: the env's :class:`~rdo_gym.StockLayout`, and writing new
+"""The stock as an SB3 agent finds it: the env's [`StockLayout`][rdo_gym.stock.StockLayout], and writing new
 stocks into batches of torch observations (stock relabelling).
 
-Conventions (``docs/core.md``): the observation carries ``scale * C_t`` where ``C_t`` is the
-unscaled stock, ``C_{t+1} = (C_t + R_{t+1}) / gamma``. The layout is written by
-:class:`~rdo_gym.StockAugmentation`; agents read it, they never re-specify it.
+Conventions (`docs/core.md`): the observation carries `scale * C_t` where `C_t` is the
+unscaled stock, `C_{t+1} = (C_t + R_{t+1}) / gamma`. The layout is written by
+[`StockAugmentation`][rdo_gym.stock.StockAugmentation]; agents read it, they never re-specify it.
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ def _outermost_layout(env: gym.Env) -> StockLayout | None:
 
 
 def read_stock_layout(env: gym.Env | VecEnv) -> StockLayout | None:
-    """The :class:`~rdo_gym.StockLayout` of ``env`` (a gymnasium env or an SB3 VecEnv, first
-    sub-env), or ``None`` when it carries no stock."""
+    """The [`StockLayout`][rdo_gym.stock.StockLayout] of `env` (a gymnasium env or an SB3 VecEnv, first
+    sub-env), or `None` when it carries no stock."""
     if not isinstance(env, VecEnv):
         return _outermost_layout(env)
     base = env
@@ -52,7 +52,7 @@ def read_stock_layout(env: gym.Env | VecEnv) -> StockLayout | None:
 
 
 def write_stocks(layout: StockLayout, observations: Any, stocks: th.Tensor) -> Any:
-    """A copy of a batch of torch ``observations`` carrying the unscaled ``stocks`` ``(batch,)``."""
+    """A copy of a batch of torch `observations` carrying the unscaled `stocks` `(batch,)`."""
     if layout.key is not None:
         old = observations[layout.key]
         new = (stocks * layout.scale).to(old.dtype).view(-1, *([1] * (old.dim() - 1))).expand_as(old).clone()

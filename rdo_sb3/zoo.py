@@ -1,24 +1,25 @@
-"""RL Baselines3 Zoo launcher with DηN: ``python -m rdo_sb3.zoo train|enjoy|evaluate ...``.
+"""RL Baselines3 Zoo launcher with DηN: `python -m rdo_sb3.zoo train|enjoy|evaluate ...`.
 
-The Zoo builds its ``--algo`` choices from ``rl_zoo3.utils.ALGOS`` before it imports
-``--gym-packages`` and has no plugin mechanism, so ``--algo detan`` needs this launcher: it adds
-:class:`~rdo_sb3.DEtaN` to the Zoo's algorithms (and to its hyperparameter samplers for
-``-optimize``) and hands over to the Zoo's own ``train`` and ``enjoy`` entry points, so that every Zoo
+The Zoo builds its `--algo` choices from `rl_zoo3.utils.ALGOS` before it imports
+`--gym-packages` and has no plugin mechanism, so `--algo detan` needs this launcher: it adds
+[`DEtaN`][rdo_sb3.detan.DEtaN] to the Zoo's algorithms (and to its hyperparameter samplers for
+`-optimize`) and hands over to the Zoo's own `train` and `enjoy` entry points, so that every Zoo
 flag works. On top of the Zoo it makes the evaluation objective-aware:
 
-* ``train``: for DηN (and for any agent on a :class:`~rdo_gym.TerminalObjectiveReward` env), the
-  Zoo's ``EvalCallback`` (mean reward from the env's own initial stock) gives way to an
-  :class:`~rdo_sb3.ObjectiveEvalCallback` (the objective at the agent's own ``c0``), run every
-  ``--eval-freq`` steps on ``--eval-episodes`` episodes and saving ``best_model.zip`` on the objective;
-  an ``ObjectiveEvalCallback`` of the hyperparameter file's ``callback:`` key takes its place, its
-  unset settings filled in from those flags.
-* ``enjoy``: every episode starts at DηN's own initial stock (:class:`AgentInitialStock`), and the
-  objective over the episodes played is printed at the end (with the returns of the env's own rewards
+* `train`: for DηN (and for any agent on a
+  [`TerminalObjectiveReward`][rdo_gym.terminal_reward.TerminalObjectiveReward] env), the Zoo's `EvalCallback` (mean
+  reward from the env's own initial stock) gives way to an
+  [`ObjectiveEvalCallback`][rdo_sb3.callbacks.ObjectiveEvalCallback] (the objective at the agent's own `c0`), run
+  every `--eval-freq` steps on `--eval-episodes` episodes and saving `best_model.zip` on the objective; an
+  `ObjectiveEvalCallback` of the hyperparameter file's `callback:` key takes its place, its unset settings filled in
+  from those flags.
+* `enjoy`: every episode starts at DηN's own initial stock ([`AgentInitialStock`][rdo_sb3.zoo.AgentInitialStock]), and
+  the objective over the episodes played is printed at the end (with the returns of the env's own rewards
   on a terminal-reward env).
-* ``evaluate`` (rdo's): :func:`~rdo_sb3.evaluate_objective` on a trained Zoo agent, with a CI and,
-  given ``--reference rdo_envs.reference``, the score normalized against the exact optimum.
+* `evaluate` (rdo's): [`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective] on a trained Zoo agent, with a CI
+  and, given `--reference rdo_envs.reference`, the score normalized against the exact optimum.
 
-Example (hyperparameters shipped with rdo)::
+Example (hyperparameters shipped with rdo):
 
     python -m rdo_sb3.zoo train --algo detan --env rdo/CVaRGrid-v0 --gym-packages rdo_envs \\
         -conf rdo_envs.presets.zoo.detan -f logs
@@ -26,7 +27,7 @@ Example (hyperparameters shipped with rdo)::
     python -m rdo_sb3.zoo evaluate --algo detan --env rdo/CVaRGrid-v0 --gym-packages rdo_envs -f logs \\
         --reference rdo_envs.reference
 
-Needs ``rl-zoo3`` (``pip install "rdo[zoo]"``); importing this module does not import it.
+Needs `rl-zoo3` (`pip install "rdo[zoo]"`); importing this module does not import it.
 """
 
 from __future__ import annotations
@@ -50,8 +51,8 @@ from rdo_sb3.evaluation import _find_terminal_reward, bootstrap_ci, evaluate_obj
 __all__ = ["ALGO", "register", "train", "enjoy", "evaluate", "main", "AgentInitialStock",
            "sample_detan_params", "convert_detan_params"]
 
-#: The name of DηN among the Zoo's algorithms (``--algo detan``).
 ALGO = "detan"
+"""The name of DηN among the Zoo's algorithms (`--algo detan`)."""
 _INSTALL_HINT = 'the RL Zoo launcher needs rl-zoo3: pip install "rdo[zoo]" (or pip install rl-zoo3)'
 
 
@@ -64,7 +65,7 @@ def _import_zoo() -> Any:
 
 
 def sample_detan_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
-    """The Zoo's QR-DQN hyperparameter sampler for ``-optimize``, without ``gamma``: DηN's gamma is the
+    """The Zoo's QR-DQN hyperparameter sampler for `-optimize`, without `gamma`: DηN's gamma is the
     stock wrapper's (the objective's discount), never tuned."""
     from rl_zoo3.hyperparams_opt import sample_qrdqn_params
 
@@ -74,7 +75,7 @@ def sample_detan_params(trial: Any, n_actions: int, n_envs: int, additional_args
 
 
 def convert_detan_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
-    """The Zoo's off-policy conversion of sampled parameters (``--trial-id``), without ``gamma``."""
+    """The Zoo's off-policy conversion of sampled parameters (`--trial-id`), without `gamma`."""
     from rl_zoo3.hyperparams_opt import convert_offpolicy_params
 
     params = convert_offpolicy_params({"one_minus_gamma": 0.0, **sampled_params})
@@ -83,8 +84,8 @@ def convert_detan_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
 
 
 def register() -> None:
-    """Add DηN to the Zoo: ``ALGOS["detan"]`` (the ``--algo`` choices, model creation and loading) and
-    its ``-optimize`` sampler and converter. Idempotent; ``qrdqn`` stays the Zoo's QR-DQN."""
+    """Add DηN to the Zoo: `ALGOS["detan"]` (the `--algo` choices, model creation and loading) and
+    its `-optimize` sampler and converter. Idempotent; `qrdqn` stays the Zoo's QR-DQN."""
     utils = _import_zoo()
     from rl_zoo3 import hyperparams_opt
 
@@ -97,7 +98,7 @@ def register() -> None:
 
 # -- train ----------------------------------------------------------------------------------------
 def _first_env(venv: Any) -> gym.Env | None:
-    """The first env of a ``DummyVecEnv`` (through VecEnv wrappers), or ``None``."""
+    """The first env of a `DummyVecEnv` (through VecEnv wrappers), or `None`."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     current = venv
@@ -107,8 +108,8 @@ def _first_env(venv: Any) -> gym.Env | None:
 
 
 def _adopt_objective_callbacks(manager: Any) -> None:
-    """Replace the Zoo's ``EvalCallback`` by an :class:`ObjectiveEvalCallback` where the objective is
-    defined (DηN, or a terminal-reward env), filling in the unset settings of the file's ones."""
+    """Replace the Zoo's `EvalCallback` by an [`ObjectiveEvalCallback`][rdo_sb3.callbacks.ObjectiveEvalCallback] where
+    the objective is defined (DηN, or a terminal-reward env), filling in the unset settings of the file's ones."""
     from stable_baselines3.common.callbacks import EvalCallback
 
     callbacks = manager.callbacks
@@ -177,10 +178,10 @@ def _argv(prog: str, argv: Sequence[str] | None) -> Iterator[None]:
 
 
 def train(argv: Sequence[str] | None = None) -> None:
-    """The Zoo's ``train`` (all its flags) with DηN registered and objective-aware evaluation.
+    """The Zoo's `train` (all its flags) with DηN registered and objective-aware evaluation.
 
     Args:
-        argv: the Zoo's ``train`` arguments (default: ``sys.argv[1:]``).
+        argv: the Zoo's `train` arguments (default: `sys.argv[1:]`).
     """
     register()
     import rl_zoo3.train as zoo_train
@@ -193,18 +194,18 @@ def train(argv: Sequence[str] | None = None) -> None:
 class AgentInitialStock(gym.Wrapper):
     """Start every episode at a DηN agent's own initial stock, and record the episodes' returns.
 
-    At each reset (without an ``initial_stock`` option) the env is reset with an episode seed drawn
-    from the wrapper's generator, the agent chooses ``c0`` at that start observation
-    (:meth:`~rdo_sb3.DEtaN.choose_initial_stock`: the objective's fixed stock, or the CVaR search),
-    and the env is reset again with the same seed at that ``c0``, as
-    :func:`~rdo_sb3.evaluate_objective` does. Without a model (``model=None``, or a naive agent) the
-    env's own stock is kept. Completed episodes are recorded in :attr:`returns` (discounted with the
-    stock's gamma; the env's own rewards ``info["original_reward"]`` on a terminal-reward env) and
-    :attr:`initial_stocks`.
+    At each reset (without an `initial_stock` option) the env is reset with an episode seed drawn
+    from the wrapper's generator, the agent chooses `c0` at that start observation
+    ([`choose_initial_stock`][rdo_sb3.detan.DEtaN.choose_initial_stock]: the objective's fixed stock, or the CVaR
+    search), and the env is reset again with the same seed at that `c0`, as
+    [`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective] does. Without a model (`model=None`, or a naive
+    agent) the env's own stock is kept. Completed episodes are recorded in `returns` (discounted with the
+    stock's gamma; the env's own rewards `info["original_reward"]` on a terminal-reward env) and
+    `initial_stocks`.
 
     Args:
-        env: a stock-augmented env (a :class:`~rdo_gym.StockAugmentation` in its chain).
-        model: the DηN agent choosing ``c0``, or ``None`` (set :attr:`model` later).
+        env: a stock-augmented env (a [`StockAugmentation`][rdo_gym.stock.StockAugmentation] in its chain).
+        model: the DηN agent choosing `c0`, or `None` (set `model` later).
     """
 
     def __init__(self, env: gym.Env, model: Any = None):
@@ -218,8 +219,8 @@ class AgentInitialStock(gym.Wrapper):
         self._original = _find_terminal_reward(env) is not None
         self._rng = np.random.default_rng()
         self._g, self._discount = 0.0, 1.0
-        #: Discounted return and ``c0`` of every completed episode.
         self.returns: list[float] = []
+        """Discounted return and `c0` of every completed episode."""
         self.initial_stocks: list[float] = []
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -247,7 +248,8 @@ class AgentInitialStock(gym.Wrapper):
 
 
 def _wrap_envs(venv: Any) -> list[AgentInitialStock]:
-    """Wrap every env of a ``DummyVecEnv`` with stock in :class:`AgentInitialStock` (in place)."""
+    """Wrap every env of a `DummyVecEnv` with stock in [`AgentInitialStock`][rdo_sb3.zoo.AgentInitialStock] (in
+    place)."""
     from stable_baselines3.common.vec_env import DummyVecEnv
 
     current = venv
@@ -275,11 +277,11 @@ def _summary(objective: Objective, returns: Sequence[float], initial_stocks: Seq
 
 
 def enjoy(argv: Sequence[str] | None = None) -> None:
-    """The Zoo's ``enjoy`` (all its flags) with DηN registered, every episode started at DηN's own
+    """The Zoo's `enjoy` (all its flags) with DηN registered, every episode started at DηN's own
     initial stock, and the objective over the episodes played printed at the end.
 
     Args:
-        argv: the Zoo's ``enjoy`` arguments (default: ``sys.argv[1:]``).
+        argv: the Zoo's `enjoy` arguments (default: `sys.argv[1:]`).
     """
     register()
     import rl_zoo3.enjoy as zoo_enjoy
@@ -297,7 +299,7 @@ def enjoy(argv: Sequence[str] | None = None) -> None:
         return venv
 
     class _LoadDEtaN:
-        """``ALGOS["detan"]`` while enjoying: loads the agent and binds it to the wrapped envs."""
+        """`ALGOS["detan"]` while enjoying: loads the agent and binds it to the wrapped envs."""
 
         @staticmethod
         def load(path: str, **kwargs: Any) -> DEtaN:
@@ -366,16 +368,16 @@ def _evaluate_parser() -> argparse.ArgumentParser:
 
 
 def evaluate(argv: Sequence[str] | None = None) -> Any:
-    """``python -m rdo_sb3.zoo evaluate``: :func:`~rdo_sb3.evaluate_objective` on a Zoo run.
+    """`python -m rdo_sb3.zoo evaluate`: [`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective] on a Zoo run.
 
-    The model and its env are found as the Zoo's ``enjoy`` finds them (``-f``, ``--exp-id``,
-    ``--load-best``...); the env is rebuilt from the run's saved hyperparameters (its ``env_wrapper``).
+    The model and its env are found as the Zoo's `enjoy` finds them (`-f`, `--exp-id`,
+    `--load-best`...); the env is rebuilt from the run's saved hyperparameters (its `env_wrapper`).
 
     Args:
-        argv: the arguments (default: ``sys.argv[1:]``).
+        argv: the arguments (default: `sys.argv[1:]`).
 
     Returns:
-        The :class:`~rdo_sb3.ObjectiveEvaluation`.
+        The [`ObjectiveEvaluation`][rdo_sb3.evaluation.ObjectiveEvaluation].
     """
     args = _evaluate_parser().parse_args(argv)
     register()
@@ -431,8 +433,8 @@ COMMANDS = {"train": train, "enjoy": enjoy, "evaluate": evaluate}
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m rdo_sb3.zoo COMMAND [ARGS...]``: COMMAND is ``train`` or ``enjoy`` (the Zoo's, with
-    DηN) or ``evaluate``."""
+    """`python -m rdo_sb3.zoo COMMAND [ARGS...]`: COMMAND is `train` or `enjoy` (the Zoo's, with
+    DηN) or `evaluate`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
         print("usage: python -m rdo_sb3.zoo {train,enjoy,evaluate} [ARGS...]\n"

@@ -19,7 +19,7 @@ MODULES = sorted(
 )
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 
-#: Public objects whose docstring must carry a runnable example.
+# Public objects whose docstring must carry a runnable example.
 WITH_EXAMPLES = [
     "rdo_gym.objectives.make_objective",
     "rdo_gym.objectives.CVaR",

@@ -1,15 +1,15 @@
-"""Hyperparameter presets of the ``rdo/`` benchmarks, in the RL Zoo's yml style (one file per agent).
+"""Hyperparameter presets of the `rdo/` benchmarks, in the RL Zoo's yml style (one file per agent).
 
-``detan.yml`` holds DηN's presets and ``qrdqn.yml`` the sb3-contrib QR-DQN peer's (identical
+`detan.yml` holds DηN's presets and `qrdqn.yml` the sb3-contrib QR-DQN peer's (identical
 hyperparameters, so that comparisons isolate the objective). Each top-level key is an env id; its
-entries are ``objective`` (the objective the preset was tuned for), ``gamma``, ``n_timesteps``,
-``policy`` and keyword arguments of the agent (``policy_kwargs`` is a mapping, never evaluated
-code). :func:`preset` reads one as a :class:`~rdo_gym.presets.Preset`; ``rdo_sb3.make_model``
+entries are `objective` (the objective the preset was tuned for), `gamma`, `n_timesteps`,
+`policy` and keyword arguments of the agent (`policy_kwargs` is a mapping, never evaluated
+code). [`preset`][rdo_envs.presets.preset] reads one as a [`Preset`][rdo_gym.presets.Preset]; `rdo_sb3.make_model`
 builds its model.
 
-``external.yml`` holds the presets of the toy-text envs of :mod:`rdo_envs.external`
-(``FrozenLake-v1``...), one section per agent; :func:`preset` reads them too, and
-``preset_env_ids(agent, external=True)`` lists them.
+`external.yml` holds the presets of the toy-text envs of `rdo_envs.external`
+(`FrozenLake-v1`...), one section per agent; [`preset`][rdo_envs.presets.preset] reads them too, and
+`preset_env_ids(agent, external=True)` lists them.
 """
 
 from __future__ import annotations
@@ -45,26 +45,26 @@ def _load_external(agent: str) -> dict[str, dict[str, Any]]:
 
 
 def preset_env_ids(agent: str = "detan", external: bool = False) -> tuple[str, ...]:
-    """The env ids that have a preset for ``agent``.
+    """The env ids that have a preset for `agent`.
 
     Args:
-        agent: ``"detan"`` or ``"qrdqn"``.
-        external: ``False``: the ``rdo/`` benchmarks; ``True``: the toy-text envs of
-            :mod:`rdo_envs.external` (``external.yml``).
+        agent: `"detan"` or `"qrdqn"`.
+        external: `False`: the `rdo/` benchmarks; `True`: the toy-text envs of
+            `rdo_envs.external` (`external.yml`).
     """
     return tuple(_load_external(agent) if external else _load(agent))
 
 
 def preset(env_id: str, agent: str = "detan") -> Preset:
-    """The preset of ``agent`` for a benchmark.
+    """The preset of `agent` for a benchmark.
 
     Args:
-        env_id: A benchmark id (``"rdo/CVaRGrid-v0"``, ``"rdo_envs:"`` prefix allowed) or an
-            external toy-text id with a preset (``"FrozenLake-v1"``).
-        agent: ``"detan"`` or ``"qrdqn"``.
+        env_id: A benchmark id (`"rdo/CVaRGrid-v0"`, `"rdo_envs:"` prefix allowed) or an
+            external toy-text id with a preset (`"FrozenLake-v1"`).
+        agent: `"detan"` or `"qrdqn"`.
 
     Returns:
-        The :class:`~rdo_gym.presets.Preset` (gamma and objective explicit).
+        The [`Preset`][rdo_gym.presets.Preset] (gamma and objective explicit).
 
     Raises:
         ValueError: If the agent or the env has no preset.

@@ -1,15 +1,17 @@
-"""The two reference policies benchmarks compare against (evaluate them with :func:`evaluate`).
+"""The two reference policies benchmarks compare against (evaluate them with
+[`evaluate`][rdo_gym.dp.evaluation.evaluate]).
 
-* :func:`risk_neutral_policy`: maximizes ``E[G]`` (standard value iteration, no stock).
-* :func:`naive_cvar_policy`: no stock; at each (time, state) picks the action whose return-to-go
-  distribution (under the naive policy itself from the next step on) has the highest
-  ``CVaR_alpha``. This is time-inconsistent and in general worse than the stock-augmented optimum
-  on the static ``CVaR_alpha(G)``.
+* [`risk_neutral_policy`][rdo_gym.dp.baselines.risk_neutral_policy]: maximizes `E[G]` (standard value iteration, no
+stock).
+* [`naive_cvar_policy`][rdo_gym.dp.baselines.naive_cvar_policy]: no stock; at each (time, state) picks the action
+  whose return-to-go distribution (under the naive policy itself from the next step on) has the highest
+  `CVaR_alpha`. This is time-inconsistent and in general worse than the stock-augmented optimum
+  on the static `CVaR_alpha(G)`.
 
-Conventions of :mod:`rdo_gym.dp.kernel`: gamma = 1, lattice rewards (for the naive policy's
-return-to-go laws); ties go to the lowest action index (values within ``1e-10 * (1 + scale)``),
+Conventions of [`rdo_gym.dp.kernel`][rdo_gym.dp.kernel]: gamma = 1, lattice rewards (for the naive policy's
+return-to-go laws); ties go to the lowest action index (values within `1e-10 * (1 + scale)`),
 without a horizon first to the tied actions that can terminate soonest (the same rule as
-:func:`rdo_gym.dp.solve`).
+[`rdo_gym.dp.solve`][rdo_gym.dp.solver.solve]).
 """
 
 from __future__ import annotations
@@ -39,15 +41,15 @@ __all__ = ["risk_neutral_policy", "naive_cvar_policy"]
 
 
 def _expected_backup(mdp: TabularMDP, V: np.ndarray) -> np.ndarray:
-    """``Q[a, s] = sum_m p * (r + V[s'] if not terminated else r)``."""
+    """`Q[a, s] = sum_m p * (r + V[s'] if not terminated else r)`."""
     cont = np.where(mdp.terminated, 0.0, V[mdp.next_state])
     return np.einsum("sam,sam->as", mdp.prob, mdp.reward + cont)
 
 
 def risk_neutral_policy(mdp: TabularMDP, max_memory: float = DEFAULT_MAX_MEMORY) -> TabularPolicy:
-    """Deterministic policy maximizing ``E[G]`` (undiscounted).
+    """Deterministic policy maximizing `E[G]` (undiscounted).
 
-    Time-dependent ``(H, S)`` with a horizon, stationary ``(S,)`` otherwise (value iteration to
+    Time-dependent `(H, S)` with a horizon, stationary `(S,)` otherwise (value iteration to
     1e-12; raises if it diverges).
 
     Args:
@@ -85,11 +87,11 @@ def risk_neutral_policy(mdp: TabularMDP, max_memory: float = DEFAULT_MAX_MEMORY)
 
 def naive_cvar_policy(mdp: TabularMDP, alpha: float,
                       max_memory: float = DEFAULT_MAX_MEMORY) -> TabularPolicy:
-    """The "naive" CVaR policy (no stock), time-dependent ``(H, S)``; needs a horizon.
+    """The "naive" CVaR policy (no stock), time-dependent `(H, S)`; needs a horizon.
 
-    Backward over ``t``: the return-to-go law of each action is ``r + G_{t+1}(s')`` with the naive
-    policy from ``t + 1`` on (exact, categorical on the reward lattice); the action maximizing
-    ``CVaR(alpha).value`` of that law is chosen.
+    Backward over `t`: the return-to-go law of each action is `r + G_{t+1}(s')` with the naive
+    policy from `t + 1` on (exact, categorical on the reward lattice); the action maximizing
+    `CVaR(alpha).value` of that law is chosen.
 
     Args:
         mdp: the model, with a horizon.

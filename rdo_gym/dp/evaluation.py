@@ -1,8 +1,8 @@
 """Exact evaluation of a given policy: its return distribution and objective value.
 
-Conventions of :mod:`rdo_gym.dp.kernel`: gamma = 1, lattice rewards, the stock is ``C_0 = c0``,
-``C_{t+1} = C_t + R_{t+1}`` (what a stock-dependent policy is asked with). The law of
-``(state, stock)`` is pushed forward exactly under the policy (:func:`~rdo_gym.dp.kernel.propagate`).
+Conventions of [`rdo_gym.dp.kernel`][rdo_gym.dp.kernel]: gamma = 1, lattice rewards, the stock is `C_0 = c0`,
+`C_{t+1} = C_t + R_{t+1}` (what a stock-dependent policy is asked with). The law of
+`(state, stock)` is pushed forward exactly under the policy ([`propagate`][rdo_gym.dp.kernel.propagate]).
 """
 
 from __future__ import annotations
@@ -36,10 +36,9 @@ PolicyLike = TabularPolicy | np.ndarray | Callable[[int, float, int], int]
 
 @dataclass
 class Evaluation:
-    """Result of :func:`evaluate`: ``value`` (``objective.value`` of the law of ``G``), the exact
-    ``return_distribution = (atoms, probs)`` of ``G`` (without the stock), ``expected_utility =
-    E[f(c0 + G)]``, the ``initial_stock`` used and the ``truncated_mass`` left unterminated
-    (below 1e-12, only without a horizon)."""
+    """Result of [`evaluate`][rdo_gym.dp.evaluation.evaluate]: `value` (`objective.value` of the law of `G`), the exact
+    `return_distribution = (atoms, probs)` of `G` (without the stock), `expected_utility = E[f(c0 + G)]`, the
+    `initial_stock` used and the `truncated_mass` left unterminated (below 1e-12, only without a horizon)."""
 
     value: float
     return_distribution: tuple[np.ndarray, np.ndarray]
@@ -84,7 +83,7 @@ def _action_fn(policy: Any, mdp: TabularMDP, grid: StockGrid) -> Callable:
 
 
 def _action_index(policy: Callable, state: int, stock: float, t: int) -> int:
-    """``policy(state, stock, t)`` as an action index; an integer (or an integral float) only."""
+    """`policy(state, stock, t)` as an action index; an integer (or an integral float) only."""
     action = policy(state, stock, t)
     value = action
     if isinstance(action, np.ndarray) and action.size == 1:
@@ -100,24 +99,24 @@ def _action_index(policy: Callable, state: int, stock: float, t: int) -> int:
 def evaluate(mdp: TabularMDP, policy: PolicyLike, objective: Objective | str, *,
              initial_stock: float | None = None, gamma: float = 1.0,
              max_memory: float = DEFAULT_MAX_MEMORY) -> Evaluation:
-    """Exact law of the return ``G`` of a deterministic ``policy`` and its ``objective`` value.
+    """Exact law of the return `G` of a deterministic `policy` and its `objective` value.
 
-    Requires gamma = 1 and lattice rewards (see :func:`rdo_gym.dp.solve`).
+    Requires gamma = 1 and lattice rewards (see [`rdo_gym.dp.solve`][rdo_gym.dp.solver.solve]).
 
     Args:
         mdp: the model.
-        policy: a :class:`TabularPolicy` (e.g. ``solve(...).policy``), an integer array ``(S,)``
-            (stationary) or ``(horizon, S)``, or a callable ``(state, stock, t) -> action``
-            returning an action index (``stock`` is ``c0 + rewards so far``, ``t`` the steps taken).
-        objective: an :class:`~rdo_gym.objectives.Objective` or a spec string.
-        initial_stock: ``c0``; default the objective's, else the policy's own ``initial_stock``
-            (e.g. CVaR's ``c0*``), else 0.
+        policy: a [`TabularPolicy`][rdo_gym.dp.policy.TabularPolicy] (e.g. `solve(...).policy`), an integer array `(S,)`
+            (stationary) or `(horizon, S)`, or a callable `(state, stock, t) -> action`
+            returning an action index (`stock` is `c0 + rewards so far`, `t` the steps taken).
+        objective: an [`Objective`][rdo_gym.objectives.Objective] or a spec string.
+        initial_stock: `c0`; default the objective's, else the policy's own `initial_stock`
+            (e.g. CVaR's `c0*`), else 0.
         gamma: the discount; only 1 is exact.
         max_memory: the memory budget in bytes.
 
     Raises:
         ValueError: for gamma < 1, non-lattice rewards, unbounded returns or a policy that does not
-            terminate without a horizon, a bad policy, or an estimated memory above ``max_memory``.
+            terminate without a horizon, a bad policy, or an estimated memory above `max_memory`.
     """
     obj, lattice = prepare(mdp, objective, gamma)
     if initial_stock is not None:

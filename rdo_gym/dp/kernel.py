@@ -1,25 +1,26 @@
-"""The shared machinery of exact distributional DP on the stock-augmented MDP ``(state, stock[, time])``.
+"""The shared machinery of exact distributional DP on the stock-augmented MDP `(state, stock[, time])`.
 
-Used by :mod:`rdo_gym.dp.solver` (the optimum), :mod:`rdo_gym.dp.evaluation` (a given policy) and
-:mod:`rdo_gym.dp.baselines` (the reference policies). Conventions, the same for all of them:
+Used by [`rdo_gym.dp.solver`][rdo_gym.dp.solver] (the optimum), [`rdo_gym.dp.evaluation`][rdo_gym.dp.evaluation] (a
+given policy) and
+[`rdo_gym.dp.baselines`][rdo_gym.dp.baselines] (the reference policies). Conventions, the same for all of them:
 
 * **gamma = 1.** Returns are undiscounted sums of rewards; gamma < 1 is refused (it takes the stock
   off the reward lattice, and the categorical DP would be approximate).
-* **Stock.** ``C_0 = c0`` and ``C_{t+1} = C_t + R_{t+1}``: the stock is ``c0 + rewards so far``, at
-  the end ``c0 + G``. Rewards lie on a lattice ``step * Z`` (:mod:`rdo_gym.dp.lattice`), so every
-  reachable stock is ``c0 + step * k`` and is stored as the integer ``k`` (*units*) on a
-  :class:`~rdo_gym.dp.lattice.StockGrid`.
-* **Stock range.** Prefix-sum bounds of the rewards along the MDP's graph (:func:`prefix_bounds`)
-  give, for every number of remaining steps, the range of stocks reachable from the initial
-  stock(s); grids are sized from them, so the grid never clips a reachable stock. Cells whose
-  values could be affected by the grid edge are marked invalid (:func:`valid_ranges`).
-* **Ties.** Between actions whose values are within ``atol`` (``TIE_RTOL`` times the scale of the
-  values) the lowest action index wins (:func:`greedy`); without a horizon, first the tied actions
-  that can terminate soonest (:func:`proper_greedy`), so that a tie never picks a policy that loops
-  forever.
-* **Memory.** Every caller estimates its memory before allocating and :func:`check_memory` raises
-  ``ValueError`` above the budget (``max_memory`` bytes, default :data:`DEFAULT_MAX_MEMORY`).
-* **Forward pass.** :func:`propagate` pushes the exact law of ``(state, stock)`` forward under a
+* **Stock.** `C_0 = c0` and `C_{t+1} = C_t + R_{t+1}`: the stock is `c0 + rewards so far`, at
+  the end `c0 + G`. Rewards lie on a lattice `step * Z` ([`rdo_gym.dp.lattice`][rdo_gym.dp.lattice]), so every
+  reachable stock is `c0 + step * k` and is stored as the integer `k` (*units*) on a
+  [`StockGrid`][rdo_gym.dp.lattice.StockGrid].
+* **Stock range.** Prefix-sum bounds of the rewards along the MDP's graph
+  ([`prefix_bounds`][rdo_gym.dp.kernel.prefix_bounds]) give, for every number of remaining steps, the range of stocks
+  reachable from the initial stock(s); grids are sized from them, so the grid never clips a reachable stock. Cells whose
+  values could be affected by the grid edge are marked invalid ([`valid_ranges`][rdo_gym.dp.kernel.valid_ranges]).
+* **Ties.** Between actions whose values are within `atol` (`TIE_RTOL` times the scale of the
+  values) the lowest action index wins ([`greedy`][rdo_gym.dp.kernel.greedy]); without a horizon, first the tied actions
+  that can terminate soonest ([`proper_greedy`][rdo_gym.dp.kernel.proper_greedy]), so that a tie never picks a policy
+  that loops forever.
+* **Memory.** Every caller estimates its memory before allocating and [`check_memory`][rdo_gym.dp.kernel.check_memory]
+  raises `ValueError` above the budget (`max_memory` bytes, default `DEFAULT_MAX_MEMORY`).
+* **Forward pass.** [`propagate`][rdo_gym.dp.kernel.propagate] pushes the exact law of `(state, stock)` forward under a
   deterministic policy; the reported return distributions come from it.
 """
 
@@ -58,22 +59,22 @@ __all__ = [
     "return_law",
 ]
 
-#: Default memory budget (bytes) of one solve/evaluate call; larger problems raise ``ValueError``.
 DEFAULT_MAX_MEMORY = 2 * 2**30
-#: Relative tolerance of action ties: Q-values within ``TIE_RTOL * (1 + scale)`` of the best tie.
+"""Default memory budget (bytes) of one solve/evaluate call; larger problems raise `ValueError`."""
 TIE_RTOL = 1e-10
-#: Convergence tolerance of value/policy iteration and of the forward pass without a horizon.
+"""Relative tolerance of action ties: Q-values within `TIE_RTOL * (1 + scale)` of the best tie."""
 TOLERANCE = 1e-12
-#: Maximum number of sweeps of value/policy iteration without a horizon.
+"""Convergence tolerance of value/policy iteration and of the forward pass without a horizon."""
 MAX_ITERATIONS = 100_000
-#: Maximum number of steps of the forward pass without a horizon (non-termination detection).
+"""Maximum number of sweeps of value/policy iteration without a horizon."""
 MAX_STEPS = 20_000
-#: How to give a model a horizon, for the messages that need one.
+"""Maximum number of steps of the forward pass without a horizon (non-termination detection)."""
 HORIZON_HINT = "TabularMDP.from_gymnasium(env, horizon=H), TabularMDP(..., horizon=H) or mdp.with_horizon(H)"
+"""How to give a model a horizon, for the messages that need one."""
 
 
 def check_mdp(mdp: TabularMDP) -> None:
-    """``TypeError`` unless ``mdp`` is a :class:`~rdo_gym.dp.TabularMDP`.
+    """`TypeError` unless `mdp` is a [`TabularMDP`][rdo_gym.dp.model.TabularMDP].
 
     Args:
         mdp: the argument to check.
@@ -87,9 +88,9 @@ def prepare(mdp: TabularMDP, objective: Objective | str, gamma: float) -> tuple[
     """Validate a problem for exact DP and return its objective and reward lattice.
 
     Args:
-        mdp: the model; must be a :class:`~rdo_gym.dp.TabularMDP`.
-        objective: an :class:`~rdo_gym.objectives.Objective` or a spec string (``"cvar:0.1"``).
-        gamma: the discount; only 1 is exact (any other valid value raises ``ValueError``).
+        mdp: the model; must be a [`TabularMDP`][rdo_gym.dp.model.TabularMDP].
+        objective: an [`Objective`][rdo_gym.objectives.Objective] or a spec string (`"cvar:0.1"`).
+        gamma: the discount; only 1 is exact (any other valid value raises `ValueError`).
     """
     check_mdp(mdp)
     obj = make_objective(objective)
@@ -103,10 +104,10 @@ def prepare(mdp: TabularMDP, objective: Objective | str, gamma: float) -> tuple[
 
 
 def check_max_memory(max_memory: float) -> float:
-    """``max_memory`` as a float, or ``ValueError`` unless it is a positive number of bytes.
+    """`max_memory` as a float, or `ValueError` unless it is a positive number of bytes.
 
     Args:
-        max_memory: the memory budget in bytes (``float("inf")`` for none).
+        max_memory: the memory budget in bytes (`float("inf")` for none).
     """
     if isinstance(max_memory, (bool, np.bool_)) or not isinstance(max_memory, numbers.Real):
         raise TypeError(f"max_memory must be a number of bytes (e.g. 2 * 2**30), got {max_memory!r}")
@@ -118,10 +119,10 @@ def check_max_memory(max_memory: float) -> float:
 
 
 def check_initial_stock(value: float) -> float:
-    """``value`` as a float, or ``TypeError`` / ``ValueError`` unless it is a finite real number.
+    """`value` as a float, or `TypeError` / `ValueError` unless it is a finite real number.
 
     Args:
-        value: an initial stock ``c0`` given by the caller.
+        value: an initial stock `c0` given by the caller.
     """
     if isinstance(value, np.ndarray) and value.ndim == 0:
         value = value.item()
@@ -134,13 +135,13 @@ def check_initial_stock(value: float) -> float:
 
 
 def check_memory(nbytes: float, what: str, max_memory: float, *, final: bool = True) -> None:
-    """Raise ``ValueError`` with the estimate if ``nbytes`` exceeds ``max_memory``.
+    """Raise `ValueError` with the estimate if `nbytes` exceeds `max_memory`.
 
     Args:
         nbytes: estimated bytes the computation will allocate.
         what: the computation and its sizes, for the message.
         max_memory: the budget in bytes.
-        final: ``False`` when ``nbytes`` is a lower bound (sizes still growing): the message then
+        final: `False` when `nbytes` is a lower bound (sizes still growing): the message then
             says "at least".
     """
     if nbytes > max_memory:
@@ -157,19 +158,19 @@ def prefix_bounds(mdp: TabularMDP, units: np.ndarray, n_steps: int | None, *, ev
 
     Args:
         mdp: the model.
-        units: the rewards in lattice units, ``(S, A, M)`` integers.
-        n_steps: the horizon, or ``None``.
-        every_step: with ``n_steps``, keep the bounds of every number of steps (``False``: only
-            the last, in ``O(S)`` memory).
-        on_step: with ``n_steps``, called with the bounds ``(lo, hi)`` of each number of steps as
+        units: the rewards in lattice units, `(S, A, M)` integers.
+        n_steps: the horizon, or `None`.
+        every_step: with `n_steps`, keep the bounds of every number of steps (`False`: only
+            the last, in `O(S)` memory).
+        on_step: with `n_steps`, called with the bounds `(lo, hi)` of each number of steps as
             they are computed (they only widen), e.g. to stop early when they outgrow a budget.
 
     Returns:
-        ``(lo, hi)``. With ``n_steps``, arrays ``(n_steps + 1, S)`` (one row if not
-        ``every_step``: the last): row ``n`` bounds every partial sum of at most ``n`` further
-        rewards from each state (row 0 is 0). Without, arrays ``(1, S)`` over paths of any
+        `(lo, hi)`. With `n_steps`, arrays `(n_steps + 1, S)` (one row if not
+        `every_step`: the last): row `n` bounds every partial sum of at most `n` further
+        rewards from each state (row 0 is 0). Without, arrays `(1, S)` over paths of any
         length; states from which the sums are unbounded (a reachable cycle with nonzero total
-        reward) get ``-inf`` / ``+inf``.
+        reward) get `-inf` / `+inf`.
     """
     live = mdp.prob > 0
     term = mdp.terminated
@@ -211,17 +212,19 @@ def prefix_bounds(mdp: TabularMDP, units: np.ndarray, n_steps: int | None, *, ev
 def return_bounds(mdp: TabularMDP, lattice: RewardLattice, *, every_step: bool = True,
                   states: np.ndarray | None = None,
                   on_spread: Callable[[int, bool], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`prefix_bounds` of ``mdp`` on ``lattice``; raises if unbounded from an initial state.
+    """[`prefix_bounds`][rdo_gym.dp.kernel.prefix_bounds] of `mdp` on `lattice`; raises if unbounded from an initial
+    state.
 
     Args:
         mdp: the model.
-        lattice: its reward lattice (:func:`~rdo_gym.dp.lattice.reward_lattice`).
-        every_step: keep the bounds of every number of remaining steps (see :func:`prefix_bounds`).
+        lattice: its reward lattice ([`reward_lattice`][rdo_gym.dp.lattice.reward_lattice]).
+        every_step: keep the bounds of every number of remaining steps (see
+            [`prefix_bounds`][rdo_gym.dp.kernel.prefix_bounds]).
         states: boolean mask of the states whose return range matters (default: the initial ones).
-        on_spread: the caller's memory check, ``on_spread(spread, final)`` with the width
-            ``max hi - min lo`` (lattice units) of the return range from ``states``: called with 0
-            before anything is allocated, then as the bounds widen step by step (``final`` False:
-            the range can only grow) and once with the final range (``final`` True). It raises
+        on_spread: the caller's memory check, `on_spread(spread, final)` with the width
+            `max hi - min lo` (lattice units) of the return range from `states`: called with 0
+            before anything is allocated, then as the bounds widen step by step (`final` False:
+            the range can only grow) and once with the final range (`final` True). It raises
             to refuse the problem, before its cost is paid.
     """
     start = mdp.initial > 0 if states is None else states
@@ -248,10 +251,10 @@ def valid_ranges(lo: np.ndarray, hi: np.ndarray, size: int,
     """Grid indices per (t, state) whose values never touch the grid edge (rows t = 0 .. H-1).
 
     Args:
-        lo: lower prefix bounds from :func:`prefix_bounds`.
-        hi: upper prefix bounds from :func:`prefix_bounds`.
+        lo: lower prefix bounds from [`prefix_bounds`][rdo_gym.dp.kernel.prefix_bounds].
+        hi: upper prefix bounds from [`prefix_bounds`][rdo_gym.dp.kernel.prefix_bounds].
         size: the number of grid cells.
-        horizon: the horizon, or ``None`` (then one row).
+        horizon: the horizon, or `None` (then one row).
     """
     if horizon is None:
         rem_lo, rem_hi = lo, hi
@@ -265,16 +268,16 @@ def valid_ranges(lo: np.ndarray, hi: np.ndarray, size: int,
 class Transitions:
     """The continuing outcomes of every (action, state, stock cell) as flat gather indices.
 
-    ``pairs`` lists ``(a, w, idx)`` per (action, outcome) with a continuing outcome somewhere:
-    weights ``w`` (S, 1) and indices ``idx`` (S, K) into a flattened ``V[s', k']`` (the stock
-    index moves by the reward's units, clipped at the grid edge: :func:`valid_ranges` marks the
-    affected cells). ``may_terminate`` (A, S) says whether some outcome of the action terminates
+    `pairs` lists `(a, w, idx)` per (action, outcome) with a continuing outcome somewhere:
+    weights `w` (S, 1) and indices `idx` (S, K) into a flattened `V[s', k']` (the stock
+    index moves by the reward's units, clipped at the grid edge: [`valid_ranges`][rdo_gym.dp.kernel.valid_ranges]
+    marks the affected cells). `may_terminate` (A, S) says whether some outcome of the action terminates
     with positive probability.
 
     Args:
         mdp: the model.
-        units: the rewards in lattice units, ``(S, A, M)`` integers.
-        size: the number of stock cells ``K``.
+        units: the rewards in lattice units, `(S, A, M)` integers.
+        size: the number of stock cells `K`.
     """
 
     def __init__(self, mdp: TabularMDP, units: np.ndarray, size: int):
@@ -294,7 +297,7 @@ class Transitions:
                     self.pairs.append((a, pn[:, None], idx.astype(idx_dtype)))
 
     def accumulate(self, Q: np.ndarray, V: np.ndarray) -> np.ndarray:
-        """Add ``sum_m p * V[s', c + r]`` over the continuing outcomes to ``Q`` (A, S, K) in place."""
+        """Add `sum_m p * V[s', c + r]` over the continuing outcomes to `Q` (A, S, K) in place."""
         flat = V.reshape(-1)
         for a, w, idx in self.pairs:
             Q[a] += w * flat.take(idx)
@@ -302,7 +305,7 @@ class Transitions:
 
     def steps_to_termination(self, allowed: np.ndarray) -> np.ndarray:
         """Fewest steps after which each (action, cell) can terminate with positive probability,
-        using only ``allowed`` (A, S, K) actions afterwards (``inf`` if it cannot)."""
+        using only `allowed` (A, S, K) actions afterwards (`inf` if it cannot)."""
         A, S, K = self.shape
         inf = np.inf
         dist = np.full((S, K), inf)
@@ -319,7 +322,7 @@ class Transitions:
 
 
 def greedy(Q: np.ndarray, atol: float) -> tuple[np.ndarray, np.ndarray]:
-    """Lowest-index action within ``atol`` of the best, and the best value, per cell.
+    """Lowest-index action within `atol` of the best, and the best value, per cell.
 
     Args:
         Q: action values, actions on axis 0.
@@ -332,14 +335,14 @@ def greedy(Q: np.ndarray, atol: float) -> tuple[np.ndarray, np.ndarray]:
 def proper_greedy(Q: np.ndarray, atol: float, transitions: Transitions) -> np.ndarray:
     """Greedy action without a horizon.
 
-    Among the actions within ``atol`` of the best, one that can terminate soonest (so that ties
+    Among the actions within `atol` of the best, one that can terminate soonest (so that ties
     never select a policy that loops forever, e.g. waiting in place when waiting is "as good as"
     finishing), then the lowest index.
 
     Args:
         Q: action values (A, S, K).
         atol: the tie tolerance.
-        transitions: the model's :class:`Transitions` on the same grid.
+        transitions: the model's [`Transitions`][rdo_gym.dp.kernel.Transitions] on the same grid.
     """
     best = Q.max(axis=0)
     optimal = Q >= best - atol
@@ -350,20 +353,20 @@ def proper_greedy(Q: np.ndarray, atol: float, transitions: Transitions) -> np.nd
 
 def propagate(mdp: TabularMDP, units: np.ndarray, size: int, start: int, action_fn: Callable,
               max_steps: int = MAX_STEPS, who: str = "the policy") -> tuple[np.ndarray, float]:
-    """Exact forward pass of the law of ``(state, stock index)`` under a deterministic policy.
+    """Exact forward pass of the law of `(state, stock index)` under a deterministic policy.
 
     Args:
         mdp: the model.
-        units: the rewards in lattice units, ``(S, A, M)`` integers.
+        units: the rewards in lattice units, `(S, A, M)` integers.
         size: the number of stock cells.
         start: the stock index of the initial stock.
-        action_fn: ``action_fn(t, states, stock_indices) -> actions`` (arrays).
+        action_fn: `action_fn(t, states, stock_indices) -> actions` (arrays).
         max_steps: without a horizon, the number of steps after which a policy that has not
             terminated (to 1e-12) is refused.
         who: the policy, as the messages name it.
 
     Returns:
-        The law of the final stock index (length ``size``) and the probability left unterminated
+        The law of the final stock index (length `size`) and the probability left unterminated
         (only without a horizon, when it falls below 1e-12).
     """
     S, A, M = mdp.prob.shape
@@ -408,7 +411,7 @@ def propagate(mdp: TabularMDP, units: np.ndarray, size: int, start: int, action_
 
 
 def utility_on(objective: Objective, stocks: np.ndarray) -> np.ndarray:
-    """``objective.utility(stocks)`` as float64, checked: one finite number per stock.
+    """`objective.utility(stocks)` as float64, checked: one finite number per stock.
 
     Args:
         objective: the objective.
@@ -432,18 +435,18 @@ def utility_on(objective: Objective, stocks: np.ndarray) -> np.ndarray:
 
 def return_law(final: np.ndarray, start: int, stocks: np.ndarray, step: float, objective: Objective
                ) -> tuple[np.ndarray, np.ndarray, float, float]:
-    """The law of ``G`` from a forward pass's final stock law, and the objective on it.
+    """The law of `G` from a forward pass's final stock law, and the objective on it.
 
     Args:
-        final: the law of the final stock index (from :func:`propagate`).
+        final: the law of the final stock index (from [`propagate`][rdo_gym.dp.kernel.propagate]).
         start: the stock index of the initial stock.
         stocks: the stock value of every grid cell.
         step: the reward lattice step.
         objective: the objective to score the law with.
 
     Returns:
-        ``(atoms, probs, value, expected_utility)``: the atoms of ``G`` and their probabilities,
-        ``objective.value`` of that law and ``E[f(c0 + G)]``.
+        `(atoms, probs, value, expected_utility)`: the atoms of `G` and their probabilities,
+        `objective.value` of that law and `E[f(c0 + G)]`.
     """
     nz = np.flatnonzero(final)
     atoms = step * (nz - start).astype(np.float64)

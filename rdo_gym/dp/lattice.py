@@ -1,17 +1,17 @@
 """The reward lattice and the stock grid used by exact distributional DP (gamma = 1).
 
 Exact categorical DP needs every reward (with positive probability) to be an integer multiple of
-one ``step``; the stock then moves on the lattice ``base + step * Z``. All indices here are in
-*units* of ``step``. The grid's range is sized by :mod:`rdo_gym.dp.kernel` from prefix-sum bounds
+one `step`; the stock then moves on the lattice `base + step * Z`. All indices here are in
+*units* of `step`. The grid's range is sized by [`rdo_gym.dp.kernel`][rdo_gym.dp.kernel] from prefix-sum bounds
 of the rewards, so it never needs clipping on the cells whose values are reported.
 
-Snapping to the lattice is limited to float rounding: a reward is read as the fraction ``p / q``
-(``q <= 10,000``) nearest to it only when it lies within :data:`LATTICE_RTOL` (64 ulps, about
-1.4e-14) times the largest reward magnitude of it, e.g. ``0.1 + 0.2`` is read as 0.3; a reward
-farther from every such fraction (``1 - 1e-9``) is refused rather than rounded, since rounding it
-would change the results (``P(G >= 3)`` of three such rewards is 0, not 1). An initial stock is
+Snapping to the lattice is limited to float rounding: a reward is read as the fraction `p / q`
+(`q <= 10,000`) nearest to it only when it lies within `LATTICE_RTOL` (64 ulps, about
+1.4e-14) times the largest reward magnitude of it, e.g. `0.1 + 0.2` is read as 0.3; a reward
+farther from every such fraction (`1 - 1e-9`) is refused rather than rounded, since rounding it
+would change the results (`P(G >= 3)` of three such rewards is 0, not 1). An initial stock is
 snapped to a lattice point within the same relative tolerance (of its size in units). Stocks
-*asked of a policy* are looked up more leniently (:data:`LOOKUP_RTOL`): they are sums the caller
+*asked of a policy* are looked up more leniently (`LOOKUP_RTOL`): they are sums the caller
 accumulated in floats over an episode.
 """
 
@@ -28,30 +28,33 @@ from rdo_gym.dp.model import TabularMDP
 __all__ = ["RewardLattice", "StockGrid", "reward_lattice", "base_units", "lattice_units",
            "LATTICE_RTOL", "LOOKUP_RTOL", "MAX_DENOMINATOR"]
 
-#: Largest denominator of a reward read as a fraction (1/3, 0.25, 0.1 work; 1e-5 does not).
 MAX_DENOMINATOR = 10_000
-#: Relative tolerance of snapping a reward or an initial stock to the lattice: 64 ulps, float
-#: rounding only (relative to the largest reward magnitude, or to the stock in lattice units).
+"""Largest denominator of a reward read as a fraction (1/3, 0.25, 0.1 work; 1e-5 does not)."""
 LATTICE_RTOL = 64 * float(np.finfo(np.float64).eps)
-#: Largest magnitude, in lattice steps, of a reward or an initial stock (float64 stays exact).
+"""Relative tolerance of snapping a reward or an initial stock to the lattice: 64 ulps, float rounding only
+(relative to the largest reward magnitude, or to the stock in lattice units).
+"""
 MAX_UNITS = 2.0**50
-#: Relative tolerance of looking up a stock in a :class:`StockGrid` (a policy's argument).
+"""Largest magnitude, in lattice steps, of a reward or an initial stock (float64 stays exact)."""
 LOOKUP_RTOL = 1e-7
+"""Relative tolerance of looking up a stock in a [`StockGrid`][rdo_gym.dp.lattice.StockGrid] (a policy's
+argument).
+"""
 
 
 @dataclass(frozen=True)
 class RewardLattice:
-    """``reward = step * units`` for every outcome (``units`` is an int64 array (S, A, M))."""
+    """`reward = step * units` for every outcome (`units` is an int64 array (S, A, M))."""
 
     step: float
     units: np.ndarray
 
 
 def reward_lattice(mdp: TabularMDP) -> RewardLattice:
-    """Find the coarsest ``step`` with all positive-probability rewards integer multiples of it.
+    """Find the coarsest `step` with all positive-probability rewards integer multiples of it.
 
-    Rewards are read as fractions with denominator at most :data:`MAX_DENOMINATOR`, within
-    :data:`LATTICE_RTOL` times the largest reward magnitude (float rounding, see the module doc).
+    Rewards are read as fractions with denominator at most `MAX_DENOMINATOR`, within
+    `LATTICE_RTOL` times the largest reward magnitude (float rounding, see the module doc).
 
     Args:
         mdp: the model.
@@ -95,10 +98,10 @@ def reward_lattice(mdp: TabularMDP) -> RewardLattice:
 
 @dataclass(frozen=True)
 class StockGrid:
-    """Stocks ``step * (base_units + offset + k)`` for ``k = 0 .. size - 1``.
+    """Stocks `step * (base_units + offset + k)` for `k = 0 .. size - 1`.
 
-    ``base_units`` is an integer when the reference stock is a lattice point, so that
-    ``stock + G`` is computed exactly (e.g. exactly 0 when a threshold is hit).
+    `base_units` is an integer when the reference stock is a lattice point, so that
+    `stock + G` is computed exactly (e.g. exactly 0 when a threshold is hit).
     """
 
     base_units: float
@@ -120,13 +123,13 @@ class StockGrid:
             raise ValueError(f"StockGrid: size must be at least 1 (the number of stock cells), got {self.size!r}")
 
     def values(self, extra_units: np.ndarray | int = 0) -> np.ndarray:
-        """Stock values of all grid cells, shifted by ``extra_units`` lattice steps."""
+        """Stock values of all grid cells, shifted by `extra_units` lattice steps."""
         k = self.offset + np.arange(self.size) + np.asarray(extra_units)
         return self.step * (self.base_units + k)
 
     def index(self, stocks: np.ndarray | float) -> tuple[np.ndarray, np.ndarray]:
-        """Grid index of each stock and whether it is on the lattice (within :data:`LOOKUP_RTOL`)
-        and inside the grid (``False`` for a non-finite stock)."""
+        """Grid index of each stock and whether it is on the lattice (within `LOOKUP_RTOL`)
+        and inside the grid (`False` for a non-finite stock)."""
         u, on_lattice = lattice_units(np.asarray(stocks, dtype=np.float64) / self.step - self.base_units,
                                       LOOKUP_RTOL)
         k = u - self.offset
@@ -135,14 +138,14 @@ class StockGrid:
 
 
 def lattice_units(x: np.ndarray | float, rtol: float) -> tuple[np.ndarray, np.ndarray]:
-    """The nearest integers to ``x`` (int64) and whether each is within ``rtol * max(1, |x|)``.
+    """The nearest integers to `x` (int64) and whether each is within `rtol * max(1, |x|)`.
 
     Args:
         x: values in lattice units.
-        rtol: the relative tolerance (:data:`LATTICE_RTOL` or :data:`LOOKUP_RTOL`).
+        rtol: the relative tolerance (`LATTICE_RTOL` or `LOOKUP_RTOL`).
 
     Returns:
-        ``(units, on_lattice)``; ``units`` is 0 where ``on_lattice`` is ``False`` (also for
+        `(units, on_lattice)`; `units` is 0 where `on_lattice` is `False` (also for
         non-finite or huge values).
     """
     x = np.asarray(x, dtype=np.float64)
@@ -153,15 +156,15 @@ def lattice_units(x: np.ndarray | float, rtol: float) -> tuple[np.ndarray, np.nd
 
 
 def base_units(stock: float, step: float) -> float:
-    """``stock / step``, rounded to the exact integer when it is one up to float rounding
-    (:data:`LATTICE_RTOL`): then ``stock + G`` is exact on the lattice.
+    """`stock / step`, rounded to the exact integer when it is one up to float rounding
+    (`LATTICE_RTOL`): then `stock + G` is exact on the lattice.
 
     Args:
         stock: a finite stock.
         step: the lattice step.
 
     Raises:
-        ValueError: if ``stock`` is more than :data:`MAX_UNITS` steps from 0.
+        ValueError: if `stock` is more than `MAX_UNITS` steps from 0.
     """
     u = stock / step
     if not abs(u) <= MAX_UNITS:

@@ -1,9 +1,9 @@
-"""A finite MDP with finite-support rewards, the input of :mod:`rdo_gym.dp`.
+"""A finite MDP with finite-support rewards, the input of [`rdo_gym.dp`][rdo_gym.dp].
 
-Each (state, action) has up to ``M`` outcomes ``(prob, next_state, reward, terminated)``, stored as
-padded arrays of shape ``(S, A, M)`` (padding has probability 0). A reward distribution is several
-outcomes with the same next state. ``terminated`` ends the episode after the reward is received.
-With ``horizon=H`` every episode also ends after ``H`` steps (the horizon belongs to the problem:
+Each (state, action) has up to `M` outcomes `(prob, next_state, reward, terminated)`, stored as
+padded arrays of shape `(S, A, M)` (padding has probability 0). A reward distribution is several
+outcomes with the same next state. `terminated` ends the episode after the reward is received.
+With `horizon=H` every episode also ends after `H` steps (the horizon belongs to the problem:
 optimal stock-augmented policies then depend on the time left).
 """
 
@@ -20,20 +20,20 @@ __all__ = ["TabularMDP"]
 
 @dataclass(frozen=True, eq=False)
 class TabularMDP:
-    """Finite MDP: outcome arrays ``prob``, ``next_state``, ``reward``, ``terminated`` (S, A, M).
+    """Finite MDP: outcome arrays `prob`, `next_state`, `reward`, `terminated` (S, A, M).
 
-    Validated on construction; a bad argument raises ``TypeError`` (wrong kind of value) or
-    ``ValueError`` (wrong value) naming it, the offending entry and what is accepted.
+    Validated on construction; a bad argument raises `TypeError` (wrong kind of value) or
+    `ValueError` (wrong value) naming it, the offending entry and what is accepted.
 
     Args:
-        prob: outcome probabilities ``(S, A, M)``, finite, non-negative, summing to 1 for every
+        prob: outcome probabilities `(S, A, M)`, finite, non-negative, summing to 1 for every
             (state, action); at least one state, action and outcome.
-        next_state: integer state indices in ``[0, S)`` (integer-valued floats are accepted),
-            broadcastable to ``prob``'s shape.
-        reward: finite rewards, broadcastable to ``prob``'s shape.
-        terminated: booleans (or 0/1), broadcastable to ``prob``'s shape.
-        initial: the initial-state distribution ``(S,)``: finite, non-negative, summing to 1.
-        horizon: a positive ``int`` number of steps after which the episode ends, or ``None``.
+        next_state: integer state indices in `[0, S)` (integer-valued floats are accepted),
+            broadcastable to `prob`'s shape.
+        reward: finite rewards, broadcastable to `prob`'s shape.
+        terminated: booleans (or 0/1), broadcastable to `prob`'s shape.
+        initial: the initial-state distribution `(S,)`: finite, non-negative, summing to 1.
+        horizon: a positive `int` number of steps after which the episode ends, or `None`.
     """
 
     prob: np.ndarray
@@ -112,8 +112,8 @@ class TabularMDP:
         return bool(np.all(r == np.round(r)))
 
     def return_range(self) -> tuple[float, float] | None:
-        """The smallest and largest return ``G`` that some policy reaches with positive probability
-        from an initial state (``None`` without a horizon).
+        """The smallest and largest return `G` that some policy reaches with positive probability
+        from an initial state (`None` without a horizon).
 
         Examples:
             >>> mdp = TabularMDP.from_outcomes({0: {0: [(0.5, 0, 1.0, True), (0.5, 0, -2.0, True)],
@@ -144,10 +144,10 @@ class TabularMDP:
     def from_outcomes(cls, outcomes: Mapping[int, Mapping[int, Sequence[Sequence[Any]]]]
                       | Sequence[Sequence[Sequence[Sequence[Any]]]],
                       initial: Sequence[float] | np.ndarray, horizon: int | None = None) -> TabularMDP:
-        """From ``outcomes[s][a] = [(prob, next_state, reward, terminated), ...]``.
+        """From `outcomes[s][a] = [(prob, next_state, reward, terminated), ...]`.
 
-        This is the layout of Gymnasium's toy-text ``P`` tables. Outcomes with the same
-        ``(next_state, reward, terminated)`` are merged.
+        This is the layout of Gymnasium's toy-text `P` tables. Outcomes with the same
+        `(next_state, reward, terminated)` are merged.
         """
         n_states = len(outcomes)
         if n_states == 0:
@@ -182,9 +182,9 @@ class TabularMDP:
 
     @classmethod
     def from_gymnasium(cls, env: Any, horizon: int | None = None) -> TabularMDP:
-        """From a Gymnasium toy-text env (FrozenLake, Taxi, CliffWalking...) exposing ``P``.
+        """From a Gymnasium toy-text env (FrozenLake, Taxi, CliffWalking...) exposing `P`.
 
-        The initial distribution is read from ``initial_state_distrib`` (or ``start_state_index``).
+        The initial distribution is read from `initial_state_distrib` (or `start_state_index`).
         """
         base = getattr(env, "unwrapped", env)
         if not hasattr(base, "P"):
@@ -272,7 +272,7 @@ def _entry(table: Any, i: int, name: str) -> Any:
 
 
 def _outcome(s: int, a: int, outcome: Any) -> tuple[float, tuple[int, float, bool]]:
-    """``(prob, (next_state, reward, terminated))`` of one toy-text outcome tuple, validated."""
+    """`(prob, (next_state, reward, terminated))` of one toy-text outcome tuple, validated."""
     where = f"outcomes[{s}][{a}]"
     try:
         p, s2, r, done = outcome[:4]

@@ -1,7 +1,7 @@
-"""Deterministic tabular policies returned by :mod:`rdo_gym.dp`.
+"""Deterministic tabular policies returned by [`rdo_gym.dp`][rdo_gym.dp].
 
-Every policy answers ``action(state, stock, t)`` where ``stock`` is the current stock
-``c0 + rewards so far`` (gamma = 1) and ``t`` the number of steps taken so far. Policies that ignore
+Every policy answers `action(state, stock, t)` where `stock` is the current stock
+`c0 + rewards so far` (gamma = 1) and `t` the number of steps taken so far. Policies that ignore
 the stock or the time accept any value there.
 """
 
@@ -17,12 +17,12 @@ __all__ = ["TabularPolicy"]
 class TabularPolicy:
     """A deterministic policy stored as a table of action indices.
 
-    ``table`` has shape ``(S,)`` (stationary), ``(H, S)`` (time-dependent), ``(S, K)``
-    (stock-dependent) or ``(H, S, K)`` (stock- and time-dependent), where ``K`` indexes the stocks
-    of ``grid``. For stock-dependent tables, ``valid_low`` / ``valid_high`` (shape ``(H or 1, S)``)
-    bound the grid indices on which the table is exact; asking outside raises ``ValueError`` rather
-    than returning an action computed from a clipped grid. ``initial_stock`` is the ``c0`` the
-    policy was computed for (``None`` if it does not use the stock).
+    `table` has shape `(S,)` (stationary), `(H, S)` (time-dependent), `(S, K)`
+    (stock-dependent) or `(H, S, K)` (stock- and time-dependent), where `K` indexes the stocks
+    of `grid`. For stock-dependent tables, `valid_low` / `valid_high` (shape `(H or 1, S)`)
+    bound the grid indices on which the table is exact; asking outside raises `ValueError` rather
+    than returning an action computed from a clipped grid. `initial_stock` is the `c0` the
+    policy was computed for (`None` if it does not use the stock).
     """
 
     def __init__(self, table: np.ndarray, *, time_dependent: bool, grid: StockGrid | None = None,
@@ -63,11 +63,12 @@ class TabularPolicy:
         return self.table.shape[1 if self.time_dependent else 0]
 
     def action(self, state: int, stock: float = 0.0, t: int = 0) -> int:
-        """The action at ``state`` with current ``stock`` after ``t`` steps."""
+        """The action at `state` with current `stock` after `t` steps."""
         return int(self.actions(np.array([state]), np.array([stock], dtype=np.float64), t)[0])
 
     def actions(self, states: np.ndarray, stocks: np.ndarray, t: int) -> np.ndarray:
-        """Vectorized :meth:`action` for arrays of states and stocks at one time ``t``."""
+        """Vectorized [`action`][rdo_gym.dp.policy.TabularPolicy.action] for arrays of states and stocks at one time
+        `t`."""
         raw = np.asarray(states)
         if raw.dtype.kind not in "iuf" or (raw.dtype.kind == "f" and not np.all(raw == np.round(raw))):
             raise ValueError(f"{self.name}: states must be integer state indices, got {raw.tolist()!r:.200}")

@@ -1,25 +1,25 @@
 """The optimal stock-augmented policy of a tabular MDP for any objective (exact, gamma = 1).
 
-:func:`solve` tabulates ``U_t(s, c) = max_pi E[f(c + G_t)]`` with ``f = objective.utility``, i.e.
-the objective applied to the stock-conditioned return distribution ``eta_t(s, c)``::
+[`solve`][rdo_gym.dp.solver.solve] tabulates `U_t(s, c) = max_pi E[f(c + G_t)]` with `f = objective.utility`, i.e.
+the objective applied to the stock-conditioned return distribution `eta_t(s, c)`:
 
     U_H(s, c) = f(c)
     U_t(s, c) = max_a  sum_outcomes p * ( f(c + r)  if terminated  else  U_{t+1}(s', c + r) )
 
-Conventions (those of :mod:`rdo_gym.dp.kernel`): gamma = 1; the stock is ``C_0 = c0``,
-``C_{t+1} = C_t + R_{t+1}``, so it ends at ``c0 + G``; rewards on a lattice ``step * Z`` make the DP
-exact (categorical on ``c0 + step * Z``); ties between actions go to the lowest action index
+Conventions (those of [`rdo_gym.dp.kernel`][rdo_gym.dp.kernel]): gamma = 1; the stock is `C_0 = c0`,
+`C_{t+1} = C_t + R_{t+1}`, so it ends at `c0 + G`; rewards on a lattice `step * Z` make the DP
+exact (categorical on `c0 + step * Z`); ties between actions go to the lowest action index
 (without a horizon, first to the tied actions that can terminate soonest).
 
-* With a horizon this is backward induction over ``t = H-1 .. 0`` (exact). Without a horizon it
-  is value iteration (or policy iteration) on ``(s, c)`` to a tolerance of 1e-12, for MDPs whose
+* With a horizon this is backward induction over `t = H-1 .. 0` (exact). Without a horizon it
+  is value iteration (or policy iteration) on `(s, c)` to a tolerance of 1e-12, for MDPs whose
   returns are bounded (no reachable cycle with nonzero reward) and whose optimal policy
   terminates with probability 1.
-* For searched-``c0`` objectives (CVaR) the outer search ``max_c0 value_from_utility(c0, U_0)``
-  runs over every lattice stock in ``[-max G, -min G]`` (or the given ``stocks``): this is exact,
-  since the optimal ``c0 = -VaR_alpha(G)`` is an atom of ``G``.
-* The reported ``value`` and ``return_distribution`` come from propagating the law of
-  ``(state, stock)`` forward under the returned policy (exact), and are cross-checked against the
+* For searched-`c0` objectives (CVaR) the outer search `max_c0 value_from_utility(c0, U_0)`
+  runs over every lattice stock in `[-max G, -min G]` (or the given `stocks`): this is exact,
+  since the optimal `c0 = -VaR_alpha(G)` is an atom of `G`.
+* The reported `value` and `return_distribution` come from propagating the law of
+  `(state, stock)` forward under the returned policy (exact), and are cross-checked against the
   DP value.
 """
 
@@ -59,15 +59,15 @@ __all__ = ["Solution", "solve", "DEFAULT_MAX_MEMORY", "estimate_solve_memory"]
 
 @dataclass
 class Solution:
-    """Result of :func:`solve`.
+    """Result of [`solve`][rdo_gym.dp.solver.solve].
 
-    ``value`` is the optimal *reported* value (``objective.value`` semantics, e.g. ``CVaR_alpha(G)``
-    or ``E|G - target|``) of ``policy`` started at ``initial_stock`` from the initial-state
-    distribution; ``return_distribution = (atoms, probs)`` is the exact law of the return ``G``
-    (without the stock) under it; ``expected_utility`` is ``E[f(c0 + G)]``.
-    ``candidate_stocks`` / ``candidate_values`` list the initial stocks considered and the reported
-    value ``objective.value_from_utility(c, U_0(c))`` of each (one entry for a fixed ``c0``).
-    ``truncated_mass`` is the probability left unterminated by the forward pass (0 with a horizon).
+    `value` is the optimal *reported* value (`objective.value` semantics, e.g. `CVaR_alpha(G)`
+    or `E|G - target|`) of `policy` started at `initial_stock` from the initial-state
+    distribution; `return_distribution = (atoms, probs)` is the exact law of the return `G`
+    (without the stock) under it; `expected_utility` is `E[f(c0 + G)]`.
+    `candidate_stocks` / `candidate_values` list the initial stocks considered and the reported
+    value `objective.value_from_utility(c, U_0(c))` of each (one entry for a fixed `c0`).
+    `truncated_mass` is the probability left unterminated by the forward pass (0 with a horizon).
     """
 
     value: float
@@ -85,14 +85,14 @@ class Solution:
 
 
 def estimate_solve_memory(S: int, A: int, M: int, K: int, H: int | None) -> float:
-    """Bytes used by :func:`solve` (index tables, Q, value rows, policy table, forward pass).
+    """Bytes used by [`solve`][rdo_gym.dp.solver.solve] (index tables, Q, value rows, policy table, forward pass).
 
     Args:
         S: states.
         A: actions.
         M: outcomes per (state, action).
         K: stock cells.
-        H: the horizon, or ``None``.
+        H: the horizon, or `None`.
     """
     idx_bytes = 4 if S * K < 2**31 else 8
     policy_rows = H if H is not None else 1
@@ -102,16 +102,16 @@ def estimate_solve_memory(S: int, A: int, M: int, K: int, H: int | None) -> floa
 
 
 class Backup:
-    """The one-step operator ``Q[a] = sum_m p * (f(c + r) if terminal else V[s', c + r])``.
+    """The one-step operator `Q[a] = sum_m p * (f(c + r) if terminal else V[s', c + r])`.
 
-    Precomputes the terminal part and the gather indices (:class:`~rdo_gym.dp.kernel.Transitions`)
+    Precomputes the terminal part and the gather indices ([`Transitions`][rdo_gym.dp.kernel.Transitions])
     once: they do not depend on t.
 
     Args:
         mdp: the model.
         units: the rewards in lattice units.
         grid: the stock grid.
-        objective: the objective (its utility ``f``).
+        objective: the objective (its utility `f`).
     """
 
     def __init__(self, mdp: TabularMDP, units: np.ndarray, grid: StockGrid, objective: Objective):
@@ -134,26 +134,26 @@ class Backup:
 def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float | None = None,
           stocks: Sequence[float] | np.ndarray | None = None, gamma: float = 1.0,
           method: str = "value_iteration", max_memory: float = DEFAULT_MAX_MEMORY) -> Solution:
-    """Optimal stock-augmented policy of ``mdp`` for ``objective`` (exact, gamma = 1).
+    """Optimal stock-augmented policy of `mdp` for `objective` (exact, gamma = 1).
 
-    ``value`` is always ``objective.value`` of the returned law of ``G``; with a given
-    ``initial_stock`` or restricted ``stocks`` for CVaR it is the true CVaR of the policy found
-    (at least its ``candidate_values`` entry). Among equally good candidate stocks the lowest wins.
+    `value` is always `objective.value` of the returned law of `G`; with a given
+    `initial_stock` or restricted `stocks` for CVaR it is the true CVaR of the policy found
+    (at least its `candidate_values` entry). Among equally good candidate stocks the lowest wins.
 
     Args:
         mdp: the model.
-        objective: an :class:`~rdo_gym.objectives.Objective` or a spec string (``"cvar:0.1"``).
-        initial_stock: the ``c0`` to start from; default: the objective's own ``c0``, or for CVaR
-            (whose ``c0`` is searched) the exact outer search over candidate stocks.
+        objective: an [`Objective`][rdo_gym.objectives.Objective] or a spec string (`"cvar:0.1"`).
+        initial_stock: the `c0` to start from; default: the objective's own `c0`, or for CVaR
+            (whose `c0` is searched) the exact outer search over candidate stocks.
         stocks: candidate initial stocks for that search (lattice points); default: all lattice
-            stocks in ``[-max G, -min G]``, which contains the optimum.
+            stocks in `[-max G, -min G]`, which contains the optimum.
         gamma: the discount; only 1 is exact.
-        method: ``"value_iteration"`` (backward induction with a horizon) or ``"policy_iteration"``.
+        method: `"value_iteration"` (backward induction with a horizon) or `"policy_iteration"`.
         max_memory: the memory budget in bytes.
 
     Raises:
-        ValueError: for an objective invalid at ``gamma``, gamma < 1, non-lattice rewards,
-            unbounded returns without a horizon, or an estimated memory above ``max_memory``.
+        ValueError: for an objective invalid at `gamma`, gamma < 1, non-lattice rewards,
+            unbounded returns without a horizon, or an estimated memory above `max_memory`.
     """
     obj, lattice = prepare(mdp, objective, gamma)
     if method not in ("value_iteration", "policy_iteration"):
@@ -178,7 +178,7 @@ def solve(mdp: TabularMDP, objective: Objective | str, *, initial_stock: float |
 
 def _stock_grid(mdp: TabularMDP, lattice: RewardLattice, bu: float, cand: np.ndarray | None,
                 max_memory: float) -> tuple[np.ndarray, np.ndarray, StockGrid, np.ndarray]:
-    """The return bounds, the stock grid covering every candidate ``c0`` plus every reachable
+    """The return bounds, the stock grid covering every candidate `c0` plus every reachable
     return, and the candidates (the default range once the bounds are known); the memory budget
     is checked before the bounds are built and as they widen."""
     S, A, M = mdp.prob.shape
@@ -202,8 +202,7 @@ def _stock_grid(mdp: TabularMDP, lattice: RewardLattice, bu: float, cand: np.nda
 
 def _forward_law(mdp: TabularMDP, obj: Objective, units: np.ndarray, grid: StockGrid, table: np.ndarray,
                  c0_units: int) -> tuple[np.ndarray, np.ndarray, float, float, float]:
-    """The exact law of ``G`` under the policy ``table`` from ``c0``: ``(atoms, probs, value, E[f],
-    truncated mass)``."""
+    """The exact law of `G` under the policy `table` from `c0`: `(atoms, probs, value, E[f], truncated mass)`."""
     H = mdp.horizon
     time_table = table if H is not None else table[None]
     start = c0_units - grid.offset
@@ -216,8 +215,8 @@ def _forward_law(mdp: TabularMDP, obj: Objective, units: np.ndarray, grid: Stock
 
 def _cross_check(obj: Objective, grid: StockGrid, eu_forward: float, eu_dp: float, value: float,
                  value_dp: float, left: float, reported: bool) -> None:
-    """``RuntimeError`` if the forward pass disagrees with the DP (``E[f]``, and the reported value
-    when ``reported``: not for a given ``c0`` or restricted candidates, where it may be higher)."""
+    """`RuntimeError` if the forward pass disagrees with the DP (`E[f]`, and the reported value
+    when `reported`: not for a given `c0` or restricted candidates, where it may be higher)."""
     scale = 1.0 + float(np.abs(utility_on(obj, grid.values())).max())
     tol = 1e-7 * scale + 2 * left * scale
     if abs(eu_forward - eu_dp) > tol:
@@ -228,9 +227,9 @@ def _cross_check(obj: Objective, grid: StockGrid, eu_forward: float, eu_dp: floa
 
 def _initial_stocks(obj: Objective, initial_stock: float | None, stocks,
                     step: float) -> tuple[float | None, float, np.ndarray | None]:
-    """The fixed ``c0`` (``None`` if searched), the grid's base units and the candidate ``c0``.
+    """The fixed `c0` (`None` if searched), the grid's base units and the candidate `c0`.
 
-    Candidates are in lattice units from the base; ``None`` for the default search range, which
+    Candidates are in lattice units from the base; `None` for the default search range, which
     needs the return bounds.
     """
     searched = initial_stock is None and obj.searches_initial_stock
@@ -253,7 +252,7 @@ def _initial_stocks(obj: Objective, initial_stock: float | None, stocks,
 
 def _backward_induction(mdp: TabularMDP, obj: Objective, units: np.ndarray, grid: StockGrid, method: str,
                         valid_low: np.ndarray, valid_high: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
-    """The policy table ``(H or 1, S, K)``, ``U_0`` and the iteration count."""
+    """The policy table `(H or 1, S, K)`, `U_0` and the iteration count."""
     S, A = mdp.n_states, mdp.n_actions
     K = grid.size
     F = utility_on(obj, grid.values())
@@ -269,9 +268,9 @@ def _backward_induction(mdp: TabularMDP, obj: Objective, units: np.ndarray, grid
 
 def _outer_search(mdp: TabularMDP, obj: Objective, V0: np.ndarray, cand: np.ndarray, grid: StockGrid,
                   fixed_c0: float | None) -> tuple[int, float, np.ndarray, np.ndarray, np.ndarray]:
-    """Score every candidate ``c0`` and pick one (the only one if ``fixed_c0`` is given).
+    """Score every candidate `c0` and pick one (the only one if `fixed_c0` is given).
 
-    Returns ``(index, c0, candidate stocks, their reported values, their E[f])``.
+    Returns `(index, c0, candidate stocks, their reported values, their E[f])`.
     """
     start = mdp.initial > 0
     eu = mdp.initial[start] @ V0[start][:, cand - grid.offset]

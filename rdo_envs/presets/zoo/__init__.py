@@ -1,12 +1,12 @@
-"""RL Baselines3 Zoo hyperparameter files of the ``rdo/`` benchmarks (one per agent: ``detan.yml``).
+"""RL Baselines3 Zoo hyperparameter files of the `rdo/` benchmarks (one per agent: `detan.yml`).
 
-The Zoo reads them with ``-conf``, as a file path or as the Python module of the same name, whose
-``hyperparams`` attribute is the file's content::
+The Zoo reads them with `-conf`, as a file path or as the Python module of the same name, whose
+`hyperparams` attribute is the file's content:
 
     python -m rdo_sb3.zoo train --algo detan --env rdo/CVaRGrid-v0 --gym-packages rdo_envs \\
         -conf rdo_envs.presets.zoo.detan
 
-:func:`path` gives a file's path (to copy and edit it).
+[`path`][rdo_envs.presets.zoo.path] gives a file's path (to copy and edit it).
 """
 
 from __future__ import annotations
@@ -16,19 +16,19 @@ from typing import Any
 
 __all__ = ["AGENTS", "path", "load"]
 
-#: The agents with a Zoo hyperparameter file.
 AGENTS = ("detan",)
+"""The agents with a Zoo hyperparameter file."""
 
 
 def path(agent: str = "detan") -> str:
-    """The path of the Zoo hyperparameter file of ``agent`` (``"detan"``)."""
+    """The path of the Zoo hyperparameter file of `agent` (`"detan"`)."""
     if agent not in AGENTS:
         raise ValueError(f"no RL Zoo hyperparameter file for agent {agent!r}; expected one of {AGENTS}")
     return str(resources.files(__package__).joinpath(f"{agent}.yml"))
 
 
 def load(agent: str = "detan") -> dict[str, dict[str, Any]]:
-    """The content of ``agent``'s Zoo hyperparameter file: env id -> hyperparameters (a fresh copy)."""
+    """The content of `agent`'s Zoo hyperparameter file: env id -> hyperparameters (a fresh copy)."""
     import yaml
 
     if agent not in AGENTS:

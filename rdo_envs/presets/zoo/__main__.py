@@ -1,4 +1,4 @@
-"""``python -m rdo_envs.presets.zoo [AGENT]`` prints the path of an RL Zoo hyperparameter file."""
+"""`python -m rdo_envs.presets.zoo [AGENT]` prints the path of an RL Zoo hyperparameter file."""
 
 import sys
 

@@ -1,5 +1,5 @@
-"""``detan.yml`` as a Python module for the RL Zoo's ``-conf rdo_envs.presets.zoo.detan``: its
-``hyperparams`` attribute is the file's content (a fresh copy at every access, since the Zoo edits
+"""`detan.yml` as a Python module for the RL Zoo's `-conf rdo_envs.presets.zoo.detan`: its
+`hyperparams` attribute is the file's content (a fresh copy at every access, since the Zoo edits
 the mapping it is given)."""
 
 from __future__ import annotations
