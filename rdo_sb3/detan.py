@@ -68,6 +68,21 @@ def _check_policy_fits(policy: Any, space: spaces.Space) -> None:
                          "'MultiInputPolicy', or StockAugmentation(..., flatten=True) for a flat Box")
 
 
+_SMALL_NETWORK = 1_000_000  # parameters: below this, intra-op threads cost more than they give on a CPU
+_THREAD_HINT_GIVEN = [False]
+
+
+def _hint_one_thread(device: th.device, n_parameters: int) -> None:
+    """Once per process: a hint that one torch thread is faster for a small network on a CPU."""
+    threads = th.get_num_threads()
+    if _THREAD_HINT_GIVEN[0] or device.type != "cpu" or threads == 1 or n_parameters >= _SMALL_NETWORK:
+        return
+    _THREAD_HINT_GIVEN[0] = True
+    warnings.warn(f"torch runs on {threads} CPU threads, but this network is small ({n_parameters:,} parameters): "
+                  "one thread is usually faster and leaves the cores to the envs. Call torch.set_num_threads(1) "
+                  "before training (the rdo command line does so by default)", stacklevel=4)
+
+
 def _zip_data(path: Any) -> tuple[Any, dict[str, Any]]:
     """The path of a saved model and the JSON `data` of its zip, with clear errors."""
     if isinstance(path, (str, pathlib.Path)):
@@ -285,6 +300,7 @@ class DEtaN(QRDQN):
         self._check_env()
         super()._setup_model()
         self.policy.scorer = self.scorer
+        _hint_one_thread(self.device, sum(p.numel() for p in self.policy.parameters()))
 
     def set_env(self, env: GymEnv, force_reset: bool = True) -> None:
         """SB3's `set_env`, also checking the env's stock (gamma, scale, where it sits) against the model."""

@@ -487,3 +487,27 @@ def test_training_logs_do_not_warn_about_the_edge_of_the_stock_range(tmp_path):
         warnings.simplefilter("always")
         model.learn(40, log_interval=1)
     assert not [w for w in caught if "edge of the searched range" in str(w.message)]
+
+
+def test_a_small_network_on_several_cpu_threads_gets_a_one_time_hint(monkeypatch):
+    import warnings
+
+    import rdo_sb3.detan as detan_module
+
+    monkeypatch.setattr(detan_module, "_THREAD_HINT_GIVEN", [False])
+    threads = th.get_num_threads()
+    th.set_num_threads(2)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            DEtaN("MlpPolicy", coin(), objective="target:2", **SMALL)
+            DEtaN("MlpPolicy", coin(), objective="target:2", **SMALL)
+    finally:
+        th.set_num_threads(threads)
+    hints = [w for w in caught if "torch.set_num_threads(1)" in str(w.message)]
+    assert len(hints) == 1 and "torch runs on 2 CPU threads" in str(hints[0].message)
+    with warnings.catch_warnings(record=True) as caught:  # one thread: no hint
+        warnings.simplefilter("always")
+        monkeypatch.setattr(detan_module, "_THREAD_HINT_GIVEN", [False])
+        DEtaN("MlpPolicy", coin(), objective="target:2", **SMALL)
+    assert not [w for w in caught if "set_num_threads" in str(w.message)]
