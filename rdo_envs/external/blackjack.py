@@ -1,19 +1,19 @@
 """Blackjack-v1 as a flat Box env with an exact tabular model built from gymnasium's card rules.
 
-The rules are those of ``gymnasium/envs/toy_text/blackjack.py``: an infinite deck (each draw is
+The rules are those of `gymnasium/envs/toy_text/blackjack.py`: an infinite deck (each draw is
 1-9 with probability 1/13 each and 10 with probability 4/13), two cards each at the start, the
 player hits (action 1: -1 and the end on a bust) or sticks (action 0); the dealer then draws while
 its sum is below 17 (an ace counts 11 while that does not bust: it stands on a soft 17), and the
-reward is ``+1 / 0 / -1`` by comparison of the scores. ``sab=True`` (the registered default): a
-natural (ace + ten-card as the first two cards) wins ``+1`` unless the dealer also has one;
-``natural=True`` (without ``sab``): a winning natural pays ``+1.5``.
+reward is `+1 / 0 / -1` by comparison of the scores. `sab=True` (the registered default): a
+natural (ace + ten-card as the first two cards) wins `+1` unless the dealer also has one;
+`natural=True` (without `sab`): a winning natural pays `+1.5`.
 
-Tabular state ``(player sum, usable ace, dealer's card, first decision)`` plus one terminal state:
+Tabular state `(player sum, usable ace, dealer's card, first decision)` plus one terminal state:
 with an infinite deck the dealer's hidden card is independent of everything the player sees, so it
 is summed out when the player sticks; "first decision" (no card drawn yet) tells a natural from a
 later soft 21. Blackjack has no horizon: every hit adds at least 1 to the hard total, which starts at 2 or
 more, so an episode ends after at most 20 steps; the time is not observed. The model carries the
-horizon :data:`MAX_STEPS` = 21 that no episode reaches (the same law, solved by backward
+horizon `MAX_STEPS` = 21 that no episode reaches (the same law, solved by backward
 induction). Observation (flat float32 Box, length 45): one-hot of the player's sum (32), one-hot of
 the dealer's card (11, index = card value), the usable-ace bit and the first-decision bit.
 """
@@ -31,16 +31,16 @@ from rdo_gym.dp.model import TabularMDP
 
 __all__ = ["BlackjackTabularEnv", "CARD_PROBS", "MAX_STEPS", "dealer_law", "hand_value"]
 
-#: Probability of each card value 1..10 (infinite deck).
 CARD_PROBS: dict[int, float] = {c: (4 if c == 10 else 1) / 13 for c in range(1, 11)}
-#: A horizon no Blackjack episode reaches (the model's: backward induction instead of value iteration).
+"""Probability of each card value 1..10 (infinite deck)."""
 MAX_STEPS = 21
+"""A horizon no Blackjack episode reaches (the model's: backward induction instead of value iteration)."""
 _SUMS, _CARDS = 32, 11
 N_FEATURES = _SUMS + _CARDS + 2
 
 
 def hand_value(hard: int, has_ace: bool) -> tuple[int, bool]:
-    """``(sum, usable ace)`` of a hand of hard total ``hard`` (aces as 1), as gymnasium counts it."""
+    """`(sum, usable ace)` of a hand of hard total `hard` (aces as 1), as gymnasium counts it."""
     usable = has_ace and hard + 10 <= 21
     return (hard + 10 if usable else hard), usable
 
@@ -59,7 +59,7 @@ def _dealer_from(hard: int, has_ace: bool) -> tuple[tuple[int, float], ...]:
 
 @cache
 def dealer_law(card: int) -> tuple[tuple[int, bool, float], ...]:
-    """The law of the dealer's final ``(score, natural)`` given its face-up card (score 0 = bust)."""
+    """The law of the dealer's final `(score, natural)` given its face-up card (score 0 = bust)."""
     out: dict[tuple[int, bool], float] = {}
     for hidden, p in CARD_PROBS.items():
         natural = sorted((card, hidden)) == [1, 10]
@@ -76,10 +76,11 @@ TERMINAL = _SUMS * 2 * _CARDS * 2
 
 
 class BlackjackTabularEnv(HorizonEnv):
-    """``Blackjack-v1`` with a flat Box observation and its exact :attr:`model` (see the module doc).
+    """`Blackjack-v1` with a flat Box observation and its exact [`model`][rdo_envs.external.tabular.HorizonEnv.model]
+    (see the module doc).
 
     Args:
-        env: A ``Blackjack-v1`` env (its ``natural`` and ``sab`` options are read).
+        env: A `Blackjack-v1` env (its `natural` and `sab` options are read).
     """
 
     def __init__(self, env: gym.Env):

@@ -1,4 +1,4 @@
-"""Which toy-text envs :mod:`rdo_envs.external` supports, and their defaults."""
+"""Which toy-text envs [`rdo_envs.external`][rdo_envs.external] supports, and their defaults."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ _FAMILIES: dict[str, tuple[str, int | None, tuple[int, int], float, tuple[str, .
     "Taxi-v4": ("taxi", None, (-20, 20), 0.05, ("mean", "cvar:0.1")),
     "Blackjack-v1": ("blackjack", None, (-1, 1), 1.0, ("mean", "prob:1", "prob:0", "cvar:0.25")),
 }
-#: The ids :func:`rdo_envs.make_external_env` accepts (those this Gymnasium registers).
 EXTERNAL_ENV_IDS: tuple[str, ...] = tuple(k for k in _FAMILIES if k in gym.registry)
+"""The ids [`rdo_envs.make_external_env`][rdo_envs.external.make_external_env] accepts (those this
+Gymnasium registers).
+"""
 
 
 @dataclass(frozen=True)
@@ -29,11 +31,11 @@ class ExternalInfo:
 
     Attributes:
         env_id: The Gymnasium id.
-        family: ``"frozenlake"``, ``"cliffwalking"``, ``"taxi"`` or ``"blackjack"``.
-        horizon: The default horizon: ``max_episode_steps`` if given, else the spec's ``TimeLimit``,
-            else a family default (CliffWalking: 50); ``None`` for Blackjack.
-        training_stocks: An integer ``(low, high)`` range of initial stocks to sample when the
-            objective does not fix ``c0`` (CVaR, or no objective).
+        family: `"frozenlake"`, `"cliffwalking"`, `"taxi"` or `"blackjack"`.
+        horizon: The default horizon: `max_episode_steps` if given, else the spec's `TimeLimit`,
+            else a family default (CliffWalking: 50); `None` for Blackjack.
+        training_stocks: An integer `(low, high)` range of initial stocks to sample when the
+            objective does not fix `c0` (CVaR, or no objective).
         stock_scale: The factor on the stock in the observation.
         reference_objectives: The objective specs of the documented reference table.
     """
@@ -50,11 +52,11 @@ def external_info(env_id: str, **env_kwargs: Any) -> ExternalInfo:
     """The defaults of an external env id.
 
     Args:
-        env_id: One of :data:`EXTERNAL_ENV_IDS`.
-        **env_kwargs: Keyword arguments of the env (``max_episode_steps`` sets the default horizon).
+        env_id: One of `EXTERNAL_ENV_IDS`.
+        **env_kwargs: Keyword arguments of the env (`max_episode_steps` sets the default horizon).
 
     Raises:
-        ValueError: For an unsupported id (``Taxi-v3`` where this Gymnasium has ``Taxi-v4``...).
+        ValueError: For an unsupported id (`Taxi-v3` where this Gymnasium has `Taxi-v4`...).
     """
     if env_id not in EXTERNAL_ENV_IDS:
         raise ValueError(f"unsupported external env {env_id!r}; expected one of {list(EXTERNAL_ENV_IDS)}")

@@ -1,22 +1,23 @@
 """The fixed-horizon, time-left, one-hot wrapper shared by the external toy-text envs.
 
-:class:`HorizonEnv` turns a Gymnasium toy-text env whose tabular state is known (an integer index
-into its exact :class:`~rdo_gym.dp.TabularMDP`) into the convention of the ``rdo/`` benchmarks:
+[`HorizonEnv`][rdo_envs.external.tabular.HorizonEnv] turns a Gymnasium toy-text env whose tabular state is known (an
+integer index
+into its exact [`TabularMDP`][rdo_gym.dp.model.TabularMDP]) into the convention of the `rdo/` benchmarks:
 
-* gamma = 1 and a fixed horizon ``H`` (the env's ``TimeLimit`` by default): the episode ends with
-  ``terminated=True`` when the env terminates or after ``H`` steps (never ``truncated``), so that
+* gamma = 1 and a fixed horizon `H` (the env's `TimeLimit` by default): the episode ends with
+  `terminated=True` when the env terminates or after `H` steps (never `truncated`), so that
   SB3 does not bootstrap past the horizon;
-* the observation is a flat float32 Box ``[features of the state..., time left / H]`` (one-hot of
-  the state for the ``P``-table envs), ready for ``StockAugmentation(flatten=True)`` and DηN's
-  ``MlpPolicy``;
-* ``info["state"]`` is the tabular state of the model and ``info["t"]`` the steps taken, so that a
-  DP policy ``policy.action(info["state"], stock, info["t"])`` can be rolled out in the real env,
-  and :meth:`HorizonEnv.observation_at` gives the observation of any ``(state, t)`` (for the exact
-  evaluation of a learned policy).
+* the observation is a flat float32 Box `[features of the state..., time left / H]` (one-hot of
+  the state for the `P`-table envs), ready for `StockAugmentation(flatten=True)` and DηN's
+  `MlpPolicy`;
+* `info["state"]` is the tabular state of the model and `info["t"]` the steps taken, so that a
+  DP policy `policy.action(info["state"], stock, info["t"])` can be rolled out in the real env,
+  and [`HorizonEnv.observation_at`][rdo_envs.external.tabular.HorizonEnv.observation_at] gives the observation of any
+  `(state, t)` (for the exact evaluation of a learned policy).
 
-The model (:attr:`HorizonEnv.model`) carries the same horizon, so the state of the DP,
-``(state, steps taken)``, is exactly what the agent observes (the stock aside, which
-``StockAugmentation`` adds).
+The model ([`HorizonEnv.model`][rdo_envs.external.tabular.HorizonEnv.model]) carries the same horizon, so the state of
+the DP, `(state, steps taken)`, is exactly what the agent observes (the stock aside, which
+`StockAugmentation` adds).
 """
 
 from __future__ import annotations
@@ -35,14 +36,14 @@ __all__ = ["HorizonEnv", "PTableEnv"]
 class HorizonEnv(gym.Env):
     """Base class: a wrapped toy-text env with a fixed horizon and the time left in the observation.
 
-    Subclasses implement :meth:`_state` (the tabular state of the wrapped env now),
-    :meth:`_features` (the observation of a tabular state, without the time) and :meth:`_build_model`.
+    Subclasses implement `_state` (the tabular state of the wrapped env now),
+    `_features` (the observation of a tabular state, without the time) and `_build_model`.
 
     Args:
-        env: The toy-text env (its ``unwrapped`` is used: its own ``TimeLimit`` is replaced by the horizon).
-        horizon: The number of steps after which the episode ends, or ``None`` for none (only for
+        env: The toy-text env (its `unwrapped` is used: its own `TimeLimit` is replaced by the horizon).
+        horizon: The number of steps after which the episode ends, or `None` for none (only for
             envs whose episodes end by themselves, such as Blackjack; the time is then not observed).
-        n_features: The length of :meth:`_features`.
+        n_features: The length of `_features`.
     """
 
     metadata: dict[str, Any] = {"render_modes": []}
@@ -62,7 +63,8 @@ class HorizonEnv(gym.Env):
 
     # -- to implement ----------------------------------------------------------------------------
     def _state(self) -> int:
-        """The tabular state (index into :attr:`model`) of the wrapped env now."""
+        """The tabular state (index into [`model`][rdo_envs.external.tabular.HorizonEnv.model]) of the wrapped env
+        now."""
         raise NotImplementedError
 
     def _features(self, state: int) -> np.ndarray:
@@ -70,29 +72,29 @@ class HorizonEnv(gym.Env):
         raise NotImplementedError
 
     def _build_model(self) -> TabularMDP:
-        """The exact model, with :attr:`horizon`."""
+        """The exact model, with `horizon`."""
         raise NotImplementedError
 
     def _on_reset(self, obs: Any, info: dict[str, Any]) -> None:
         """Hook after the wrapped env's reset (e.g. to track extra observable history)."""
 
     def _on_step(self, state: int, obs: Any, terminated: bool, info: dict[str, Any]) -> None:
-        """Hook after the wrapped env's step from tabular ``state`` (``terminated`` as the wrapped env says)."""
+        """Hook after the wrapped env's step from tabular `state` (`terminated` as the wrapped env says)."""
 
     # -- the model ----------------------------------------------------------------------------------
     @property
     def model(self) -> TabularMDP:
-        """The exact :class:`~rdo_gym.dp.TabularMDP` of this env (with its horizon), built once."""
+        """The exact [`TabularMDP`][rdo_gym.dp.model.TabularMDP] of this env (with its horizon), built once."""
         if self._model is None:
             self._model = self._build_model()
         return self._model
 
     def observation_at(self, state: int, t: int) -> np.ndarray:
-        """The observation this env gives in tabular ``state`` after ``t`` steps.
+        """The observation this env gives in tabular `state` after `t` steps.
 
         Args:
-            state: A tabular state of :attr:`model`.
-            t: The steps taken, ``0 <= t <= horizon``.
+            state: A tabular state of [`model`][rdo_envs.external.tabular.HorizonEnv.model].
+            t: The steps taken, `0 <= t <= horizon`.
         """
         feats = self._features(int(state))
         if self.horizon is None:
@@ -104,7 +106,7 @@ class HorizonEnv(gym.Env):
     # -- gymnasium API ------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None,
               options: dict[str, Any] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
-        """Reset the wrapped env; ``info`` gains ``"state"`` and ``"t"``."""
+        """Reset the wrapped env; `info` gains `"state"` and `"t"`."""
         super().reset(seed=seed)
         obs, info = self.env.reset(seed=seed, options=options)
         self._t, self._done = 0, False
@@ -114,7 +116,7 @@ class HorizonEnv(gym.Env):
         return self.observation_at(info["state"], 0), info
 
     def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
-        """One step of the wrapped env; ``terminated`` also at the horizon, never ``truncated``."""
+        """One step of the wrapped env; `terminated` also at the horizon, never `truncated`."""
         if self._done:
             raise RuntimeError(f"{type(self).__name__}.step() called after the episode ended; call reset() first")
         state = self._state()
@@ -138,11 +140,11 @@ class HorizonEnv(gym.Env):
 
 
 class PTableEnv(HorizonEnv):
-    """A toy-text env with a transition table ``P`` (FrozenLake, CliffWalking, Taxi), one-hot observed.
+    """A toy-text env with a transition table `P` (FrozenLake, CliffWalking, Taxi), one-hot observed.
 
     The tabular state is the env's own integer state; the observation is
-    ``[one-hot of the state (n_states), time left / horizon]``; the model is
-    ``TabularMDP.from_gymnasium(env, horizon)``.
+    `[one-hot of the state (n_states), time left / horizon]`; the model is
+    `TabularMDP.from_gymnasium(env, horizon)`.
 
     Args:
         env: The toy-text env.

@@ -1,13 +1,13 @@
-"""Taxi-v4 with ``fickle_passenger=True``: the one toy-text env whose ``P`` table is not its whole law.
+"""Taxi-v4 with `fickle_passenger=True`: the one toy-text env whose `P` table is not its whole law.
 
 A fickle passenger changes destination (uniformly among the three others) with probability
-``fickle_probability``, drawn at reset and hidden, on the first step on which the taxi moves with
+`fickle_probability`, drawn at reset and hidden, on the first step on which the taxi moves with
 the passenger aboard; after that step the passenger never changes their mind again. What the agent
-can know is whether that step has happened: :class:`FickleTaxiEnv` observes it as one more bit
-(``carried``, a function of the observed history), and its exact model has the state
-``(Taxi state, carried)``: before the first carried move the hidden draw is still fresh (probability
-``fickle_probability``), after it there is no fickleness left. Observation:
-``[one-hot of the Taxi state (500), carried, time left / horizon]``.
+can know is whether that step has happened: [`FickleTaxiEnv`][rdo_envs.external.taxi.FickleTaxiEnv] observes it as one
+more bit (`carried`, a function of the observed history), and its exact model has the state
+`(Taxi state, carried)`: before the first carried move the hidden draw is still fresh (probability
+`fickle_probability`), after it there is no fickleness left. Observation:
+`[one-hot of the Taxi state (500), carried, time left / horizon]`.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ _IN_TAXI = 4
 
 
 class FickleTaxiEnv(HorizonEnv):
-    """``Taxi-v4(fickle_passenger=True)`` with the ``carried`` bit observed and its exact model.
+    """`Taxi-v4(fickle_passenger=True)` with the `carried` bit observed and its exact model.
 
     Args:
-        env: A ``Taxi-v4`` env with ``fickle_passenger=True`` (``is_rainy`` may be set).
+        env: A `Taxi-v4` env with `fickle_passenger=True` (`is_rainy` may be set).
         horizon: The horizon.
     """
 
