@@ -96,14 +96,19 @@ def test_target_with_gamma_discounts_and_reads_next_stock():
     assert model.target_quantiles(batch).tolist() == [[3.0, 3.0], [1.0, 1.0]]
 
 
-def test_target_ties_are_broken_at_random():
-    model = fill_buffer(DEtaN("MlpPolicy", coin(), objective="prob:0", seed=0,
+@pytest.mark.parametrize("tie_break", ["random", "mean"])
+def test_target_ties_follow_the_tie_rule(tie_break):
+    model = fill_buffer(DEtaN("MlpPolicy", coin(), objective="prob:0", seed=0, tie_break=tie_break,
                               **{**SMALL, "policy_kwargs": dict(n_quantiles=2, net_arch=[8])}))
-    constant_network(model.quantile_net_target, [[1.0, 3.0], [1.0, 3.0]])  # both reach 0 from stock 0
+    # both actions reach 0 from stock 0 (both score 1); action 1's quantiles (2, 3) have the larger mean
+    constant_network(model.quantile_net_target, [[1.0, 2.0], [1.0, 3.0]])
     batch = replay_batch(model, obs_stocks=[0.0] * 400, next_stocks=[0.0] * 400, rewards=[0.0] * 400)
-    picked = model.target_quantiles(batch)[:, 0]
-    assert set(picked.tolist()) == {1.0, 3.0}
-    assert 0.4 < (picked == 3.0).float().mean().item() < 0.6
+    picked = model.target_quantiles(batch)[:, 1]
+    if tie_break == "random":
+        assert set(picked.tolist()) == {1.0, 3.0}
+        assert 0.4 < (picked == 3.0).float().mean().item() < 0.6
+    else:
+        assert picked.tolist() == [3.0] * 400
 
 
 def test_expectation_agent_matches_qrdqn():

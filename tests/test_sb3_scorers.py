@@ -97,10 +97,14 @@ def test_ties_are_broken_uniformly_at_random():
 def test_probability_objective_ties_in_acting():
     # every quantile of both actions clears the threshold from stock 0 -> scores tie at 1
     th.manual_seed(1)
-    hook = StockScorer(ProbabilityAtLeast(0.0), flat(1, 1.0))
+    hook = StockScorer(ProbabilityAtLeast(0.0), flat(1, 1.0), tie_break="random")
     quantiles = th.tensor([[[1.0, 5.0]] * 4]).repeat(2000, 1, 1)
     actions = hook.greedy_actions(quantiles, _flat_obs([0.0] * 2000, 1.0))
     assert 0.45 < actions.float().mean().item() < 0.55
+    # the "mean" rule ranks the tied actions by the mean of G: action 1 (mean 5), always
+    assert StockScorer(ProbabilityAtLeast(0.0), flat(1, 1.0)).tie_break == "random"  # the default
+    by_mean = StockScorer(ProbabilityAtLeast(0.0), flat(1, 1.0), tie_break="mean")
+    assert by_mean.greedy_actions(quantiles, _flat_obs([0.0] * 2000, 1.0)).tolist() == [1] * 2000
 
 
 def test_flat_stock_write_and_make_scorer():
