@@ -11,7 +11,21 @@ from rdo_envs.gridworld import GridBenchmarkEnv
 from rdo_gym.objectives import Objective, make_objective
 from rdo_gym.stock import StockAugmentation, UniformStock
 
-__all__ = ["make_stock_env"]
+__all__ = ["make_stock_env", "default_initial_stock"]
+
+
+def default_initial_stock(objective: Objective | None, training_stocks: tuple[int, int]) -> float | UniformStock:
+    """A benchmark's initial stock: the objective's fixed `c0`, else (a searched `c0`, or no
+    objective) integers drawn uniformly from the benchmark's training range.
+
+    Args:
+        objective: The objective, or `None`.
+        training_stocks: The benchmark's `(low, high)` training range of stocks.
+    """
+    if objective is not None and not objective.searches_initial_stock:
+        return objective.initial_stock
+    low, high = training_stocks
+    return UniformStock(low, high, integer=True)
 
 
 def make_stock_env(env_id: str, objective: Objective | str | None = None, *,
@@ -55,11 +69,7 @@ def make_stock_env(env_id: str, objective: Objective | str | None = None, *,
             env.close()
             raise
     if initial_stock is None:
-        if obj is not None and not obj.searches_initial_stock:
-            initial_stock = obj.initial_stock
-        else:
-            low, high = base.training_stocks
-            initial_stock = UniformStock(low, high, integer=True)
+        initial_stock = default_initial_stock(obj, base.training_stocks)
     scale = base.stock_scale if stock_scale is None else stock_scale
     return StockAugmentation(env, gamma=base.gamma if gamma is None else gamma, initial_stock=initial_stock,
                              flatten=flatten, stock_scale=scale)

@@ -330,9 +330,10 @@ class _FastLossMixin:
     _sb3_train: ClassVar[Callable[..., None]]  # the sb3-contrib class's own train
     _sb3_module: ClassVar[types.ModuleType]  # the module it is defined in
 
-    def _set_loss(self, loss_kappa: float, loss_method: str) -> None:
+    def __init__(self, *args: Any, loss_kappa: float = 1.0, loss_method: str = "auto", **kwargs: Any):
         self.loss_kappa = check_kappa(loss_kappa, "loss_kappa")
         self.loss_method = check_method(loss_method, "loss_method")
+        super().__init__(*args, **kwargs)
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
         cls = type(self)
@@ -364,10 +365,6 @@ class FastQRDQN(_FastLossMixin, QRDQN):
     _sb3_train = QRDQN.train
     _sb3_module = _qrdqn_module
 
-    def __init__(self, *args: Any, loss_kappa: float = 1.0, loss_method: str = "auto", **kwargs: Any):
-        self._set_loss(loss_kappa, loss_method)
-        super().__init__(*args, **kwargs)
-
 
 class FastTQC(_FastLossMixin, TQC):
     """sb3-contrib's `TQC` with its critic loss computed by
@@ -386,7 +383,3 @@ class FastTQC(_FastLossMixin, TQC):
 
     _sb3_train = TQC.train
     _sb3_module = _tqc_module
-
-    def __init__(self, *args: Any, loss_kappa: float = 1.0, loss_method: str = "auto", **kwargs: Any):
-        self._set_loss(loss_kappa, loss_method)
-        super().__init__(*args, **kwargs)

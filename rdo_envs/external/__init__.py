@@ -25,10 +25,11 @@ from rdo_envs.external.blackjack import BlackjackTabularEnv
 from rdo_envs.external.registry import EXTERNAL_ENV_IDS, ExternalInfo, external_info
 from rdo_envs.external.tabular import HorizonEnv, PTableEnv
 from rdo_envs.external.taxi import FickleTaxiEnv
+from rdo_envs.stock_env import default_initial_stock
 from rdo_gym.dp.comparison import ExactReference
 from rdo_gym.dp.model import TabularMDP
 from rdo_gym.objectives import Objective, make_objective
-from rdo_gym.stock import StockAugmentation, UniformStock
+from rdo_gym.stock import StockAugmentation
 
 __all__ = ["EXTERNAL_ENV_IDS", "ExternalInfo", "external_info", "make_external_base", "make_external_env",
            "external_model", "external_reference", "HorizonEnv", "PTableEnv", "BlackjackTabularEnv",
@@ -99,11 +100,7 @@ def make_external_env(env_id: str, objective: Objective | str | None = None, *, 
     info = external_info(env_id, **env_kwargs)
     obj = None if objective is None else make_objective(objective)
     if initial_stock is None:
-        if obj is not None and not obj.searches_initial_stock:
-            initial_stock = obj.initial_stock
-        else:
-            low, high = info.training_stocks
-            initial_stock = UniformStock(low, high, integer=True)
+        initial_stock = default_initial_stock(obj, info.training_stocks)
     base = make_external_base(env_id, horizon=horizon, **env_kwargs)
     scale = info.stock_scale if stock_scale is None else stock_scale
     return StockAugmentation(base, gamma=1.0, initial_stock=initial_stock, flatten=flatten, stock_scale=scale)
