@@ -265,6 +265,17 @@ class Objective(ABC):
             weights = _align_weights(weights, returns, ax)
         return _weighted_mean(self.utility(stock + returns), weights, ax)
 
+    def lattice_utility(self, stocks: Any, returns_to_go: Any, step: float) -> Any:
+        """`f(stocks + returns_to_go)` for returns-to-go known to lie on the lattice `step * Z`.
+
+        The default is the plain utility. An objective whose utility jumps where an atom of the
+        lattice can sit overrides it with a utility that is equal on the lattice but robust to
+        estimates that miss an atom by a hair (learned quantiles of a point mass scatter around
+        it): see [`ProbabilityAtLeast.lattice_utility`][rdo_gym.objectives.ProbabilityAtLeast.lattice_utility].
+        `stocks` broadcasts against `returns_to_go`; numpy or torch.
+        """
+        return self.utility(stocks + returns_to_go)
+
     def value(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
         """Reported statistic of the law of `G`: samples, or atoms with probability `weights`.
 
@@ -400,6 +411,9 @@ class ProbabilityAtLeast(Objective):
 
     tolerance = 1e-10
     """Absolute tolerance of the threshold comparison (float rounding of sums of rewards)."""
+    LATTICE_SNAP = 1e-5
+    """Relative tolerance within which `-c / step` counts as an integer in
+    [`lattice_utility`][rdo_gym.objectives.ProbabilityAtLeast.lattice_utility] (float32 stocks)."""
 
     def __init__(self, threshold: float):
         self.threshold = _finite("threshold", threshold, "ProbabilityAtLeast")
@@ -415,6 +429,27 @@ class ProbabilityAtLeast(Objective):
 
     def value_from_utility(self, initial_stock: Any, expected_utility: Any) -> Any:
         return expected_utility
+
+    def lattice_utility(self, stocks: Any, returns_to_go: Any, step: float) -> Any:
+        """`1{c + G >= 0}` for `G` on `step * Z`, compared at the midpoint below the threshold.
+
+        On the lattice, `c + G >= 0` holds exactly when `G >= k * step` with `k = ceil(-c / step)`, i.e.
+        when `G >= (k - 1/2) * step`: the same event, but an estimate of the atom `k * step` that falls
+        a hair short of it still counts. With 0/1 returns and `prob:1` (FrozenLake), half of the
+        learned quantiles of a sure success sit just below 1 and the plain indicator misses them.
+        """
+        step = _finite("step", step, "ProbabilityAtLeast.lattice_utility")
+        if step <= 0:
+            raise ValueError(f"lattice_utility: step (the lattice of the returns) must be > 0, got {step!r}")
+        # -c / step is an integer up to float rounding of the stock (float32 in observations): snap it
+        # to that integer before the ceiling, within a relative LATTICE_SNAP.
+        if _is_torch(returns_to_go):
+            units = -_like(stocks, returns_to_go) / step
+            k = (units - self.LATTICE_SNAP * units.abs().clamp(min=1.0)).ceil()
+            return (returns_to_go >= (k - 0.5) * step).to(returns_to_go.dtype)
+        units = -np.asarray(stocks, dtype=np.float64) / step
+        k = np.ceil(units - self.LATTICE_SNAP * np.maximum(np.abs(units), 1.0))
+        return (np.asarray(returns_to_go) >= (k - 0.5) * step).astype(np.float64)
 
     def __str__(self) -> str:
         return f"prob:{_fmt(self.threshold)}"

@@ -23,7 +23,7 @@ import torch as th
 from rdo_gym.objectives import Expectation, Objective
 from rdo_gym.stock import StockLayout
 
-__all__ = ["Scorer", "StockScorer", "NaiveScorer", "make_scorer", "greedy_with_random_ties",
+__all__ = ["Scorer", "StockScorer", "NaiveScorer", "make_scorer", "check_return_step", "greedy_with_random_ties",
            "greedy_with_random_ties_numpy", "TIE_BREAKS"]
 
 TIE_BREAKS = ("random", "mean")
@@ -115,12 +115,18 @@ class StockScorer(Scorer):
         objective: the [`Objective`][rdo_gym.objectives.Objective] (its `utility` works on numpy and torch).
         layout: the env's [`StockLayout`][rdo_gym.stock.StockLayout] (where the stock is, its scale).
         tie_break: one of `TIE_BREAKS`.
+        return_step: `None`, or the lattice `step * Z` every return-to-go lies on (gamma = 1 and every
+            reward a multiple of `step`): then scores use the objective's
+            [`lattice_utility`][rdo_gym.objectives.Objective.lattice_utility], equal on the lattice and
+            robust to quantiles that miss an atom by a hair (a `prob:` threshold on an atom).
     """
 
-    def __init__(self, objective: Objective, layout: StockLayout, tie_break: str = "random"):
+    def __init__(self, objective: Objective, layout: StockLayout, tie_break: str = "random",
+                 return_step: float | None = None):
         self.objective = objective
         self.layout = layout
         self.tie_break = check_tie_break(tie_break)
+        self.return_step = check_return_step(return_step, layout.gamma)
         # E[c + G] = c + E[G]: c is the same for every action, so QR-DQN's score ranks alike.
         self._ignores_stock = isinstance(objective, Expectation)
 
@@ -131,6 +137,8 @@ class StockScorer(Scorer):
 
     def scores_at(self, quantiles: Any, stocks: Any) -> Any:
         """Scores `(batch, n_actions)` at the given unscaled stocks `(batch,)`."""
+        if self.return_step is not None:
+            return self.objective.lattice_utility(stocks[:, None, None], quantiles, self.return_step).mean(1)
         return self.objective.utility(quantiles + stocks[:, None, None]).mean(1)
 
     def choose_initial_stock(self, quantiles_at: Any, observation: Any,
@@ -146,7 +154,8 @@ class StockScorer(Scorer):
         return float(stocks[index]), value
 
     def __repr__(self) -> str:
-        return f"StockScorer({self.objective}, {self.layout}, tie_break={self.tie_break!r})"
+        step = "" if self.return_step is None else f", return_step={self.return_step!r}"
+        return f"StockScorer({self.objective}, {self.layout}, tie_break={self.tie_break!r}{step})"
 
 
 class NaiveScorer(Scorer):
@@ -187,12 +196,29 @@ def check_tie_break(tie_break: str) -> str:
     return tie_break
 
 
+def check_return_step(return_step: Any, gamma: float = 1.0) -> float | None:
+    """`return_step` as a positive float (or `None`), else `ValueError`; it needs `gamma = 1`."""
+    if return_step is None:
+        return None
+    try:
+        step = float(return_step)
+    except (TypeError, ValueError):
+        step = math.nan
+    if not (math.isfinite(step) and step > 0) or isinstance(return_step, bool):
+        raise ValueError(f"return_step (the lattice step of the returns) must be a positive number or None, "
+                         f"got {return_step!r}")
+    if gamma != 1.0:
+        raise ValueError(f"return_step={return_step!r} needs gamma = 1 (discounted sums of rewards leave the "
+                         f"lattice), got gamma={gamma!r}; use return_step=None")
+    return step
+
+
 def make_scorer(objective: Objective, layout: StockLayout | None, naive: bool = False,
-                tie_break: str = "random") -> Scorer:
+                tie_break: str = "random", return_step: float | None = None) -> Scorer:
     """The scorer DηN acts with: [`NaiveScorer`][rdo_sb3.scorers.NaiveScorer] if `naive`, else
     [`StockScorer`][rdo_sb3.scorers.StockScorer]."""
     if naive:
         return NaiveScorer(objective, tie_break)
     if layout is None:
         raise ValueError("the stock-augmented scorer needs the env's StockLayout (or naive=True)")
-    return StockScorer(objective, layout, tie_break)
+    return StockScorer(objective, layout, tie_break, return_step)
