@@ -1,8 +1,10 @@
-"""The `rdo` command: `demo`, `train`, `evaluate`, `solve`, `plot`.
+"""The `rdo` command: `demo`, `train`, `tune`, `evaluate`, `solve`, `plot`.
 
     rdo demo                                            # DηN vs the exact CVaR optimum, a few minutes
     rdo train rdo/CVaRGrid-v0 -o cvar:0.1 --hyperparams relabel_stocks=true
     rdo train --resume runs/CVaRGrid-v0-detan-cvar_0.1-seed0
+    rdo tune rdo/CVaRGrid-v0 -o cvar:0.1 --n-trials 20
+    rdo train rdo/CVaRGrid-v0 --preset runs/tune/CVaRGrid-v0-detan-cvar_0.1/best.yml
     rdo evaluate runs/CVaRGrid-v0-detan-cvar_0.1-seed0
     rdo solve FrozenLake-v1 -o prob:1
     rdo plot runs/A runs/B --out returns.png
@@ -35,7 +37,7 @@ def _demo(args: argparse.Namespace, argv: list[str]) -> None:
 
 
 # Options that --resume takes from run.yml: giving them with it is an error.
-_FIXED_BY_RUN = ("env_id", "objective", "algo", "seed", "out", "hyperparams", "no_preset", "stock_range",
+_FIXED_BY_RUN = ("env_id", "objective", "algo", "seed", "out", "hyperparams", "no_preset", "preset", "stock_range",
                  "stock_scale", "gamma", "env_kwargs", "n_envs", "device", "checkpoint_every",
                  "save_replay_buffer", "eval_freq", "eval_episodes", "tensorboard_log", "force")
 
@@ -60,6 +62,11 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
     else:
         if args.env_id is None:
             raise CliError("the following arguments are required: ENV_ID (or --resume RUN)")
+        overrides = parse_hyperparams(args.hyperparams)
+        use_preset = not args.no_preset
+        if args.preset is not None:
+            _apply_preset_file(args, overrides)
+            use_preset = False  # the file's entry is the whole preset
         if args.objective is None:
             raise CliError("the following arguments are required: -o/--objective")
         steps = args.timesteps
@@ -68,14 +75,80 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
                                   tensorboard_log=None if args.tensorboard_log is None else str(args.tensorboard_log),
                                   checkpoint_every=args.checkpoint_every)
         config, _, folder = train(args.env_id, args.objective, algo=args.algo, timesteps=steps,
-                                  seed=args.seed, out=args.out, overrides=parse_hyperparams(args.hyperparams),
-                                  use_preset=not args.no_preset, stock_range=args.stock_range,
+                                  seed=args.seed, out=args.out, overrides=overrides,
+                                  use_preset=use_preset, stock_range=args.stock_range,
                                   stock_scale=args.stock_scale, gamma=args.gamma,
                                   env_kwargs=parse_hyperparams(args.env_kwargs, "--env-kwargs"), training=options,
                                   command=command_line(argv), force=args.force, progress=not args.quiet)
     print(f"trained {config.algo} on {config.env_id} for {config.objective}: {config.steps_done} steps "
           f"({config.train_seconds:.0f} s of training) -> {folder}")
     print(f"next: rdo evaluate {folder}")
+
+
+def _apply_preset_file(args: argparse.Namespace, overrides: dict) -> None:
+    """`rdo train --preset FILE`: the file's entry for ENV_ID under the command line's options (in place)."""
+    from rdo_cli.preset_file import read_preset_file
+
+    if args.no_preset:
+        raise CliError("--preset FILE and --no-preset exclude each other")
+    entry = read_preset_file(args.preset, args.env_id, args.algo)
+    merged = {**entry.overrides(), **overrides}
+    if args.algo != "detan":
+        merged.pop("relabel_stocks", None)
+    overrides.clear()
+    overrides.update(merged)
+    if args.objective is None:
+        args.objective = entry.preset.objective
+    if args.gamma is None:
+        args.gamma = entry.preset.gamma
+    if args.stock_scale is None and entry.stock_scale is not None:
+        args.stock_scale = entry.stock_scale
+    if args.stock_range is None and entry.stock_range is not None:
+        args.stock_range = entry.stock_range
+
+
+def _tune(args: argparse.Namespace, argv: list[str]) -> None:
+    from rdo_cli import tune
+
+    if args.worker_of is not None:
+        storage, name, folder = args.worker_of
+        tune.worker(storage, name, folder, index=args.worker_index, fresh_seed=args.worker_fresh_seed,
+                    quiet=args.quiet)
+        return
+    if args.resume is not None:
+        defaults = vars(build_parser().parse_args(["tune"]))
+        fixed = ("env_id", "objective", "sampler", "pruner", "n_startup_trials", "n_evaluations", "n_timesteps",
+                 "seed", "eval_episodes", "stock_range", "env_kwargs", "out")
+        given = [d for d in fixed if getattr(args, d) != defaults[d]]
+        if given:
+            raise CliError(f"--resume continues the study with its recorded settings: drop {_tune_option(given[0])} "
+                           "(only --n-trials, --n-jobs, --storage, --study-name, -q and --threads go with --resume)")
+        folder = None if args.resume is True else args.resume
+        tune.resume(folder, storage=args.storage, study_name=args.study_name, n_trials=args.n_trials,
+                    n_jobs=args.n_jobs, threads=args.threads, quiet=args.quiet)
+        return
+    if args.env_id is None:
+        raise CliError("the following arguments are required: ENV_ID (or --resume STUDY_FOLDER)")
+    if args.objective is None:
+        raise CliError("the following arguments are required: -o/--objective")
+    objective = str(parse_objective(args.objective))
+    steps = 10_000 if args.n_timesteps is None else args.n_timesteps
+    if steps < args.n_evaluations:
+        raise CliError(f"-n/--n-timesteps {steps} must be at least --n-evaluations {args.n_evaluations}")
+    stock_range = None if args.stock_range is None else tuple(float(x) for x in args.stock_range)
+    settings = tune.TuneSettings(env_id=args.env_id, objective=objective, n_timesteps=steps,
+                                 n_evaluations=args.n_evaluations, eval_episodes=args.eval_episodes, seed=args.seed,
+                                 sampler=args.sampler, pruner=args.pruner, n_startup_trials=args.n_startup_trials,
+                                 stock_range=stock_range,
+                                 env_kwargs=parse_hyperparams(args.env_kwargs, "--env-kwargs"))
+    tune.tune(settings, n_trials=20 if args.n_trials is None else args.n_trials, n_jobs=args.n_jobs,
+              storage=args.storage, study_name=args.study_name, folder=args.out, threads=args.threads,
+              quiet=args.quiet)
+
+
+def _tune_option(dest: str) -> str:
+    return {"env_id": "ENV_ID", "objective": "-o/--objective", "out": "-f/--out",
+            "n_timesteps": "-n/--n-timesteps"}.get(dest, "--" + dest.replace("_", "-"))
 
 
 def _objective_option(args: argparse.Namespace):
@@ -104,7 +177,7 @@ def _plot(args: argparse.Namespace, argv: list[str]) -> None:
               objective=_objective_option(args))
 
 
-_COMMANDS = {"demo": _demo, "train": _train, "evaluate": _evaluate, "solve": _solve, "plot": _plot}
+_COMMANDS = {"demo": _demo, "train": _train, "tune": _tune, "evaluate": _evaluate, "solve": _solve, "plot": _plot}
 
 
 def _fail(message: str, debug: bool) -> int:

@@ -119,6 +119,9 @@ def _add_train(sub) -> None:
                    help="override preset entries, values in YAML: learning_rate=1e-3 "
                    "'policy_kwargs={net_arch: [64, 64]}' relabel_stocks=true")
     p.add_argument("--no-preset", action="store_true", help="start from the algorithm's defaults, not the preset")
+    p.add_argument("--preset", type=Path, default=None, metavar="FILE",
+                   help="train with this preset file's entry for ENV_ID instead of the shipped preset (the YAML of "
+                   "rdo_envs/presets, e.g. the best.yml of rdo tune; --hyperparams and other options override it)")
     p.add_argument("--stock-range", type=_number, nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="initial stocks sampled in training, finite, e.g. -1e3 0 (default: the benchmark's; for "
                    "other envs the objective's fixed c0; required for cvar)")
@@ -147,6 +150,68 @@ def _add_train(sub) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress or evaluation lines")
 
 
+_TUNE_DESCRIPTION = """\
+Search DηN's hyperparameters with Optuna: each trial trains --n-timesteps steps with its own seed
+(--seed + the trial's number), evaluates the objective --n-evaluations times (the pruner sees each)
+and scores the last one, normalized against the exact optimum where the env has one. The best trial is
+written as a preset file, STUDY_FOLDER/best.yml, for 'rdo train --preset' and the RL Zoo's -conf.
+
+The study lives in --storage (default: a journal file in the study folder runs/tune/STUDY, no server;
+or a database URL such as postgresql://user@host/db, so that the same command on several machines
+joins one study). Its --n-trials trials are queued when it is created and the workers share them.
+Ctrl-C keeps the finished trials; 'rdo tune --resume STUDY_FOLDER' runs the rest."""
+
+
+def _add_tune(sub) -> None:
+    from rdo_cli.tune import PRUNERS, SAMPLERS
+
+    p = sub.add_parser("tune", help="search DηN's hyperparameters with Optuna; the best trial becomes a preset file",
+                       description=_TUNE_DESCRIPTION,
+                       epilog=_epilog("rdo tune rdo/CVaRGrid-v0 -o cvar:0.1 --n-trials 20 -n 1e4",
+                                      "rdo tune rdo/CVaRGrid-v0 -o cvar:0.1 --n-trials 100 --storage "
+                                      "postgresql://rdo@db/optuna --study-name cvar   # on every machine",
+                                      "rdo tune --resume runs/tune/CVaRGrid-v0-detan-cvar_0.1 --n-trials 40",
+                                      "rdo train rdo/CVaRGrid-v0 --preset "
+                                      "runs/tune/CVaRGrid-v0-detan-cvar_0.1/best.yml"))
+    _add_globals(p, top=False)
+    p.add_argument("env_id", nargs="?", default=None, metavar="ENV_ID",
+                   help="a Gymnasium id, e.g. rdo/CVaRGrid-v0 (not with --resume)")
+    p.add_argument("-o", "--objective", default=None, metavar="SPEC", help="objective spec, e.g. cvar:0.1")
+    p.add_argument("--n-trials", type=_whole(1), default=None, metavar="N",
+                   help="trials of the study in all, over all its workers (default 20; with --resume: a new total)")
+    p.add_argument("--n-jobs", type=_whole(1), default=1, metavar="N", help="worker processes here (default 1)")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="a journal file, sqlite:///FILE or a database URL (postgresql://...); default "
+                   "STUDY_FOLDER/study.journal")
+    p.add_argument("--study-name", default=None, metavar="NAME",
+                   help="the study's name (default ENV-detan-OBJECTIVE, e.g. CVaRGrid-v0-detan-cvar_0.1)")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="Optuna sampler (default tpe)")
+    p.add_argument("--pruner", choices=PRUNERS, default="median", help="Optuna pruner (default median)")
+    p.add_argument("--n-startup-trials", type=_whole(0), default=5, metavar="N",
+                   help="random trials before TPE models the results, and finished trials before the pruner "
+                   "prunes (default 5)")
+    p.add_argument("--n-evaluations", type=_whole(1), default=4, metavar="N",
+                   help="objective evaluations per trial, evenly spaced, the last at the end (default 4)")
+    p.add_argument("-n", "--n-timesteps", type=_whole(1), default=None, metavar="N",
+                   help="training steps per trial (default 10000)")
+    p.add_argument("--seed", type=_whole(0), default=0,
+                   help="trial k trains with seed SEED + k; also the evaluation episodes' seed (default 0)")
+    p.add_argument("--eval-episodes", type=_whole(2), default=200, metavar="N",
+                   help="episodes per evaluation (default 200)")
+    p.add_argument("--stock-range", type=_number, nargs=2, metavar=("LOW", "HIGH"), default=None,
+                   help="DηN's training stocks, as for rdo train (default: the benchmark's)")
+    p.add_argument("--env-kwargs", nargs="+", metavar="KEY=VALUE", default=[], help="gym.make keyword arguments")
+    p.add_argument("-f", "--out", type=Path, default=None, metavar="DIR",
+                   help="study folder: best.yml, trials.csv, each trial's evaluations (default runs/tune/STUDY)")
+    p.add_argument("--resume", type=Path, nargs="?", const=True, default=None, metavar="STUDY_FOLDER",
+                   help="continue a study: queue its failed or interrupted trials again (and more, up to "
+                   "--n-trials) and run them; a study folder, or --storage URL --study-name NAME")
+    p.add_argument("-q", "--quiet", action="store_true", help="no per-trial lines")
+    p.add_argument("--worker-of", nargs=3, default=None, metavar=("STORAGE", "NAME", "FOLDER"), help=argparse.SUPPRESS)
+    p.add_argument("--worker-index", type=_whole(1), default=1, help=argparse.SUPPRESS)
+    p.add_argument("--worker-fresh-seed", action="store_true", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="rdo", description="Optimize what you care about in the return distribution: DηN, "
                      "exact distributional DP and benchmarks.",
@@ -169,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("rdo-demo"), help="run folder (default ./rdo-demo)")
 
     _add_train(sub)
+
+    _add_tune(sub)
 
     p = sub.add_parser("evaluate", help="Monte Carlo value of a saved run, against the DP optimum if known",
                        description="Evaluate a run folder's model on its objective (or -o's); the result is "
