@@ -7,6 +7,11 @@ Importing this package registers (idempotently):
 * `rdo/CVaRGrid-v0` ([`CVaRGridEnv`][rdo_envs.cvar_grid.CVaRGridEnv]): risky short cut or safe detour, `CVaR(alpha)`.
 * `rdo/Homeostasis-v0` ([`HomeostasisEnv`][rdo_envs.homeostasis.HomeostasisEnv]): keep energy near a set point,
   `Homeostasis(setpoint, initial_level)`.
+* `rdo/WealthGoal-v0` ([`WealthGoalEnv`][rdo_envs.wealth.WealthGoalEnv]): goal-based wealth management with a
+  continuous action (the fraction held in equities), `prob:30` (reach the goal) and `cvar:alpha`; and its
+  `Discrete` twin `rdo/WealthGoalDiscrete-v0` ([`WealthGoalDiscreteEnv`][rdo_envs.wealth.WealthGoalDiscreteEnv]).
+  These two are listed in `WEALTH_ENV_IDS` (not in `ENV_IDS`, the grid benchmarks) and their documented
+  optima in `WEALTH_REFERENCE_OPTIMA`; see [`rdo_envs.wealth`][rdo_envs.wealth].
 
 `gym.make("rdo_envs:rdo/CVaRGrid-v0")` works without importing this package first. Every env
 has integer rewards, gamma = 1, a fixed horizon (time left in the observation,
@@ -27,7 +32,7 @@ Toy-text envs written by others (FrozenLake, CliffWalking, Taxi, Blackjack) in t
 tabular model) and `external_reference` (cached), see `rdo_envs.external`.
 """
 
-from rdo_envs.benchmarks import ENV_IDS, BenchmarkInfo, benchmark_info, env_class, register_envs
+from rdo_envs.benchmarks import ENV_IDS, WEALTH_ENV_IDS, BenchmarkInfo, benchmark_info, env_class, register_envs
 from rdo_envs.cvar_grid import CVaRGridEnv
 from rdo_envs.external import (
     EXTERNAL_ENV_IDS,
@@ -39,9 +44,10 @@ from rdo_envs.external import (
 from rdo_envs.gridworld import GridBenchmarkEnv
 from rdo_envs.homeostasis import HomeostasisEnv
 from rdo_envs.presets import preset, preset_env_ids
-from rdo_envs.references import REFERENCE_OPTIMA, reference, reference_table
+from rdo_envs.references import REFERENCE_OPTIMA, WEALTH_REFERENCE_OPTIMA, reference, reference_table
 from rdo_envs.stock_env import make_stock_env
 from rdo_envs.target_grid import TargetGridEnv
+from rdo_envs.wealth import WealthEnv, WealthGoalDiscreteEnv, WealthGoalEnv
 
 register_envs()
 
@@ -66,4 +72,9 @@ __all__ = [
     "external_model",
     "external_reference",
     "external_info",
+    "WEALTH_ENV_IDS",
+    "WEALTH_REFERENCE_OPTIMA",
+    "WealthEnv",
+    "WealthGoalEnv",
+    "WealthGoalDiscreteEnv",
 ]

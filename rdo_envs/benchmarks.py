@@ -12,9 +12,10 @@ from rdo_envs.cvar_grid import CVaRGridEnv
 from rdo_envs.gridworld import GridBenchmarkEnv
 from rdo_envs.homeostasis import HomeostasisEnv
 from rdo_envs.target_grid import TargetGridEnv
+from rdo_envs.wealth import WealthEnv, WealthGoalDiscreteEnv, WealthGoalEnv
 from rdo_gym.objectives import Homeostasis, Objective
 
-__all__ = ["ENV_IDS", "BenchmarkInfo", "benchmark_info", "env_class", "register_envs",
+__all__ = ["ENV_IDS", "WEALTH_ENV_IDS", "BenchmarkInfo", "benchmark_info", "env_class", "register_envs",
            "default_kwargs", "check_objective_for_env"]
 
 _CLASSES: dict[str, type[GridBenchmarkEnv]] = {
@@ -23,10 +24,20 @@ _CLASSES: dict[str, type[GridBenchmarkEnv]] = {
     "rdo/Homeostasis-v0": HomeostasisEnv,
 }
 ENV_IDS: tuple[str, ...] = tuple(_CLASSES)
-"""The registered benchmark ids."""
+"""The registered grid benchmark ids (one-hot cell observations, `Discrete` actions)."""
+
+_WEALTH_CLASSES: dict[str, type[WealthEnv]] = {
+    "rdo/WealthGoal-v0": WealthGoalEnv,
+    "rdo/WealthGoalDiscrete-v0": WealthGoalDiscreteEnv,
+}
+WEALTH_ENV_IDS: tuple[str, ...] = tuple(_WEALTH_CLASSES)
+"""The registered wealth-management benchmark ids (continuous `Box(0, 1, (1,))` actions and their
+`Discrete` twin; [`rdo_envs.wealth`][rdo_envs.wealth]). [`env_class`][rdo_envs.benchmarks.env_class],
+[`benchmark_info`][rdo_envs.benchmarks.benchmark_info], `rdo_envs.reference` and `rdo_envs.make_stock_env`
+take them like the grid ids."""
 
 
-def default_kwargs(cls: type[GridBenchmarkEnv]) -> dict[str, Any]:
+def default_kwargs(cls: type[GridBenchmarkEnv] | type[WealthEnv]) -> dict[str, Any]:
     """The default dynamics kwargs of a benchmark class (its `__init__` defaults)."""
     params = inspect.signature(cls.__init__).parameters.values()
     return {p.name: p.default for p in params
@@ -40,18 +51,20 @@ def register_envs() -> None:
     attributes of the env class (`gym.spec(id).entry_point`), see
     [`benchmark_info`][rdo_envs.benchmarks.benchmark_info].
     """
-    for env_id, cls in _CLASSES.items():
+    for env_id, cls in {**_CLASSES, **_WEALTH_CLASSES}.items():
         if env_id not in gym.registry:
             gym.register(id=env_id, entry_point=f"{cls.__module__}:{cls.__name__}",
                          kwargs=default_kwargs(cls))
 
 
-def env_class(env_id: str) -> type[GridBenchmarkEnv]:
-    """The env class of a benchmark id (`"rdo/CVaRGrid-v0"`, with or without `"rdo_envs:"`)."""
+def env_class(env_id: str) -> type[GridBenchmarkEnv] | type[WealthEnv]:
+    """The env class of a benchmark id (`"rdo/CVaRGrid-v0"`, with or without `"rdo_envs:"`; the grid ids
+    `ENV_IDS` and the wealth ids `WEALTH_ENV_IDS`)."""
     name = env_id.split(":", 1)[1] if isinstance(env_id, str) and ":" in env_id else env_id
-    if name not in _CLASSES:
-        raise ValueError(f"unknown rdo benchmark id {env_id!r}; expected one of {list(ENV_IDS)}")
-    return _CLASSES[name]
+    classes = {**_CLASSES, **_WEALTH_CLASSES}
+    if name not in classes:
+        raise ValueError(f"unknown rdo benchmark id {env_id!r}; expected one of {list(ENV_IDS + WEALTH_ENV_IDS)}")
+    return classes[name]
 
 
 @dataclass(frozen=True)
@@ -66,7 +79,7 @@ class BenchmarkInfo:
     """
 
     env_id: str
-    env_class: type[GridBenchmarkEnv]
+    env_class: type[GridBenchmarkEnv] | type[WealthEnv]
     default_objectives: tuple[str, ...]
     gamma: float
     training_stocks: tuple[int, int]

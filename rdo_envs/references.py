@@ -21,7 +21,8 @@ from rdo_envs.benchmarks import ENV_IDS, check_objective_for_env, env_class
 from rdo_gym.dp.comparison import ExactReference
 from rdo_gym.objectives import Objective, make_objective
 
-__all__ = ["REFERENCE_OPTIMA", "reference", "reference_table", "markdown_table", "python_literal"]
+__all__ = ["REFERENCE_OPTIMA", "WEALTH_REFERENCE_OPTIMA", "reference", "reference_table", "markdown_table",
+           "python_literal"]
 
 
 def _ref(env_id: str, objective: str, optimum: float, risk_neutral: float, naive: float | None,
@@ -49,6 +50,25 @@ REFERENCE_OPTIMA: dict[tuple[str, str], ExactReference] = dict([
 ])
 """`(env_id, objective spec) -> ExactReference` for the default kwargs, numbers only (no laws of `G`, no
 solution; generated, see the module doc).
+"""
+
+WEALTH_REFERENCE_OPTIMA: dict[tuple[str, str], ExactReference] = dict([
+    # reference_table(WEALTH_ENV_IDS), printed by python_literal
+    _ref('rdo/WealthGoal-v0', 'prob:30', 0.7763576386, 0.5954625813, None, -30.0),
+    _ref('rdo/WealthGoal-v0', 'cvar:0.1', 10.0, -20.6351659657, 10.0, -10.0),
+    _ref('rdo/WealthGoal-v0', 'cvar:0.25', 11.2947584077, -9.4423258436, 10.0, -15.0),
+    _ref('rdo/WealthGoal-v0', 'cvar:0.5', 16.8729171338, 6.1345780622, 10.248449496, -32.0),
+    _ref('rdo/WealthGoal-v0', 'mean', 46.6285018764, 46.6285018764, None, 0.0),
+    _ref('rdo/WealthGoalDiscrete-v0', 'prob:30', 0.7637556927, 0.5952783759, None, -30.0),
+    _ref('rdo/WealthGoalDiscrete-v0', 'cvar:0.1', 10.0, -20.6351823548, 10.0, -10.0),
+    _ref('rdo/WealthGoalDiscrete-v0', 'cvar:0.25', 10.4714588852, -9.442444622, 10.0, -13.0),
+    _ref('rdo/WealthGoalDiscrete-v0', 'cvar:0.5', 16.2865305203, 6.1311100423, 10.2365866389, -32.0),
+    _ref('rdo/WealthGoalDiscrete-v0', 'mean', 46.5453979945, 46.5453979945, None, 0.0),
+])
+"""The same for the wealth benchmarks (`WEALTH_ENV_IDS`, default kwargs). `rdo/WealthGoal-v0` is the
+continuous-action env: its optimum is the exact optimum over every risky fraction in `[0, 1]` (the DP on
+the breakpoint model, [`WealthEnv.exact_model`][rdo_envs.wealth.WealthEnv.exact_model]);
+`rdo/WealthGoalDiscrete-v0` is the 5-level twin's own optimum.
 """
 
 
@@ -79,7 +99,7 @@ def reference(env_id: str, objective: Objective | str, **kwargs: Any) -> ExactRe
 
 def reference_table(env_ids: tuple[str, ...] = ENV_IDS) -> dict[tuple[str, str], ExactReference]:
     """Freshly computed references of every benchmark's `reference_objectives` (default kwargs),
-    keyed as `REFERENCE_OPTIMA`."""
+    keyed as `REFERENCE_OPTIMA` (`reference_table(WEALTH_ENV_IDS)`: as `WEALTH_REFERENCE_OPTIMA`)."""
     return {(env_id, spec): reference(env_id, spec) for env_id in env_ids
             for spec in env_class(env_id).reference_objectives}
 

@@ -8,6 +8,7 @@ import gymnasium as gym
 
 from rdo_envs.benchmarks import check_objective_for_env
 from rdo_envs.gridworld import GridBenchmarkEnv
+from rdo_envs.wealth import WealthEnv
 from rdo_gym.objectives import Objective, make_objective
 from rdo_gym.stock import StockAugmentation, UniformStock
 
@@ -43,7 +44,7 @@ def make_stock_env(env_id: str, objective: Objective | str | None = None, *,
     `initial_stock=reference(env_id, objective).initial_stock`. No DP is run.
 
     Args:
-        env_id: A benchmark id (`"rdo/CVaRGrid-v0"`).
+        env_id: A benchmark id (`"rdo/CVaRGrid-v0"`, or a wealth id such as `"rdo/WealthGoalDiscrete-v0"`).
         objective: An [`Objective`][rdo_gym.objectives.Objective] or spec, checked against the env (e.g. the
             homeostasis initial level), or `None`.
         initial_stock: `c0`, a number or a sampler `rng -> float`; overrides the default above.
@@ -58,7 +59,7 @@ def make_stock_env(env_id: str, objective: Objective | str | None = None, *,
     """
     env = gym.make(env_id, **kwargs)
     base = env.unwrapped
-    if not isinstance(base, GridBenchmarkEnv):
+    if not isinstance(base, (GridBenchmarkEnv, WealthEnv)):
         env.close()
         raise ValueError(f"make_stock_env needs an rdo benchmark id, got {env_id!r}")
     obj = None if objective is None else make_objective(objective)
