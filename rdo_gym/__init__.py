@@ -17,6 +17,7 @@ from rdo_gym.objectives import (
     make_objective,
 )
 from rdo_gym.stock import (
+    REPRESENTATIONS,
     ChoiceStock,
     StockAugmentation,
     StockLayout,
@@ -42,6 +43,7 @@ __all__ = [
     "check_gamma",
     "StockAugmentation",
     "StockLayout",
+    "REPRESENTATIONS",
     "StockRange",
     "UniformStock",
     "ChoiceStock",

@@ -22,13 +22,16 @@ from gymnasium import spaces
 from rdo_gym.objectives import check_gamma
 
 __all__ = ["StockAugmentation", "StockLayout", "StockRange", "UniformStock", "ChoiceStock", "make_initial_stock",
-           "find_stock_wrapper"]
+           "find_stock_wrapper", "REPRESENTATIONS", "DEFAULT_DISCOUNTED_REPRESENTATION", "check_representation"]
 
 STOCK_KEY = "stock"
 OBSERVATION_KEY = "observation"
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT32_TINY = float(np.finfo(np.float32).tiny)
+DEFAULT_DISCOUNTED_REPRESENTATION = "raw"
+"""The representation [`StockAugmentation`][rdo_gym.stock.StockAugmentation] uses for `gamma < 1` when none is
+given (`docs/benchmarks.md`, "Long episodes: stock representation", has the measurement)."""
 _FLOAT32_EXACT = 2.0**24  # beyond it, float32 cannot hold every integer: the observed stock is rounded
 _isfinite = math.isfinite
 # Reward types converted with a plain float(): the generic numpy checks cost ~1 us per step.
@@ -332,18 +335,49 @@ def _support(initial_stock: InitialStock) -> StockRange | None:
     return support if isinstance(support, StockRange) else None
 
 
+REPRESENTATIONS = ("raw", "discounted")
+"""How [`StockAugmentation`][rdo_gym.stock.StockAugmentation] puts the stock in the observation: `"raw"`
+(`scale * C_t`) or `"discounted"` (`scale * X_t` and `gamma^t`, bounded for any episode length)."""
+
+
+def check_representation(representation: Any) -> str:
+    """`representation` if it is one of [`REPRESENTATIONS`][rdo_gym.stock.REPRESENTATIONS], else `ValueError`."""
+    if representation not in REPRESENTATIONS:
+        raise ValueError(f"representation must be one of {REPRESENTATIONS} (how the observation carries the "
+                         f"stock: 'raw' = scale * C_t, 'discounted' = scale * gamma^t C_t and gamma^t), got "
+                         f"{representation!r}")
+    return representation
+
+
 @dataclass(frozen=True)
 class StockLayout:
     """How a [`StockAugmentation`][rdo_gym.stock.StockAugmentation] env presents the stock: written by the wrapper,
     read by every agent, the command line and the evaluation (one description, never re-specified).
 
+    Whatever the representation, [`read`][rdo_gym.stock.StockLayout.read] gives the unscaled stock `C_t` and
+    [`with_stocks`][rdo_gym.stock.StockLayout.with_stocks] writes one, so readers never depend on it.
+
     Attributes:
         gamma: the discount of the stock recursion `C_{t+1} = (C_t + R_{t+1}) / gamma`.
-        scale: the observation carries `scale * C_t` (float32).
-        key: the Dict observation key holding the stock (a `(1,)` Box), or `None` when flat.
-        index: the stock's index in a flat 1-D Box observation (the last entry), or `None`.
+        scale: the factor on the stock entry of the observation (float32).
+        key: the Dict observation key holding the stock (a `(1,)` Box, `(2,)` when discounted), or `None`
+            when flat.
+        index: the stock's index in a flat 1-D Box observation, or `None`: the last entry (`"raw"`), the
+            second to last with `gamma^t` last (`"discounted"`).
         support: the initial-stock sampler's [`StockRange`][rdo_gym.stock.StockRange], or `None` for a sampler that
             does not expose one.
+        representation: `"raw"`: the stock entry is `scale * C_t`. `"discounted"`: it is `scale * X_t`, with
+            `X_t = gamma^t C_t = c0 + sum_{k<t} gamma^k R_{k+1}`, followed by `gamma^t`; both stay bounded
+            however long the episode, and `C_t = X_t / gamma^t`.
+
+    Examples:
+        >>> import numpy as np
+        >>> layout = StockLayout(0.5, 0.5, None, 2, None, "discounted")
+        >>> obs = np.array([7.0, 7.0, 1.5, 0.25])        # X = 3 (scaled 1.5), gamma^t = 0.25 (t = 2)
+        >>> float(layout.read(obs))                       # C = X / gamma^t
+        12.0
+        >>> layout.with_stocks(obs, [4.0]).tolist()       # C = 4 at the same time: X = 0.25 * 4 = 1
+        [[7.0, 7.0, 0.5, 0.25]]
     """
 
     gamma: float
@@ -351,37 +385,77 @@ class StockLayout:
     key: str | None
     index: int | None
     support: StockRange | None
+    representation: str = "raw"
+
+    @property
+    def discounted(self) -> bool:
+        """Whether the observation carries `(scale * X_t, gamma^t)` rather than `scale * C_t`."""
+        return self.representation == "discounted"
+
+    @property
+    def size(self) -> int:
+        """How many observation entries describe the stock: 1 (`"raw"`) or 2 (`"discounted"`)."""
+        return 2 if self.discounted else 1
+
+    def _entries(self, observation: Any) -> tuple[Any, Any]:
+        """The scaled stock entry and the `gamma^t` entry (`None` when raw) of (a batch of) observations."""
+        if self.key is not None:
+            stock = observation[self.key]
+            return stock[..., 0], (stock[..., 1] if self.discounted else None)
+        return observation[..., self.index], (observation[..., self.index + 1] if self.discounted else None)
 
     def read(self, observation: Any) -> Any:
-        """Unscaled stocks `C` of (a batch of) observations, numpy arrays or torch tensors alike."""
-        if self.key is not None:
-            return observation[self.key][..., 0] / self.scale
-        return observation[..., self.index] / self.scale
+        """Unscaled stocks `C` of (a batch of) observations, numpy arrays or torch tensors alike.
+
+        Discounted: `X_t / gamma^t` (in float64 for numpy arrays), `+-inf` once `gamma^t` underflowed to 0
+        in the observation (`nan` when `X_t` is 0 too); [`read_discounted`][rdo_gym.stock.StockLayout.read_discounted] never divides.
+        """
+        scaled, discount = self._entries(observation)
+        if discount is None:
+            return scaled / self.scale
+        if isinstance(scaled, np.ndarray) or np.isscalar(scaled):  # float64: C may exceed float32's range
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return np.asarray(scaled, dtype=np.float64) / self.scale / np.asarray(discount, dtype=np.float64)
+        return scaled / self.scale / discount
+
+    def read_discounted(self, observation: Any) -> tuple[Any, Any]:
+        """`(X, gamma^t)` of (a batch of) observations, with `X = gamma^t C` unscaled: the form that
+        stays finite in long discounted episodes. A raw layout does not carry `gamma^t`: it gives
+        `(C, 1)`, and `X + gamma^t G = C + G` still holds."""
+        scaled, discount = self._entries(observation)
+        x = scaled / self.scale
+        if discount is None:
+            discount = x * 0 + 1  # ones of x's type, shape and device
+        return x, discount
 
     def with_stocks(self, observation: Any, stocks: Any) -> Any:
         """A batch of `len(stocks)` copies of one unbatched numpy `observation` carrying the
-        unscaled `stocks`."""
+        unscaled `stocks` (discounted: `X = gamma^t C` at the observation's own `gamma^t`)."""
         stocks = np.asarray(stocks, dtype=np.float64).reshape(-1)
         k = stocks.shape[0]
         if self.key is not None:
             out = {key: np.repeat(np.asarray(v)[None], k, axis=0) for key, v in observation.items()}
-            out[self.key][:, 0] = stocks * self.scale
-            return out
-        out = np.repeat(np.asarray(observation)[None], k, axis=0)
-        out[:, self.index] = stocks * self.scale
+            target, column = out[self.key], 0
+        else:
+            out = np.repeat(np.asarray(observation)[None], k, axis=0)
+            target, column = out, self.index
+        if self.discounted:
+            stocks = stocks * target[:, column + 1].astype(np.float64)
+        target[:, column] = stocks * self.scale
         return out
 
     def same_stock(self, observation: Any, other: Any) -> bool:
-        """Whether two unbatched observations are equal apart from their stock."""
+        """Whether two unbatched observations are equal apart from their stock (and `gamma^t`)."""
         if self.key is not None:
             return all(np.array_equal(observation[k], other[k]) for k in observation if k != self.key)
         a, b = np.asarray(observation), np.asarray(other)
-        return np.array_equal(np.delete(a, self.index), np.delete(b, self.index))
+        drop = list(range(self.index, self.index + self.size))
+        return np.array_equal(np.delete(a, drop), np.delete(b, drop))
 
     def check_matches(self, other: StockLayout, what: str = "the env") -> None:
         """Raise `ValueError` naming the first setting in which `other` differs (the support
         may differ: it only describes how training stocks were drawn)."""
-        for name in ("gamma", "scale", "key", "index"):
+        for name in ("gamma", "scale", "representation", "key", "index"):
             mine, theirs = getattr(self, name), getattr(other, name)
             same = math.isclose(mine, theirs, rel_tol=1e-12) if isinstance(mine, float) else mine == theirs
             if not same:
@@ -410,7 +484,15 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             [`stock`][rdo_gym.stock.StockAugmentation.stock] are unscaled. With `gamma < 1`, `C_t` grows like
             `gamma^-t`: in float32 it would overflow after `~88 / -ln(gamma)` steps without rewards (8800 for
             0.99), so the observed value saturates at the float32 range (with one warning) instead
-            of becoming `inf`; the float64 `info` values stay exact.
+            of becoming `inf`; the float64 `info` values stay exact. The `"discounted"` representation
+            avoids this growth.
+        representation: how the observation carries the stock ([`StockLayout`][rdo_gym.stock.StockLayout]):
+            `"raw"`: one entry `stock_scale * C_t`; `"discounted"`: two entries, `stock_scale * X_t` with
+            `X_t = gamma^t C_t = c0 + sum_{k<t} gamma^k R_{k+1}` (bounded when the rewards are), then
+            `gamma^t` (in `(0, 1]`), so the network's stock input never drifts with the episode length.
+            `None` (the default): `"raw"` for `gamma = 1`, where both carry the same `C_t = X_t`, and
+            [`DEFAULT_DISCOUNTED_REPRESENTATION`][rdo_gym.stock.DEFAULT_DISCOUNTED_REPRESENTATION] for `gamma < 1`.
+            Agents read `C_t` through the layout either way.
 
     `info` (on reset and step) carries `"stock"` (`C_t`), `"initial_stock"` (`c0`) and
     `"discounted_return"` (`sum_{k<t} gamma^k R_{k+1}`). Rewards pass through unchanged; a
@@ -429,14 +511,29 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         4.0
         >>> env.stock_layout.index, env.stock_layout.support
         (4, StockRange(low=-2.0, high=2.0, integer=False))
+
+        The discounted representation carries `X_t = gamma^t C_t` and `gamma^t` instead:
+
+        >>> env = StockAugmentation(gym.make("CartPole-v1"), gamma=0.5, flatten=True, representation="discounted")
+        >>> obs, info = env.reset(seed=0, options={"initial_stock": 1.0})
+        >>> obs, *_, info = env.step(0)
+        >>> obs[-2:].tolist(), info["stock"], float(env.stock_layout.read(obs))   # X_1 = 1 + 1, gamma^1 = 0.5
+        ([2.0, 0.5], 4.0, 4.0)
     """
 
     def __init__(self, env: gym.Env, gamma: float = 1.0, initial_stock: InitialStock = 0.0, *,
-                 flatten: bool = False, stock_scale: float = 1.0):
-        gym.utils.RecordConstructorArgs.__init__(
-            self, gamma=gamma, initial_stock=initial_stock, flatten=flatten, stock_scale=stock_scale)
-        gym.Wrapper.__init__(self, env)
+                 flatten: bool = False, stock_scale: float = 1.0, representation: str | None = None):
         self.gamma = check_gamma(gamma)
+        if representation is None:
+            representation = "raw" if self.gamma == 1.0 else DEFAULT_DISCOUNTED_REPRESENTATION
+        self.representation = check_representation(representation)
+        # The resolved representation is recorded, so that gym.make(env.spec) rebuilds this very layout.
+        gym.utils.RecordConstructorArgs.__init__(
+            self, gamma=gamma, initial_stock=initial_stock, flatten=flatten, stock_scale=stock_scale,
+            representation=self.representation)
+        gym.Wrapper.__init__(self, env)
+        self._discounted = self.representation == "discounted"
+        width = 2 if self._discounted else 1
         if isinstance(initial_stock, (str, bytes)):
             initial_stock = make_initial_stock(initial_stock)
         if not callable(initial_stock):
@@ -456,7 +553,10 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self.flatten = bool(flatten)
 
         inner = env.observation_space
-        stock_space = spaces.Box(-np.inf, np.inf, shape=(1,), dtype=np.float32)
+        # discounted: (scale * X_t, gamma^t), gamma^t in [0, 1] (0 once it underflows float32)
+        stock_low, stock_high = [-np.inf, 0.0][:width], [np.inf, 1.0][:width]
+        stock_space = spaces.Box(np.array(stock_low, dtype=np.float32), np.array(stock_high, dtype=np.float32),
+                                 dtype=np.float32)
         if self.flatten:
             if not isinstance(inner, spaces.Box) or len(inner.shape) != 1:
                 raise ValueError(
@@ -466,7 +566,7 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
             dtype = inner.dtype if np.issubdtype(inner.dtype, np.floating) else np.float32
             self._flat_dtype = np.dtype(dtype)
             self.observation_space = spaces.Box(
-                np.append(inner.low, -np.inf).astype(dtype), np.append(inner.high, np.inf).astype(dtype),
+                np.append(inner.low, stock_low).astype(dtype), np.append(inner.high, stock_high).astype(dtype),
                 dtype=dtype)
             self._dict_inner = False
         elif isinstance(inner, spaces.Dict):
@@ -486,10 +586,10 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._stock_rng: np.random.Generator | None = None
         self._saturation_warned = False
         self._rounding_warned = False
-        self._stock_template = np.zeros(1, dtype=np.float32)  # copying it beats np.array([x], ...)
-        flat_index = self.observation_space.shape[0] - 1 if self.flatten else None
+        self._stock_template = np.zeros(width, dtype=np.float32)  # copying it beats np.array([x], ...)
+        flat_index = self.observation_space.shape[0] - width if self.flatten else None
         self.stock_layout = StockLayout(self.gamma, self.stock_scale, None if self.flatten else STOCK_KEY,
-                                        flat_index, _support(self.initial_stock))
+                                        flat_index, _support(self.initial_stock), self.representation)
 
     # -- state ------------------------------------------------------------------------------------
     @property
@@ -531,7 +631,7 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         self._t = 0
         info["stock"] = info["initial_stock"] = c0  # C_0 = c0
         info["discounted_return"] = 0.0
-        return self._augment(obs, c0), info
+        return self._augment(obs, c0, c0), info
 
     def step(self, action):
         obs, reward, terminated, truncated, info = self.env.step(action)
@@ -552,7 +652,7 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         info["stock"] = stock
         info["initial_stock"] = c0 = self._c0
         info["discounted_return"] = x - c0
-        return self._augment(obs, stock), reward, terminated, truncated, info
+        return self._augment(obs, stock, x), reward, terminated, truncated, info
 
     # -- helpers ----------------------------------------------------------------------------------
     def _check_reward(self, reward: SupportsFloat) -> float:
@@ -573,17 +673,25 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
                              "must be finite")
         return r
 
-    def _augment(self, obs: Any, stock: float) -> Any:
-        scaled = self.stock_scale * stock
+    def _augment(self, obs: Any, stock: float, x: float) -> Any:
+        scaled = self.stock_scale * (x if self._discounted else stock)
         if not -_FLOAT32_EXACT <= scaled <= _FLOAT32_EXACT:
             scaled = self._large(scaled)
         if self.flatten:
+            if self._discounted:
+                out = np.empty(obs.shape[0] + 2, dtype=self._flat_dtype)
+                out[:-2] = obs
+                out[-2] = scaled
+                out[-1] = self._discount
+                return out
             out = np.empty(obs.shape[0] + 1, dtype=self._flat_dtype)
             out[:-1] = obs
             out[-1] = scaled
             return out
         stock_array = self._stock_template.copy()  # a new array each step (agents keep references)
         stock_array[0] = scaled
+        if self._discounted:
+            stock_array[1] = self._discount
         if self._dict_inner:
             return {**obs, STOCK_KEY: stock_array}
         return {OBSERVATION_KEY: obs, STOCK_KEY: stock_array}

@@ -77,6 +77,8 @@ class Scorer(ABC):
     objective: Objective
     tie_break: str = "random"
     """One of `TIE_BREAKS`."""
+    return_step: float | None = None
+    """The lattice of the returns, or `None`: see [`StockScorer`][rdo_sb3.scorers.StockScorer]."""
 
     @abstractmethod
     def scores(self, quantiles: Any, observations: Any) -> Any:
@@ -129,10 +131,26 @@ class StockScorer(Scorer):
         self.return_step = check_return_step(return_step, layout.gamma)
         # E[c + G] = c + E[G]: c is the same for every action, so QR-DQN's score ranks alike.
         self._ignores_stock = isinstance(objective, Expectation)
+        # A discounted layout carries (X, gamma^t) with X = gamma^t C. For a positively homogeneous f,
+        # f(X + gamma^t G) = gamma^(t k) f(C + G): the same argmax and the same ties, without dividing by a
+        # gamma^t that may be tiny (or 0 once float32 underflows: then every action ties, at f(X)).
+        self._discounted_form = layout.discounted and objective.homogeneous and self.return_step is None
 
     def scores(self, quantiles: Any, observations: Any) -> Any:
+        """Action scores `(batch, n_actions)` at the observations' stocks.
+
+        With a discounted layout and a positively homogeneous utility (every objective allowed for
+        `gamma < 1`) the scores are `mean_i f(X + gamma^t theta_i)`, a positive multiple of
+        `mean_i f(C + theta_i)` at each observation: the same greedy action and ties, computed
+        without `C = X / gamma^t`. (The `prob:` rounding tolerance `x >= -1e-10` then applies to
+        `X + gamma^t G`, i.e. `1e-10 / gamma^t` on `C + G`: below float32's resolution of the stock for
+        `gamma^t > 1e-3`.)
+        """
         if self._ignores_stock:
             return quantiles.mean(1)
+        if self._discounted_form:
+            x, discount = self.layout.read_discounted(observations)
+            return self.objective.utility(x[:, None, None] + discount[:, None, None] * quantiles).mean(1)
         return self.scores_at(quantiles, self.layout.read(observations))
 
     def scores_at(self, quantiles: Any, stocks: Any) -> Any:
@@ -161,9 +179,10 @@ class StockScorer(Scorer):
 class NaiveScorer(Scorer):
     """The stock-free baseline: the objective's statistic of the return-to-go quantiles."""
 
-    def __init__(self, objective: Objective, tie_break: str = "random"):
+    def __init__(self, objective: Objective, tie_break: str = "random", return_step: float | None = None):
         self.objective = objective
         self.tie_break = check_tie_break(tie_break)
+        self.return_step = check_return_step(return_step)
 
     def scores(self, quantiles: Any, observations: Any = None) -> Any:
         obj = self.objective
@@ -171,7 +190,11 @@ class NaiveScorer(Scorer):
             value = obj.value(quantiles, axis=1)
         else:
             c0 = obj.initial_stock
-            value = obj.value_from_utility(c0, obj.utility(quantiles + c0).mean(1))
+            if self.return_step is None:
+                utilities = obj.utility(quantiles + c0)
+            else:
+                utilities = obj.lattice_utility(c0, quantiles, self.return_step)
+            value = obj.value_from_utility(c0, utilities.mean(1))
         return value if obj.higher_is_better else -value
 
     def choose_initial_stock(self, quantiles_at: Any, observation: Any,
@@ -218,7 +241,7 @@ def make_scorer(objective: Objective, layout: StockLayout | None, naive: bool = 
     """The scorer DηN acts with: [`NaiveScorer`][rdo_sb3.scorers.NaiveScorer] if `naive`, else
     [`StockScorer`][rdo_sb3.scorers.StockScorer]."""
     if naive:
-        return NaiveScorer(objective, tie_break)
+        return NaiveScorer(objective, tie_break, return_step)
     if layout is None:
         raise ValueError("the stock-augmented scorer needs the env's StockLayout (or naive=True)")
     return StockScorer(objective, layout, tie_break, return_step)

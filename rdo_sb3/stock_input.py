@@ -2,8 +2,10 @@
 stocks into batches of torch observations (stock relabelling).
 
 Conventions (`docs/core.md`): the observation carries `scale * C_t` where `C_t` is the
-unscaled stock, `C_{t+1} = (C_t + R_{t+1}) / gamma`. The layout is written by
-[`StockAugmentation`][rdo_gym.stock.StockAugmentation]; agents read it, they never re-specify it.
+unscaled stock, `C_{t+1} = (C_t + R_{t+1}) / gamma` (the `"raw"` representation), or `scale * X_t` and
+`gamma^t` with `X_t = gamma^t C_t` (`"discounted"`). The layout is written by
+[`StockAugmentation`][rdo_gym.stock.StockAugmentation]; agents read it, they never re-specify it, and read
+and write `C_t` through it whatever the representation.
 """
 
 from __future__ import annotations
@@ -51,12 +53,36 @@ def read_stock_layout(env: gym.Env | VecEnv) -> StockLayout | None:
     return layout if isinstance(layout, StockLayout) else None
 
 
-def write_stocks(layout: StockLayout, observations: Any, stocks: th.Tensor) -> Any:
-    """A copy of a batch of torch `observations` carrying the unscaled `stocks` `(batch,)`."""
+def write_stocks(layout: StockLayout, observations: Any, stocks: th.Tensor, where: th.Tensor | None = None) -> Any:
+    """A copy of a batch of torch `observations` carrying the unscaled `stocks` `(batch,)`.
+
+    With a discounted layout the entry written is `scale * gamma^t * C`, at each observation's own
+    `gamma^t` (left unchanged), so that reading it back gives `C`. `where` (a boolean `(batch,)`):
+    write only those rows, and leave the others bit for bit as they were (reading `C` and writing it
+    back would round `X = gamma^t (X / gamma^t)`, and give NaN once `gamma^t` underflowed).
+
+    Examples:
+        >>> import torch as th
+        >>> from rdo_gym import StockLayout
+        >>> layout = StockLayout(0.5, 1.0, None, 1, None, "discounted")
+        >>> obs = th.tensor([[9.0, 3.0, 0.25], [9.0, 1.0, 1.0]])  # X = 3 at gamma^t = 0.25: C = 12
+        >>> write_stocks(layout, obs, th.tensor([4.0, 4.0]), where=th.tensor([True, False])).tolist()
+        [[9.0, 1.0, 0.25], [9.0, 1.0, 1.0]]
+    """
     if layout.key is not None:
         old = observations[layout.key]
-        new = (stocks * layout.scale).to(old.dtype).view(-1, *([1] * (old.dim() - 1))).expand_as(old).clone()
+        if layout.discounted:
+            new = old.clone()
+            value = (stocks * old[..., 1] * layout.scale).to(old.dtype)
+            new[..., 0] = value if where is None else th.where(where, value, old[..., 0])
+        else:
+            value = (stocks * layout.scale).to(old.dtype).view(-1, *([1] * (old.dim() - 1))).expand_as(old)
+            new = value.clone() if where is None else th.where(where.view(-1, *([1] * (old.dim() - 1))), value, old)
         return {**observations, layout.key: new}
     out = observations.clone()
-    out[..., layout.index] = (stocks * layout.scale).to(out.dtype)
+    value = stocks * layout.scale
+    if layout.discounted:
+        value = value * out[..., layout.index + 1]
+    value = value.to(out.dtype)
+    out[..., layout.index] = value if where is None else th.where(where, value, out[..., layout.index])
     return out

@@ -334,7 +334,8 @@ def test_recreate_from_spec_and_pickle(initial_stock):
     env = StockAugmentation(gym.make("CartPole-v1"), gamma=0.9, initial_stock=initial_stock,
                             flatten=True, stock_scale=0.5)
     assert env.spec.additional_wrappers[-1].kwargs == {
-        "gamma": 0.9, "initial_stock": initial_stock, "flatten": True, "stock_scale": 0.5}
+        "gamma": 0.9, "initial_stock": initial_stock, "flatten": True, "stock_scale": 0.5,
+        "representation": env.representation}
     copies = [gym.make(env.spec), pickle.loads(pickle.dumps(env)), cloudpickle.loads(cloudpickle.dumps(env))]
     reference = [env.reset(seed=4)] + [env.step(1) for _ in range(3)]
     for copy in copies:
