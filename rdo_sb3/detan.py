@@ -65,6 +65,12 @@ class DEtaN(ObjectiveAgentMixin, QRDQN):
             return, then uniformly); neither overrides the objective (`docs/agent.md`).
         kappa: the Huber threshold of the quantile loss, `>= 0` (`1.0`: QR-DQN's loss; `0`: the
             pure quantile loss); see [`rdo_sb3.losses.quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss].
+        return_step: `None` (the default), or the lattice `step * Z` the returns live on when gamma = 1
+            and every reward is a multiple of `step` (FrozenLake, CliffWalking, Taxi: 1; Blackjack: 0.5).
+            Scores then use the objective's
+            [`lattice_utility`][rdo_gym.objectives.Objective.lattice_utility]: the same objective, but a
+            `prob:` threshold on an atom is compared half a step below it, so learned quantiles of the
+            atom that fall a hair short still count (`docs/agent.md`).
         loss_method: how the loss is computed, with the same value and gradient: `"auto"` (the
             default), `"sorted"` (`O((N + M) log M)` per sample) or `"pairwise"` (sb3-contrib's
             `batch x N x N` tensor); see [`rdo_sb3.losses.quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss].
@@ -134,11 +140,12 @@ class DEtaN(ObjectiveAgentMixin, QRDQN):
         tie_break: str = "random",
         kappa: float = 1.0,
         loss_method: str = "auto",
+        return_step: float | None = None,
     ):
         self.kappa = check_kappa(kappa)
         self.loss_method = check_method(loss_method, "loss_method")
         env = self._init_objective(env, verbose, objective=objective, naive=naive, tie_break=tie_break,
-                                   relabel_stocks=relabel_stocks, stock_range=stock_range)
+                                   relabel_stocks=relabel_stocks, stock_range=stock_range, return_step=return_step)
         gamma = self._env_gamma(gamma)
         if env is not None:
             check_policy_fits(policy, env.observation_space)

@@ -132,7 +132,8 @@ class ObjectiveAgentMixin:
 
     def _init_objective(self, env: GymEnv | str | None, verbose: int, *, objective: Objective | str, naive: bool,
                         tie_break: str, relabel_stocks: bool | float,
-                        stock_range: tuple[float, float] | StockRange | None) -> Any:
+                        stock_range: tuple[float, float] | StockRange | None,
+                        return_step: float | None = None) -> Any:
         """Check the objective arguments and the env's stock, build the scorer; returns the env (made if a
         string), to pass on to the SB3 base's constructor."""
         objective = make_objective(objective)
@@ -150,7 +151,7 @@ class ObjectiveAgentMixin:
             if self.stock_layout is None and not naive:
                 raise ValueError(f"{self.agent_name} needs an env whose observation carries the stock: {WRAP_HINT}. "
                                  "(naive=True runs the stock-free baseline.)")
-            self.scorer = make_scorer(objective, self.stock_layout, naive, tie_break)
+            self.scorer = make_scorer(objective, self.stock_layout, naive, tie_break, return_step)
         return env
 
     def _check_action_space(self, action_space: spaces.Space) -> None:
@@ -226,7 +227,7 @@ class ObjectiveAgentMixin:
         obj = make_objective(objective)
         if not self.naive:
             obj.check_gamma(self.gamma)
-        self.scorer = make_scorer(obj, self.stock_layout, self.naive, self.scorer.tie_break)
+        self.scorer = make_scorer(obj, self.stock_layout, self.naive, self.scorer.tie_break, self.scorer.return_step)
         self._scorer_changed()
 
     def _scorer_changed(self) -> None:

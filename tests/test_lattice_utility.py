@@ -99,3 +99,28 @@ def test_scorer_return_step_checks():
     with pytest.raises(ValueError, match="gamma = 1"):
         make_scorer(make_objective("prob:1"), StockLayout(0.99, 1.0, None, 1, None), return_step=1.0)
     assert make_scorer(make_objective("prob:1"), layout, return_step=0.5).return_step == 0.5
+
+
+def test_detan_return_step_trains_saves_and_checks(tmp_path):
+    import gymnasium as gym
+
+    import rdo_envs
+    from rdo_gym import StockAugmentation
+    from rdo_sb3 import DEtaN
+
+    env = rdo_envs.make_external_env("FrozenLake-v1", "prob:1")
+    model = DEtaN("MlpPolicy", env, objective="prob:1", return_step=1.0, learning_starts=50, seed=0,
+                  policy_kwargs=dict(n_quantiles=8, net_arch=[16])).learn(120)
+    assert model.scorer.return_step == 1.0
+    model.set_objective("prob:0.5")
+    assert model.scorer.return_step == 1.0
+    model.save(tmp_path / "m.zip")
+    loaded = DEtaN.load(tmp_path / "m.zip", env=env)
+    assert loaded.scorer.return_step == 1.0 and str(loaded.objective) == "prob:0.5"
+    naive = DEtaN("MlpPolicy", env, objective="prob:1", naive=True, return_step=1.0)
+    assert naive.scorer.return_step == 1.0
+    with pytest.raises(ValueError, match="return_step"):
+        DEtaN("MlpPolicy", env, objective="prob:1", return_step=-1)
+    discounted = StockAugmentation(gym.make("CartPole-v1"), gamma=0.99, initial_stock=-10.0, flatten=True)
+    with pytest.raises(ValueError, match="gamma = 1"):
+        DEtaN("MlpPolicy", discounted, objective="prob:10", return_step=1.0)
