@@ -118,7 +118,7 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> None:
     if args.resume is not None:
         defaults = vars(build_parser().parse_args(["tune"]))
         fixed = ("env_id", "objective", "sampler", "pruner", "n_startup_trials", "n_evaluations", "n_timesteps",
-                 "seed", "eval_episodes", "stock_range", "env_kwargs", "out")
+                 "seed", "eval_episodes", "stock_range", "env_kwargs", "hyperparams", "out")
         given = [d for d in fixed if getattr(args, d) != defaults[d]]
         if given:
             raise CliError(f"--resume continues the study with its recorded settings: drop {_tune_option(given[0])} "
@@ -139,7 +139,7 @@ def _tune(args: argparse.Namespace, argv: list[str]) -> None:
     settings = tune.TuneSettings(env_id=args.env_id, objective=objective, n_timesteps=steps,
                                  n_evaluations=args.n_evaluations, eval_episodes=args.eval_episodes, seed=args.seed,
                                  sampler=args.sampler, pruner=args.pruner, n_startup_trials=args.n_startup_trials,
-                                 stock_range=stock_range,
+                                 stock_range=stock_range, hyperparams=parse_hyperparams(args.hyperparams),
                                  env_kwargs=parse_hyperparams(args.env_kwargs, "--env-kwargs"))
     tune.tune(settings, n_trials=20 if args.n_trials is None else args.n_trials, n_jobs=args.n_jobs,
               storage=args.storage, study_name=args.study_name, folder=args.out, threads=args.threads,

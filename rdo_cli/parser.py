@@ -200,6 +200,8 @@ def _add_tune(sub) -> None:
                    help="episodes per evaluation (default 200)")
     p.add_argument("--stock-range", type=_number, nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="DηN's training stocks, as for rdo train (default: the benchmark's)")
+    p.add_argument("--hyperparams", nargs="+", metavar="KEY=VALUE", default=[],
+                   help="fixed entries over the env's preset, not searched (values in YAML), e.g. learning_starts=100")
     p.add_argument("--env-kwargs", nargs="+", metavar="KEY=VALUE", default=[], help="gym.make keyword arguments")
     p.add_argument("-f", "--out", type=Path, default=None, metavar="DIR",
                    help="study folder: best.yml, trials.csv, each trial's evaluations (default runs/tune/STUDY)")

@@ -77,6 +77,8 @@ class TuneSettings:
         n_startup_trials: Trials sampled at random before TPE models the results, and trials
             completed before the pruner prunes.
         stock_range: DηN's training stocks (`None`: the benchmark's, or the objective's fixed `c0`).
+        hyperparams: Fixed entries over the env's preset (not searched; the search space's keys are
+            sampled over them).
         env_kwargs: `gym.make` keyword arguments.
     """
 
@@ -90,6 +92,7 @@ class TuneSettings:
     pruner: str = "median"
     n_startup_trials: int = 5
     stock_range: tuple[float, float] | None = None
+    hyperparams: dict[str, Any] | None = None
     env_kwargs: dict[str, Any] | None = None
 
     def record(self) -> dict[str, Any]:
@@ -97,6 +100,7 @@ class TuneSettings:
         out = asdict(self)
         out["stock_range"] = None if self.stock_range is None else [float(x) for x in self.stock_range]
         out["env_kwargs"] = dict(self.env_kwargs or {})
+        out["hyperparams"] = dict(self.hyperparams or {})
         return out
 
     @classmethod
@@ -217,8 +221,8 @@ class StudyHandle:
 
 def _run_config(settings: TuneSettings, stock_scale: float | None = None) -> RunConfig:
     config, _ = resolve_run(settings.env_id, settings.objective, algo="detan", timesteps=settings.n_timesteps,
-                            seed=settings.seed, stock_range=settings.stock_range, stock_scale=stock_scale,
-                            env_kwargs=settings.env_kwargs)
+                            seed=settings.seed, overrides=dict(settings.hyperparams or {}),
+                            stock_range=settings.stock_range, stock_scale=stock_scale, env_kwargs=settings.env_kwargs)
     return config
 
 
