@@ -57,6 +57,9 @@ SETTINGS: dict[str, Setting] = {
     # One DηN serves every target: the utility -|x| is shared and only c0 = -g changes.
     "target": Setting("rdo/TargetGrid-v0", "target:0", ("target:-4", "target:0", "target:4", "target:8")),
     "homeostasis": Setting("rdo/Homeostasis-v0", "homeostasis:3:3", ("homeostasis:3:3",)),
+    # Goal-based wealth management, the Discrete(5) twin of rdo/WealthGoal-v0 (rdo_envs.wealth).
+    "wealth-goal": Setting("rdo/WealthGoalDiscrete-v0", "prob:30", ("prob:30",)),
+    "wealth-cvar0.5": Setting("rdo/WealthGoalDiscrete-v0", "cvar:0.5", ("cvar:0.5",)),
 }
 
 
