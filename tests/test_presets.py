@@ -14,7 +14,8 @@ from rdo_sb3 import DEtaN, make_model
 
 
 def test_presets_give_detan_and_qrdqn_the_same_hyperparameters():
-    assert set(rdo_envs.preset_env_ids("detan")) == set(rdo_envs.preset_env_ids("qrdqn")) == set(rdo_envs.ENV_IDS)
+    assert set(rdo_envs.preset_env_ids("detan")) == set(rdo_envs.preset_env_ids("qrdqn")) == set(rdo_envs.ENV_IDS) | {
+        "rdo/WealthGoalDiscrete-v0"}
     for env_id in rdo_envs.preset_env_ids("detan"):
         detan, qrdqn = rdo_envs.preset(env_id, "detan"), rdo_envs.preset(env_id, "qrdqn")
         assert detan.gamma == qrdqn.gamma == 1.0  # explicit, the benchmarks' gamma
