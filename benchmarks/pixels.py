@@ -30,11 +30,12 @@ import gymnasium as gym
 import numpy as np
 import torch as th
 from gymnasium import spaces
-from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.preprocessing import is_image_space
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 
-__all__ = ["MinAtarImage", "SmallImageStockExtractor", "TargetCurve", "make_minatar", "make_stock_minatar", "make_detan"]
+__all__ = ["MinAtarImage", "SmallImageStockExtractor", "TargetCurve", "make_minatar", "make_stock_minatar",
+           "make_detan"]
 
 
 class MinAtarImage(gym.ObservationWrapper, gym.utils.RecordConstructorArgs):

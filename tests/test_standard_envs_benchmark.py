@@ -15,7 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("rdo_standard_envs_benchmark", ROOT / "benchmarks" / "standard_envs.py")
+    path = ROOT / "benchmarks" / "standard_envs.py"
+    spec = importlib.util.spec_from_file_location("rdo_standard_envs_benchmark", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses and the process pool look the module up by name
     spec.loader.exec_module(module)
@@ -78,7 +79,7 @@ def test_seed_interval_is_the_student_t_interval(bench):
 def _row(bench, agent, values, cis, objective="cvar:0.1", setting="lunar"):
     mean, low, high = bench.seed_interval(values)
     return {"setting": setting, "objective": objective, "agent": agent, "seeds": list(range(len(values))),
-            "per_seed": [{"value": v, "ci95": ci, "initial_stocks": []} for v, ci in zip(values, cis)],
+            "per_seed": [{"value": v, "ci95": ci, "initial_stocks": []} for v, ci in zip(values, cis, strict=True)],
             "mean": mean, "seed_ci95": [low, high]}
 
 
