@@ -1,6 +1,7 @@
 """rdo_sb3: the DηN agent (stock-augmented QR-DQN acting on an objective) for Stable-Baselines3.
 
-Public API: [`DEtaN`][rdo_sb3.detan.DEtaN], its policies (`MlpPolicy`, `CnnPolicy`, `MultiInputPolicy`),
+Public API: [`DEtaN`][rdo_sb3.detan.DEtaN] (discrete actions) and [`DEtaTQC`][rdo_sb3.detatqc.DEtaTQC]
+(continuous actions), DηN's policies (`MlpPolicy`, `CnnPolicy`, `MultiInputPolicy`),
 [`Scorer`][rdo_sb3.scorers.Scorer] (how actions are scored: [`StockScorer`][rdo_sb3.scorers.StockScorer],
 [`NaiveScorer`][rdo_sb3.scorers.NaiveScorer]), [`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective] and
 [`ObjectiveEvaluation`][rdo_sb3.evaluation.ObjectiveEvaluation],
@@ -12,6 +13,7 @@ model of a [`Preset`][rdo_gym.presets.Preset] (e.g. `rdo_envs.preset(env_id, age
 
 from rdo_sb3.callbacks import ObjectiveEvalCallback
 from rdo_sb3.detan import DEtaN
+from rdo_sb3.detatqc import DEtaTQC
 from rdo_sb3.evaluation import ObjectiveEvaluation, bootstrap_ci, evaluate_objective, rollout_returns
 from rdo_sb3.factory import default_policy, make_model
 from rdo_sb3.losses import FastQRDQN, FastTQC, quantile_huber_loss
@@ -21,6 +23,7 @@ from rdo_sb3.stock_input import read_stock_layout
 
 __all__ = [
     "DEtaN",
+    "DEtaTQC",
     "DEtaNPolicy",
     "MlpPolicy",
     "CnnPolicy",

@@ -71,3 +71,47 @@ class ScriptedRewards(gym.Env):
         reward = self.rewards[self.t]
         self.t += 1
         return np.array([self.t], dtype=np.float32), reward, self.t >= len(self.rewards), False, {}
+
+
+class RiskDial(gym.Env):
+    """One continuous decision: an action ``a`` in [-1, 1] sets ``u = (a + 1) / 2`` and pays
+    ``R = u + Z * k * u**2`` with ``Z = -1`` or ``+1`` equally likely (``k = 2``), after ``lead`` steps
+    that pay 0 whatever the action. Observation: the steps left.
+
+    The mean ``E[R] = u`` is best at ``a = 1``; for ``alpha <= 0.5`` the lower tail is ``Z = -1``, so
+    ``CVaR_alpha(R) = u - k u**2``, best at ``u = 1 / (2k)``, i.e. ``a = -0.5``, where it is ``1 / (4k) = 0.125``
+    (``c0* = -VaR = -0.125``); at ``a = 1`` it is ``-1``. ``P(R >= 0.1) = 1`` exactly for ``u`` in
+    [0.138, 0.362] (``a`` in [-0.72, -0.28]), 0.5 for larger ``u``.
+    """
+
+    K = 2.0
+    CVAR_OPTIMAL_ACTION = -0.5
+    CVAR_OPTIMUM = 0.125
+
+    def __init__(self, lead: int = 0):
+        self.lead = lead
+        self.observation_space = spaces.Box(0.0, float(lead + 1), (1,), np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.t = 0
+
+    @classmethod
+    def atoms(cls, action):
+        """The two equally likely returns ``(low, high)`` of ``action`` (numpy or torch)."""
+        u = (action + 1.0) / 2.0
+        return u - cls.K * u * u, u + cls.K * u * u
+
+    def _obs(self):
+        return np.array([self.lead + 1 - self.t], dtype=np.float32)
+
+    def reset(self, *, seed=None, options=None):
+        super().reset(seed=seed)
+        self.t = 0
+        return self._obs(), {}
+
+    def step(self, action):
+        self.t += 1
+        if self.t <= self.lead:
+            return self._obs(), 0.0, False, False, {}
+        low, high = self.atoms(float(np.clip(np.asarray(action).reshape(-1)[0], -1.0, 1.0)))
+        reward = high if self.np_random.random() < 0.5 else low
+        return self._obs(), float(reward), True, False, {}
