@@ -1,6 +1,10 @@
 """`rdo evaluate`: Monte Carlo value of a saved run, with a confidence interval and the DP reference;
 the result is also saved in the run folder (`evaluation.yml`: the numbers, `evaluation.csv`:
-each episode's initial stock and return)."""
+each episode's initial stock and return).
+
+A run is an rdo run folder (`model.zip` + `run.yml`) or an RL Zoo run folder
+(`logs/<algo>/<env>_<n>/`, [`rdo_cli.zoo_folder`][rdo_cli.zoo_folder]); [`load_any_run`][rdo_cli.evaluate.load_any_run]
+tells them apart and [`evaluate_any`][rdo_cli.evaluate.evaluate_any] evaluates either."""
 
 from __future__ import annotations
 
@@ -14,13 +18,16 @@ from pathlib import Path
 import numpy as np
 
 from rdo_cli.envs import check_objective_for_env, reference_for, tabular_model, unreachable_warning
+from rdo_cli.errors import CliError
 from rdo_cli.formatting import num, plural
 from rdo_cli.run_folder import Run, atomic_write, load_run
+from rdo_cli.zoo_folder import ZooRun, is_zoo_folder, load_zoo_run
 from rdo_gym import Objective
 from rdo_gym.dp import ExactReference
 
-__all__ = ["RunEvaluation", "evaluate_run", "format_evaluation", "evaluate_command", "save_evaluation",
-           "EVALUATION_FILE", "EPISODES_FILE", "NORMALIZED_NA"]
+__all__ = ["RunEvaluation", "evaluate_run", "evaluate_zoo_run", "evaluate_any", "load_any_run", "run_env_id",
+           "reference_of", "format_evaluation", "evaluate_command", "save_evaluation", "EVALUATION_FILE",
+           "EPISODES_FILE", "NORMALIZED_NA"]
 
 EVALUATION_FILE = "evaluation.yml"
 EPISODES_FILE = "evaluation.csv"
@@ -78,6 +85,90 @@ def evaluate_run(run: Run, episodes: int, *, seed: int | None = 0, objective: Ob
         ci = bootstrap_ci(obj, returns, rng=seed)
     trained_on = _pair(getattr(model, "stock_range", None)) if config.algo == "detan" else None
     return RunEvaluation(label or config.algo, obj, returns, value, ci, stocks, trained_on)
+
+
+def evaluate_zoo_run(run: ZooRun, episodes: int, *, seed: int | None = 0, objective: Objective | None = None,
+                     label: str = "") -> RunEvaluation:
+    """Run `episodes` greedy episodes of an RL Zoo run: DηN at its own `c0` on its objective (or on
+    `objective`), another agent on its terminal-reward env's objective, or on `objective` on a plain env.
+
+    Args:
+        run: The loaded Zoo run.
+        episodes: The number of episodes.
+        seed: The seed of the first episode.
+        objective: Overrides DηN's objective; required for an agent on a plain env.
+        label: The label of the result (default: the algo).
+    """
+    from rdo_sb3 import bootstrap_ci, evaluate_objective, rollout_returns
+
+    model, env = run.model, run.env
+    trained_on = None
+    if run.algo == "detan" or hasattr(model, "choose_initial_stock"):
+        if objective is not None:
+            check_objective_for_env(env, objective)
+            model.set_objective(objective)
+        report = evaluate_objective(model, env, episodes, seed=seed)
+        trained_on = _pair(getattr(model, "stock_range", None))
+        return RunEvaluation(label or run.algo, report.objective, report.returns, report.value, report.ci,
+                             report.initial_stocks, trained_on)
+    if run.terminal_reward:
+        if objective is not None and str(objective) != str(run.objective):
+            raise CliError(f"-o {objective}: the run's env pays {run.objective} as its terminal reward, the only "
+                           "objective this agent was trained for; evaluate without -o")
+        report = evaluate_objective(model, env, episodes, seed=seed)
+        return RunEvaluation(label or run.algo, report.objective, report.returns, report.value, report.ci,
+                             report.initial_stocks)
+    if objective is None:
+        raise CliError(f"{run.folder}: a {run.algo} run on a plain env has no objective of its own; choose one "
+                       "with -o SPEC (e.g. -o mean, -o cvar:0.1)")
+    returns = rollout_returns(model, env, episodes, gamma=run.gamma, seed=seed)
+    value = float(objective.value(returns)) + 0.0
+    ci = bootstrap_ci(objective, returns, rng=seed)
+    return RunEvaluation(label or run.algo, objective, returns, value, ci, np.full(episodes, math.nan))
+
+
+def load_any_run(path: Path, *, seed: int = 0) -> Run | ZooRun:
+    """An rdo run folder ([`load_run`][rdo_cli.run_folder.load_run]) or an RL Zoo run folder
+    ([`load_zoo_run`][rdo_cli.zoo_folder.load_zoo_run]), or the model file in one.
+
+    Args:
+        path: The folder or model file.
+        seed: The seed of a Zoo run's env.
+    """
+    return load_zoo_run(path, seed=seed) if is_zoo_folder(path) else load_run(path)
+
+
+def evaluate_any(run: Run | ZooRun, episodes: int, *, seed: int | None = 0, objective: Objective | None = None,
+                 label: str = "") -> RunEvaluation:
+    """[`evaluate_run`][rdo_cli.evaluate.evaluate_run] or [`evaluate_zoo_run`][rdo_cli.evaluate.evaluate_zoo_run].
+
+    Args:
+        run: The loaded run.
+        episodes: The number of episodes.
+        seed: The seed of the first episode.
+        objective: Evaluate on this objective instead of the run's.
+        label: The label of the result.
+    """
+    if isinstance(run, ZooRun):
+        return evaluate_zoo_run(run, episodes, seed=seed, objective=objective, label=label)
+    return evaluate_run(run, episodes, seed=seed, objective=objective, label=label)
+
+
+def run_env_id(run: Run | ZooRun) -> str:
+    """The Gymnasium id of a run of either kind."""
+    return run.env_id if isinstance(run, ZooRun) else run.config.env_id
+
+
+def reference_of(run: Run | ZooRun, objective: Objective) -> ExactReference | None:
+    """The exact reference of a run's env for `objective`
+    ([`reference_for`][rdo_cli.envs.reference_for]), or `None`.
+
+    Args:
+        run: The loaded run.
+        objective: The objective.
+    """
+    config = run.reference_config(objective) if isinstance(run, ZooRun) else run.config
+    return reference_for(config, objective, run.env)
 
 
 def _pair(stock_range: object) -> tuple[float, float] | None:
@@ -179,6 +270,9 @@ def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objecti
         save: Write `evaluation.yml` and `evaluation.csv` into the run folder (a read-only
             folder gives a warning on stderr, not an error).
     """
+    if is_zoo_folder(path):
+        return _evaluate_zoo_command(path, episodes=episodes, seed=seed, objective=objective, as_json=as_json,
+                                     save=save)
     run = load_run(path)
     try:
         config = run.config
@@ -206,3 +300,35 @@ def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objecti
     if config.status != "finished":
         trained += f" of {config.timesteps} ({config.status})"
     return f"{path}: {config.algo} on {config.env_id}, {trained} for {config.objective}\n" + format_evaluation(ev, ref)
+
+
+def _evaluate_zoo_command(path: Path, *, episodes: int, seed: int, objective: Objective | None, as_json: bool,
+                          save: bool) -> str:
+    run = load_zoo_run(path, seed=seed)
+    try:
+        ev = evaluate_zoo_run(run, episodes, seed=seed, objective=objective)
+        ref = reference_of(run, ev.objective)
+        summary = {"run": str(path), "kind": "rl-zoo", "model": str(run.model_path), "env_id": run.env_id,
+                   "algo": run.algo, "objective": str(ev.objective), "episodes": len(ev.returns), "seed": seed,
+                   "value": ev.value, "ci95": [float(x) for x in ev.ci], "mean_return": float(ev.returns.mean()),
+                   "higher_is_better": ev.objective.higher_is_better,
+                   "initial_stocks": sorted({float(c) + 0.0 for c in ev.initial_stocks if c == c}),
+                   "steps_trained": run.steps_done}
+        if ref is not None:
+            score = ref.normalized(ev.value)
+            summary.update(optimum=ref.optimum, risk_neutral=ref.risk_neutral, naive=ref.naive,
+                           normalized=None if math.isnan(score) else float(score))
+    finally:
+        run.close()
+    if save:
+        try:
+            save_evaluation(run.folder, summary, ev)
+        except OSError as err:
+            print(f"rdo: warning: the evaluation is not saved in {run.folder}: {err}", file=sys.stderr)
+    if as_json:
+        return json.dumps(summary, allow_nan=False)
+    where = ("the terminal reward's" if run.terminal_reward else "DηN's own" if run.algo == "detan"
+             else "the plain env's")
+    return (f"{path}: RL Zoo run of {run.algo} on {run.env_id} ({run.model_path.name}), trained "
+            f"{plural(run.steps_done, 'step')}, for {ev.objective} at {where} initial stock\n"
+            + format_evaluation(ev, ref))

@@ -1,14 +1,14 @@
-"""`rdo plot`: return-distribution CDFs of saved runs against the exact laws of the optimum (PNG)."""
+"""`rdo plot`: return-distribution CDFs of saved runs (rdo run folders or RL Zoo run folders) against the
+exact laws of the optimum (PNG)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
 
-from rdo_cli.envs import reference_for
 from rdo_cli.errors import CliError
-from rdo_cli.evaluate import evaluate_run
-from rdo_cli.run_folder import load_run
+from rdo_cli.evaluate import evaluate_any, load_any_run, reference_of, run_env_id
+from rdo_cli.zoo_folder import ZooRun
 from rdo_envs.plots import Panel, require_matplotlib, save_return_plots
 from rdo_gym import Objective, TargetReturn
 
@@ -47,7 +47,14 @@ def run_label(path: Path) -> str:
         path: A run folder or its `model.zip`.
     """
     folder = path.parent if path.suffix == ".zip" else path
+    if path.suffix == ".zip" and path.name == "best_model.zip":
+        return f"{folder.name}-best"
     return folder.name
+
+
+def _objective_of(run) -> object:
+    """A run's own objective (`None` for a Zoo agent on a plain env: it needs -o)."""
+    return run.objective if isinstance(run, ZooRun) else run.config.objective
 
 
 def _first_duplicate(labels: list[str]) -> str:
@@ -59,7 +66,7 @@ def plot_runs(paths: list[Path], out: Path, *, labels: list[str] | None = None, 
     """Evaluate each run and draw their returns' CDFs against the exact laws, in one panel.
 
     Args:
-        paths: Run folders (same env).
+        paths: Run folders (same env): rdo's or the RL Zoo's (`logs/<algo>/<env>_<n>`), or model files in them.
         out: The PNG file.
         labels: One label per run (default: the folder names).
         episodes: Monte Carlo episodes per run.
@@ -80,11 +87,11 @@ def plot_runs(paths: list[Path], out: Path, *, labels: list[str] | None = None, 
     runs = []
     try:
         for path in paths:  # one at a time, so that the envs already built are closed on an error
-            runs.append(load_run(path))
-        env_ids = {run.config.env_id for run in runs}
+            runs.append(load_any_run(path, seed=seed))
+        env_ids = {run_env_id(run) for run in runs}
         if len(env_ids) > 1:
             raise CliError(f"the runs are on different envs ({sorted(env_ids)}); plot one env at a time")
-        objectives = {str(run.config.objective) for run in runs}
+        objectives = {str(_objective_of(run)) for run in runs}
         if objective is None and len(objectives) > 1:
             raise CliError(f"the runs were trained for different objectives ({sorted(objectives)}); choose the one "
                            "to plot with -o SPEC")
@@ -93,18 +100,18 @@ def plot_runs(paths: list[Path], out: Path, *, labels: list[str] | None = None, 
             raise CliError(f"two runs would share the label {_first_duplicate(labels)!r}; name them with --labels")
         samples = {}
         for label, run in zip(labels, runs, strict=True):
-            ev = evaluate_run(run, episodes, seed=seed, objective=objective)
+            ev = evaluate_any(run, episodes, seed=seed, objective=objective)
             samples[label] = ev.returns
             say(f"{label}: {ev.objective} = {ev.value:.4f} (95% CI {ev.ci[0]:.4f} .. {ev.ci[1]:.4f})")
         first = runs[0]
-        obj = objective if objective is not None else first.config.objective
-        ref = reference_for(first.config, obj, first.env)
+        obj = objective if objective is not None else ev.objective
+        ref = reference_of(first, obj)
     finally:
         for run in runs:
             run.close()
     exact = ref.distributions if ref is not None else {}
     target = obj.target if isinstance(obj, TargetReturn) else None
-    path = save_return_plots([Panel(f"{first.config.env_id}  {obj}", exact=exact, samples=samples, vline=target,
+    path = save_return_plots([Panel(f"{run_env_id(first)}  {obj}", exact=exact, samples=samples, vline=target,
                                     vline_label="target", objective=obj)], out, ncols=1)
     say(f"wrote {path}")
     return path
