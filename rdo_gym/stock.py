@@ -12,7 +12,7 @@ import bisect
 import inspect
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, SupportsFloat
 
 import gymnasium as gym
@@ -328,6 +328,28 @@ def _check_stock(value: Any, where: str) -> float:
     return c
 
 
+def _check_initial_stock(initial_stock: InitialStock) -> float | Callable[[np.random.Generator], float]:
+    if isinstance(initial_stock, (str, bytes)):
+        initial_stock = make_initial_stock(initial_stock)
+    if not callable(initial_stock):
+        return _check_stock(initial_stock, "StockAugmentation(initial_stock=...)")
+    if type(initial_stock) not in _OWN_SAMPLERS:
+        _check_sampler_signature(initial_stock)
+    return initial_stock
+
+
+def _check_scale(stock_scale: Any) -> float:
+    try:
+        scale = float(stock_scale)
+    except (TypeError, ValueError):
+        scale = math.nan
+    if not (_FLOAT32_TINY <= scale <= _FLOAT32_MAX):
+        raise ValueError(f"stock_scale must be a positive number within float32's normal range "
+                         f"[{_FLOAT32_TINY:.3g}, {_FLOAT32_MAX:.3g}] (the observation is float32), "
+                         f"got {stock_scale!r}")
+    return scale
+
+
 def _support(initial_stock: InitialStock) -> StockRange | None:
     if not callable(initial_stock):
         return StockRange(initial_stock, initial_stock)
@@ -534,22 +556,8 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         gym.Wrapper.__init__(self, env)
         self._discounted = self.representation == "discounted"
         width = 2 if self._discounted else 1
-        if isinstance(initial_stock, (str, bytes)):
-            initial_stock = make_initial_stock(initial_stock)
-        if not callable(initial_stock):
-            initial_stock = _check_stock(initial_stock, "StockAugmentation(initial_stock=...)")
-        elif type(initial_stock) not in _OWN_SAMPLERS:
-            _check_sampler_signature(initial_stock)
-        self.initial_stock = initial_stock
-        try:
-            scale = float(stock_scale)
-        except (TypeError, ValueError):
-            scale = math.nan
-        if not (_FLOAT32_TINY <= scale <= _FLOAT32_MAX):
-            raise ValueError(f"stock_scale must be a positive number within float32's normal range "
-                             f"[{_FLOAT32_TINY:.3g}, {_FLOAT32_MAX:.3g}] (the observation is float32), "
-                             f"got {stock_scale!r}")
-        self.stock_scale = scale
+        self.initial_stock = _check_initial_stock(initial_stock)
+        self.stock_scale = _check_scale(stock_scale)
         self.flatten = bool(flatten)
 
         inner = env.observation_space
@@ -590,6 +598,41 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         flat_index = self.observation_space.shape[0] - width if self.flatten else None
         self.stock_layout = StockLayout(self.gamma, self.stock_scale, None if self.flatten else STOCK_KEY,
                                         flat_index, _support(self.initial_stock), self.representation)
+
+    # -- settings that an agent may adjust (e.g. DEtaN's stock_range="auto") -------------------------
+    def set_initial_stock(self, initial_stock: InitialStock) -> StockLayout:
+        """Draw `c0` from `initial_stock` (a number, a sampler or its string form) from the next reset on.
+
+        The layout's `support` follows. With a VecEnv, `venv.env_method("set_initial_stock", sampler)`
+        reaches every sub-env, in subprocesses too. `gym.make(env.spec)` still rebuilds the
+        constructor's sampler.
+
+        Returns:
+            The new [`stock_layout`][rdo_gym.stock.StockAugmentation.stock_layout].
+
+        Examples:
+            >>> import gymnasium as gym
+            >>> env = StockAugmentation(gym.make("CartPole-v1"), initial_stock=0.0)
+            >>> env.set_initial_stock("uniform:-50:-10").support
+            StockRange(low=-50.0, high=-10.0, integer=False)
+            >>> -50 <= env.reset(seed=0)[1]["initial_stock"] <= -10
+            True
+        """
+        self.initial_stock = _check_initial_stock(initial_stock)
+        self.stock_layout = replace(self.stock_layout, support=_support(self.initial_stock))
+        return self.stock_layout
+
+    def set_stock_scale(self, stock_scale: float) -> StockLayout:
+        """Put `stock_scale * C_t` (or `stock_scale * X_t`) in the observations from the next one on.
+
+        Only for use before an agent has learned from this env's observations: a network trained at
+        one scale reads another as other stocks. Returns the new
+        [`stock_layout`][rdo_gym.stock.StockAugmentation.stock_layout]; `VecEnv.env_method("set_stock_scale", s)`
+        reaches every sub-env.
+        """
+        self.stock_scale = _check_scale(stock_scale)
+        self.stock_layout = replace(self.stock_layout, scale=self.stock_scale)
+        return self.stock_layout
 
     # -- state ------------------------------------------------------------------------------------
     @property
