@@ -5,6 +5,8 @@ is evaluated on) and seed it trains, with the SAME discount `gamma` for the obje
 
 * ``detan``        DηN (`rdo_sb3.DEtaN`) on the stock-augmented env, initial stocks sampled
                    uniformly on the setting's stock range during training;
+* ``detan-relabel`` the same with stock relabelling (``relabel_stocks=0.5``: half of the replayed
+                   transitions get a fresh stock drawn from the stock range);
 * ``detan-naive``  DηN in naive mode (``naive=True``: the objective applied to the return-to-go,
                    no stock), same hyperparameters;
 * ``qrdqn``        sb3-contrib QR-DQN (maximizes the mean of the discounted return), same
@@ -51,7 +53,7 @@ from typing import Any
 
 import numpy as np
 
-AGENTS = ("detan", "detan-naive", "qrdqn", "ppo")
+AGENTS = ("detan", "detan-relabel", "detan-naive", "qrdqn", "ppo")
 
 # Hyperparameters of the RL Baselines3 Zoo's QR-DQN for each env (shared by DηN, naive DηN and
 # QR-DQN), with the changes noted: fewer quantiles and gradient steps where the CPU budget needs it.
@@ -123,6 +125,12 @@ SETTINGS: dict[str, Setting] = {
                      False, 0.01, 120_000, LUNAR_QRDQN, LUNAR_PPO,
                      env_kwargs=dict(enable_wind=True, wind_power=15.0, turbulence_power=1.5),
                      targets="DηN's value above QR-DQN's and naive DηN's, non-overlapping 95% CIs"),
+    # The same with the bounded stock representation (scale * X_t and gamma^t instead of scale * C_t, which
+    # grows like gamma^-t over LunarLander's up-to-1000-step episodes); for DηN only.
+    "lunar-discounted": Setting("LunarLander-v3", 0.99, {"cvar:0.1": ("cvar:0.1",), "prob:200": ("prob:200",)},
+                                (-300, 300), False, 0.01, 120_000, LUNAR_QRDQN, LUNAR_PPO,
+                                env_kwargs=dict(enable_wind=True, wind_power=15.0, turbulence_power=1.5),
+                                representation="discounted"),
     # Acrobot pays -1 per step until it swings up (truncated at 500): prob:-B = P(done within B steps).
     "acrobot": Setting("Acrobot-v1", 1.0, {"prob:-100": ("prob:-100",)}, (0, 500), True, 0.01, 50_000,
                        ACROBOT_QRDQN, ACROBOT_PPO,
@@ -164,9 +172,9 @@ def make_agent(setting: Setting, job: Job):
     from rdo_sb3 import DEtaN
 
     params = {k: _schedule(v) for k, v in setting.hyperparameters.items()}
-    if job.agent == "detan":
+    if job.agent in ("detan", "detan-relabel"):
         return DEtaN("MlpPolicy", setting.make_stock_env(), objective=job.train_objective, gamma=setting.gamma,
-                     seed=job.seed, **params)
+                     seed=job.seed, relabel_stocks=0.5 if job.agent == "detan-relabel" else False, **params)
     if job.agent == "detan-naive":
         return DEtaN("MlpPolicy", setting.make(), objective=job.train_objective, naive=True, gamma=setting.gamma,
                      seed=job.seed, **params)
@@ -308,7 +316,7 @@ def _interval(row: dict) -> tuple[float, float]:
 
 
 def verdicts(rows: list[dict]) -> list[str]:
-    """The quality targets of each setting, as measured."""
+    """The quality targets of each setting, as measured, for each DηN variant present."""
     from rdo_gym import TargetReturn, make_objective
 
     lines = []
@@ -316,30 +324,32 @@ def verdicts(rows: list[dict]) -> list[str]:
         for spec in SETTINGS[name].objectives:
             objective = make_objective(spec)
             get = {r["agent"]: r for r in rows if r["setting"] == name and r["objective"] == spec}
-            detan = get.get("detan")
-            if detan is None:
-                continue
-            if isinstance(objective, TargetReturn):
-                bound = 0.05 * abs(objective.target)
-                met = detan["mean"] <= bound and len(detan["seeds"]) >= 3
-                lines.append(f"{name} `{spec}`: DηN E|G - g| {detan['mean']:.2f} over {len(detan['seeds'])} seed(s) "
-                             f"(per seed {[round(p['value'], 2) for p in detan['per_seed']]}), target <= {bound:g}: "
-                             + ("met" if met else "NOT met" + (" (fewer than 3 seeds)" if len(detan["seeds"]) < 3
-                                                               else "")))
-                continue
-            lo, _ = _interval(detan)
-            for other in ("qrdqn", "detan-naive", "ppo"):
-                if other not in get:
+            for variant in ("detan", "detan-relabel"):
+                detan = get.get(variant)
+                if detan is None:
                     continue
-                _, hi = _interval(get[other])
-                sign = 1 if objective.higher_is_better else -1
-                better = sign * (detan["mean"] - get[other]["mean"]) > 0
-                separate = (lo > hi) if objective.higher_is_better else (_interval(detan)[1] < _interval(get[other])[0])
-                kind = "seeds" if len(detan["seeds"]) >= 2 and len(get[other]["seeds"]) >= 2 else "episodes"
-                lines.append(f"{name} `{spec}`: DηN {detan['mean']:.3f} vs {other} {get[other]['mean']:.3f}: "
-                             + ("above" if better else "NOT above")
-                             + (", 95% CIs (over " + kind + ") do not overlap" if separate else ", 95% CIs overlap")
-                             + (" (target met)" if better and separate and other != "ppo" else ""))
+                label = "DηN" if variant == "detan" else "DηN (relabel)"
+                if isinstance(objective, TargetReturn):
+                    bound = 0.05 * abs(objective.target)
+                    met = detan["mean"] <= bound and len(detan["seeds"]) >= 3
+                    lines.append(f"{name} `{spec}`: {label} E|G - g| {detan['mean']:.2f} over {len(detan['seeds'])} "
+                                 f"seed(s) (per seed {[round(p['value'], 2) for p in detan['per_seed']]}), target <= "
+                                 f"{bound:g}: " + ("met" if met else "NOT met" + (
+                                     " (fewer than 3 seeds)" if len(detan["seeds"]) < 3 else "")))
+                    continue
+                low, high = _interval(detan)
+                for other in ("qrdqn", "detan-naive", "ppo"):
+                    if other not in get:
+                        continue
+                    other_low, other_high = _interval(get[other])
+                    sign = 1 if objective.higher_is_better else -1
+                    better = sign * (detan["mean"] - get[other]["mean"]) > 0
+                    separate = low > other_high if objective.higher_is_better else high < other_low
+                    kind = "seeds" if len(detan["seeds"]) >= 2 and len(get[other]["seeds"]) >= 2 else "episodes"
+                    lines.append(f"{name} `{spec}`: {label} {detan['mean']:.3f} vs {other} {get[other]['mean']:.3f}: "
+                                 + ("above" if better else "NOT above")
+                                 + (", 95% CIs (over " + kind + ") do not overlap" if separate else ", 95% CIs overlap")
+                                 + (" (target met)" if better and separate and other != "ppo" else ""))
     return lines
 
 

@@ -42,7 +42,7 @@ def test_cartpole_smoke_run_evaluates_every_agent_on_both_targets_and_resumes(be
             assert len(g) == 6 and np.all((g >= 1) & (g <= 500)) and np.all(g == np.round(g))  # CartPole lengths
             assert res["value"] == pytest.approx(np.abs(g - target).mean())  # E|G - g|, not E[G]
             assert res["ci95"][0] <= res["value"] <= res["ci95"][1]
-            if run["agent"] in ("detan", "ppo"):  # the target's own c0 = -g
+            if run["agent"] in ("detan", "detan-relabel", "ppo"):  # the target's own c0 = -g
                 assert res["initial_stocks"] == [-target]
             else:
                 assert res["initial_stocks"] == []
@@ -50,8 +50,8 @@ def test_cartpole_smoke_run_evaluates_every_agent_on_both_targets_and_resumes(be
     assert "| cartpole | `target:300` | ppo |" in table and "target <= 15" in table
     capsys.readouterr()
     assert bench.main(["--resume", *args]) == 0  # nothing left to do
-    assert "0 runs on 1 process(es) (4 already" in capsys.readouterr().out
-    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 4
+    assert "0 runs on 1 process(es) (5 already" in capsys.readouterr().out
+    assert len((tmp_path / "runs.jsonl").read_text().splitlines()) == 5
 
 
 def test_lunar_cvar_ppo_searches_its_c0_by_monte_carlo(bench, tmp_path):
