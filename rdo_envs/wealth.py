@@ -71,7 +71,7 @@ RISKY_RETURNS: tuple[tuple[float, float], ...] = ((0.10, 0.70), (0.40, 0.95), (0
 """The default law of the risky gross return per period: `(probability, gross return)` pairs
 (mean 1.07, standard deviation 0.184, skewness -0.94)."""
 
-_SNAP = 1e-9  # a next-wealth mean this close to an integer is that integer (breakpoints, float noise)
+_SNAP = 1e-12  # relative: a next-wealth mean this close to an integer is that integer (float noise at breakpoints)
 
 
 class WealthEnv(gym.Env):
@@ -155,7 +155,7 @@ class WealthEnv(gym.Env):
     # -- the dynamics (the deterministic part is shared by the simulator and the models) --------------
     def next_wealth_mean(self, wealth: Any, fraction: Any) -> np.ndarray:
         """`y = W (1 + risk_free + u (R - 1 - risk_free)) + contribution` for every risky outcome
-        (last axis), before rounding and clipping; values within 1e-9 of an integer are that integer.
+        (last axis), before rounding and clipping; values within a relative 1e-12 of an integer are that integer.
 
         Args:
             wealth: `W` (array-like).
@@ -218,7 +218,8 @@ class WealthEnv(gym.Env):
             lo, hi = sorted((base, base + slope))
             ints = np.arange(max(math.ceil(lo), 0), min(math.floor(hi), self.max_wealth) + 1, dtype=np.float64)
             points.append(np.clip((ints - base) / slope, 0.0, 1.0))
-        u = np.unique(np.concatenate(points))
+        u = np.concatenate(points)
+        u = np.unique(np.where(u < 1e-12, 0.0, np.where(u > 1.0 - 1e-12, 1.0, u)))
         keep = np.concatenate([[True], np.diff(u) > 1e-12])  # float duplicates
         return u[keep]
 
