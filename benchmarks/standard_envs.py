@@ -344,7 +344,7 @@ def verdicts(rows: list[dict]) -> list[str]:
                     other_low, other_high = _interval(get[other])
                     sign = 1 if objective.higher_is_better else -1
                     better = sign * (detan["mean"] - get[other]["mean"]) > 0
-                    separate = low > other_high if objective.higher_is_better else high < other_low
+                    separate = low > other_high or high < other_low  # disjoint intervals
                     kind = "seeds" if len(detan["seeds"]) >= 2 and len(get[other]["seeds"]) >= 2 else "episodes"
                     lines.append(f"{name} `{spec}`: {label} {detan['mean']:.3f} vs {other} {get[other]['mean']:.3f}: "
                                  + ("above" if better else "NOT above")
