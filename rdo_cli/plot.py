@@ -41,15 +41,18 @@ def check_output(out: Path) -> None:
 
 
 def run_label(path: Path) -> str:
-    """A run's default label: the name of its folder.
+    """A run's default label: the name of its folder (an RL Zoo run's with its algo folder,
+    `detan-rdo-CVaRGrid-v0_1`; `-best` for a `best_model.zip`).
 
     Args:
-        path: A run folder or its `model.zip`.
+        path: A run folder or a model file in it.
     """
+    from rdo_cli.zoo_folder import is_zoo_folder
+
+    path = Path(path)
     folder = path.parent if path.suffix == ".zip" else path
-    if path.suffix == ".zip" and path.name == "best_model.zip":
-        return f"{folder.name}-best"
-    return folder.name
+    label = f"{folder.resolve().parent.name}-{folder.name}" if is_zoo_folder(path) else folder.name
+    return f"{label}-best" if path.name == "best_model.zip" else label
 
 
 def _objective_of(run) -> object:
