@@ -39,14 +39,26 @@ class TrainingStocks:
 
     Attributes:
         range: The `(low, high)` range they are sampled on (`None`: every episode starts at the
-            objective's fixed `c0`).
+            objective's fixed `c0`, or, with `auto`, the range is not estimated yet).
         integer: Whether integers are sampled.
         scale: The factor on the stock in the observation.
+        auto: The range is estimated from the returns during training
+            ([`rdo_sb3.stock_range.AutoStockRange`][rdo_sb3.stock_range.AutoStockRange]); `range` and `scale` are
+            then the estimate, once made.
+        auto_scale: With `auto`, the scale is estimated too (no `--stock-scale` given).
+        representation: How the observation carries the stock, `"raw"` or `"discounted"`
+            ([`rdo_gym.StockAugmentation`][rdo_gym.stock.StockAugmentation]); `None`: the wrapper's default for
+            the discount.
+        estimate: With `auto`, the estimate as recorded in `run.yml` (returns seen, episodes, widenings).
     """
 
     range: tuple[float, float] | None
     integer: bool
     scale: float
+    auto: bool = False
+    auto_scale: bool = False
+    representation: str | None = None
+    estimate: dict[str, Any] | None = None
 
 
 def default_checkpoint_every(timesteps: int) -> int:
@@ -232,13 +244,20 @@ def _gamma(env_id: str, gamma: float | None) -> float:
 
 
 def _training_stocks(env_id: str, objective: Objective, stock_range: tuple[float, float] | None,
-                     stock_scale: float | None) -> TrainingStocks:
+                     stock_scale: float | None, representation: str | None = None) -> TrainingStocks:
     """DηN's training stocks on `env_id`.
 
     A benchmark brings its own training range and scale (widened to a fixed `c0` outside it);
     another env samples on `stock_range` if given, else starts every episode at the objective's
     fixed `c0` (a searched `c0` — CVaR — needs a range to search in).
     """
+    from rdo_gym.stock import REPRESENTATIONS
+
+    if representation is not None and representation not in REPRESENTATIONS:
+        raise CliError(f"--stock-representation must be one of {', '.join(REPRESENTATIONS)}, got {representation!r}")
+    if representation not in (None, "raw") and is_benchmark(env_id):
+        raise CliError(f"--stock-representation {representation}: the rdo/ benchmarks present the raw stock (their "
+                       "discount is 1, where both representations carry the same stock)")
     if stock_range is not None and not all(math.isfinite(x) for x in stock_range):
         raise CliError(f"--stock-range needs two finite numbers LOW HIGH, got {stock_range[0]:g} {stock_range[1]:g}")
     if stock_range is not None and not stock_range[0] <= stock_range[1]:
@@ -262,9 +281,10 @@ def _training_stocks(env_id: str, objective: Objective, stock_range: tuple[float
         if objective.searches_initial_stock:
             raise CliError(f"objective {objective} searches its initial stock: give the range to search and train "
                            "on with --stock-range LOW HIGH (in units of return, e.g. --stock-range -200 0)")
-        return TrainingStocks(None, False, 1.0 if stock_scale is None else stock_scale)
+        return TrainingStocks(None, False, 1.0 if stock_scale is None else stock_scale, representation=representation)
     rng = (float(stock_range[0]), float(stock_range[1]))
-    return TrainingStocks(rng, all(x.is_integer() for x in rng), 1.0 if stock_scale is None else stock_scale)
+    return TrainingStocks(rng, all(x.is_integer() for x in rng), 1.0 if stock_scale is None else stock_scale,
+                          representation=representation)
 
 
 def _check_steps(value: Any) -> int:
@@ -310,7 +330,8 @@ def _preset(env_id: str, algo: str, objective: Objective, use_preset: bool) -> t
 def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan", timesteps: float | None = None,
                 seed: int | None = 0, overrides: dict[str, Any] | None = None, use_preset: bool = True,
                 stock_range: tuple[float, float] | None = None, stock_scale: float | None = None,
-                gamma: float | None = None, env_kwargs: dict[str, Any] | None = None,
+                stock_representation: str | None = None, gamma: float | None = None,
+                env_kwargs: dict[str, Any] | None = None,
                 training: TrainingOptions | None = None) -> tuple[RunConfig, bool]:
     """The complete configuration of a training run, every argument checked once.
 
@@ -324,6 +345,7 @@ def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan",
         use_preset: `False` starts from the agent's defaults.
         stock_range: DηN's training stocks (default: the benchmark's range, else the fixed `c0`).
         stock_scale: The factor on the stock in the observation.
+        stock_representation: `"raw"` or `"discounted"` (default: the stock wrapper's for the discount).
         gamma: The discount (default: the benchmark's, else 1).
         env_kwargs: `gym.make` keyword arguments.
         training: How it trains (default: one env on the CPU, checkpoints every 10% / 10k steps).
@@ -340,7 +362,8 @@ def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan",
         raise CliError("set the discount with --gamma, not --hyperparams gamma=... (the stock recursion uses it too)")
     preset, from_preset = _preset(env_id, algo, obj, use_preset)
     g = _gamma(env_id, gamma)
-    stocks = _training_stocks(env_id, obj, stock_range, stock_scale) if algo == "detan" else None
+    stocks = (_training_stocks(env_id, obj, stock_range, stock_scale, stock_representation) if algo == "detan"
+              else None)
     if algo == "qrdqn":  # no stock: DηN-only settings do not apply
         overrides.pop("relabel_stocks", None)
     steps = _check_steps(timesteps if timesteps is not None else overrides.pop("n_timesteps", preset.n_timesteps))

@@ -109,10 +109,13 @@ def make_env(config: RunConfig, *, render_mode: str | None = None) -> gym.Env:
         check_objective_for_env(env, config.objective)
         return _sb3_ready(env)
     if stocks.range is None:
-        if config.objective.searches_initial_stock:
+        if stocks.auto:  # DEtaN(stock_range=AutoStockRange) sets the sampler after its warm-up
+            initial_stock: Any = 0.0 if config.objective.searches_initial_stock else config.objective.initial_stock
+        elif config.objective.searches_initial_stock:
             raise CliError(f"run of {config.env_id} has no stock range to search {config.objective}'s initial "
                            "stock in")
-        initial_stock: Any = config.objective.initial_stock
+        else:
+            initial_stock = config.objective.initial_stock
     else:
         initial_stock = UniformStock(*stocks.range, integer=stocks.integer)
     if config.benchmark:
@@ -127,7 +130,7 @@ def make_env(config: RunConfig, *, render_mode: str | None = None) -> gym.Env:
     space = env.observation_space
     flatten = isinstance(space, spaces.Box) and len(space.shape) == 1
     return StockAugmentation(env, gamma=config.gamma, initial_stock=initial_stock, flatten=flatten,
-                             stock_scale=stocks.scale)
+                             stock_scale=stocks.scale, representation=stocks.representation)
 
 
 def tabular_model(env: gym.Env, horizon: int | None = None) -> TabularMDP | None:

@@ -38,7 +38,7 @@ def _demo(args: argparse.Namespace, argv: list[str]) -> None:
 
 # Options that --resume takes from run.yml: giving them with it is an error.
 _FIXED_BY_RUN = ("env_id", "objective", "algo", "seed", "out", "hyperparams", "no_preset", "preset", "stock_range",
-                 "stock_scale", "gamma", "env_kwargs", "n_envs", "device", "checkpoint_every",
+                 "stock_scale", "stock_representation", "gamma", "env_kwargs", "n_envs", "device", "checkpoint_every",
                  "save_replay_buffer", "eval_freq", "eval_episodes", "tensorboard_log", "force")
 
 
@@ -77,7 +77,8 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
         config, _, folder = train(args.env_id, args.objective, algo=args.algo, timesteps=steps,
                                   seed=args.seed, out=args.out, overrides=overrides,
                                   use_preset=use_preset, stock_range=args.stock_range,
-                                  stock_scale=args.stock_scale, gamma=args.gamma,
+                                  stock_scale=args.stock_scale, stock_representation=args.stock_representation,
+                                  gamma=args.gamma,
                                   env_kwargs=parse_hyperparams(args.env_kwargs, "--env-kwargs"), training=options,
                                   command=command_line(argv), force=args.force, progress=not args.quiet)
     print(f"trained {config.algo} on {config.env_id} for {config.objective}: {config.steps_done} steps "

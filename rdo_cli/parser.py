@@ -125,7 +125,11 @@ def _add_train(sub) -> None:
     p.add_argument("--stock-range", type=_number, nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="initial stocks sampled in training, finite, e.g. -1e3 0 (default: the benchmark's; for "
                    "other envs the objective's fixed c0; required for cvar)")
-    p.add_argument("--stock-scale", type=_number, default=None, help="factor on the stock in the observation")
+    p.add_argument("--stock-scale", type=_number, default=None,
+                   help="factor on the stock in the observation")
+    p.add_argument("--stock-representation", choices=("raw", "discounted"), default=None,
+                   help="the stock in the observation: raw C_t, or discounted gamma^t C_t with gamma^t, bounded in "
+                   "long discounted episodes (default: the stock wrapper's for the discount)")
     p.add_argument("--gamma", type=_number, default=None, help="discount in (0, 1] (default: the benchmark's, else 1)")
     p.add_argument("--env-kwargs", nargs="+", metavar="KEY=VALUE", default=[], help="gym.make keyword arguments")
     p.add_argument("--n-envs", type=_whole(1), default=1, metavar="N",

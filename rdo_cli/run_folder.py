@@ -61,6 +61,8 @@ def _to_yaml(config: RunConfig) -> dict[str, Any]:
             "stock_range": None if stocks is None or stocks.range is None else [float(x) for x in stocks.range],
             "stock_integer": bool(stocks is not None and stocks.integer),
             "stock_scale": 1.0 if stocks is None else float(stocks.scale),
+            "stock_representation": None if stocks is None else stocks.representation,
+            "stock_range_auto": None if stocks is None or not stocks.auto else (stocks.estimate or {}),
             "env_kwargs": dict(config.env_kwargs), "hyperparams": hyperparams,
             "train_seconds": config.train_seconds,
             "steps_done": int(config.steps_done), "status": config.status, "error": config.error,
@@ -70,7 +72,8 @@ def _to_yaml(config: RunConfig) -> dict[str, Any]:
 
 def _from_yaml(data: dict[str, Any]) -> RunConfig:
     known = {"env_id", "algo", "objective", "timesteps", "seed", "gamma", "stock_range", "stock_integer",
-             "stock_scale", "env_kwargs", "hyperparams", "train_seconds", "steps_done", "status", "error",
+             "stock_scale", "stock_representation", "stock_range_auto", "env_kwargs", "hyperparams", "train_seconds",
+             "steps_done", "status", "error",
              "training", "commands", "versions"}
     unknown = set(data) - known
     if unknown:
@@ -87,7 +90,9 @@ def _from_yaml(data: dict[str, Any]) -> RunConfig:
     stock_range = data.get("stock_range")
     stocks = None if algo != "detan" else TrainingStocks(
         None if stock_range is None else (float(stock_range[0]), float(stock_range[1])),
-        bool(data.get("stock_integer", False)), float(data.get("stock_scale", 1.0)))
+        bool(data.get("stock_integer", False)), float(data.get("stock_scale", 1.0)),
+        auto=data.get("stock_range_auto") is not None, representation=data.get("stock_representation"),
+        estimate=data.get("stock_range_auto"))
     status = data.get("status", "finished")  # runs written before the status was recorded had finished
     if status not in STATUSES:
         raise ValueError(f"status {status!r} is none of {', '.join(STATUSES)}")

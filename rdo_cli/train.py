@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from gymnasium import spaces
+from stable_baselines3.common.callbacks import BaseCallback
 
 from rdo_cli.checkpoints import Checkpoints, StopOnSignal, load_for_resume
 from rdo_cli.config import RunConfig, TrainingOptions, check_env_id, resolve_run
@@ -35,7 +37,7 @@ PROGRESS_FILE = "progress.csv"
 def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float | None = None,
           seed: int | None = 0, out: Path | None = None, overrides: dict[str, Any] | None = None,
           use_preset: bool = True, stock_range: tuple[float, float] | None = None,
-          stock_scale: float | None = None, gamma: float | None = None,
+          stock_scale: float | None = None, stock_representation: str | None = None, gamma: float | None = None,
           env_kwargs: dict[str, Any] | None = None, training: TrainingOptions | None = None,
           command: str | None = None, force: bool = False, progress: bool = True,
           verbose: int = 0) -> tuple[RunConfig, Any, Path]:
@@ -52,6 +54,7 @@ def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float 
         use_preset: `False` starts from the agent's defaults.
         stock_range: DηN's training stocks.
         stock_scale: The factor on the stock in the observation.
+        stock_representation: `"raw"` or `"discounted"` (default: the stock wrapper's for the discount).
         gamma: The discount.
         env_kwargs: `gym.make` keyword arguments.
         training: Envs, device, checkpoints, evaluations, TensorBoard (default: one env on the
@@ -66,7 +69,8 @@ def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float 
     """
     config, from_preset = resolve_run(env_id, objective, algo=algo, timesteps=timesteps, seed=seed,
                                       overrides=overrides, use_preset=use_preset, stock_range=stock_range,
-                                      stock_scale=stock_scale, gamma=gamma, env_kwargs=env_kwargs,
+                                      stock_scale=stock_scale, stock_representation=stock_representation,
+                                      gamma=gamma, env_kwargs=env_kwargs,
                                       training=training)
     folder = Path(out) if out is not None else default_run_folder(env_id, algo, str(config.objective), seed)
     for name in (MODEL_FILE, RUN_FILE):
@@ -158,11 +162,57 @@ def _build_model(config: RunConfig, env: Any, folder: Path, resuming: bool, verb
 
     if resuming:
         return load_for_resume(config, folder, env)
+    extra: dict[str, Any] = {}
+    if config.stocks is not None and config.stocks.auto:
+        from rdo_sb3.stock_range import AutoStockRange
+
+        extra["stock_range"] = AutoStockRange(set_scale=config.stocks.auto_scale)
     try:
         return make_model(config.preset, env, objective=config.objective, seed=config.seed, verbose=verbose,
-                          device=config.training.device)
+                          device=config.training.device, **extra)
     except (TypeError, ValueError, AssertionError) as err:  # unknown names, bad values
         raise CliError(f"bad hyperparameters for {config.algo}: {err}".splitlines()[0]) from None
+
+
+def _sync_stocks(config: RunConfig, model: Any) -> None:
+    """Record in `config.stocks` what the model settled: the representation, and an automatic range's estimate
+    (the range, the scale and what they came from), so that `run.yml` rebuilds the very env."""
+    stocks, layout = config.stocks, getattr(model, "stock_layout", None)
+    if stocks is None or layout is None:
+        return
+    stocks = replace(stocks, representation=layout.representation)
+    auto = getattr(model, "auto_stock_range", None)
+    if stocks.auto and auto is not None and auto.ready:
+        rng = model.stock_range
+        stocks = replace(stocks, range=(rng.low, rng.high), integer=False, scale=float(layout.scale), auto_scale=False,
+                         estimate={"returns": [auto.low, auto.high], "covered": list(auto.covered),
+                                   "episodes": auto.n_episodes, "widenings": auto.widenings,
+                                   "scale_estimated": auto.stock_scale is not None, "margin": auto.margin})
+    config.stocks = stocks
+
+
+class _StockRangeLines(BaseCallback):
+    """Log lines for an automatic stock range: the estimate after the warm-up, and each widening."""
+
+    def __init__(self, line: Any):
+        super().__init__()
+        self._line = line
+        self._widenings = -1
+
+    def _report(self) -> None:
+        auto = getattr(self.model, "auto_stock_range", None)
+        if auto is None or not auto.ready or auto.widenings == self._widenings:
+            return
+        what = "widened" if self._widenings >= 0 else "estimated"
+        self._widenings = auto.widenings
+        self._line(f"[train] {auto.describe(self.model.objective)} ({what} at step {self.model.num_timesteps})")
+
+    def _on_training_start(self) -> None:
+        self._report()
+
+    def _on_step(self) -> bool:
+        self._report()
+        return True
 
 
 def _warn_unreachable(config: RunConfig, env: Any, log: LogStream) -> None:
@@ -223,13 +273,14 @@ def train_config(config: RunConfig, folder: Path, *, note: str = "", progress: b
 
     def save(status: str, error: str | None = None) -> None:
         config.status, config.error = status, error
+        _sync_stocks(config, model)
         config.train_seconds = round(seconds_before + time.perf_counter() - start, 1)
         save_run(config, model, folder, replay_buffer=config.training.save_replay_buffer)
 
     log.line(f"[train] {config.algo} on {config.env_id} for {config.objective}, {config.timesteps} steps"
              f"{f' from step {done_before}' if resuming else ''}; hyperparameters: {note or 'as given'}")
     callbacks = [ProgressLines(config.timesteps, stream=log, start=done_before),
-                 Checkpoints(config.training.checkpoint_every, lambda: save("running"))]
+                 Checkpoints(config.training.checkpoint_every, lambda: save("running")), _StockRangeLines(log.line)]
     if config.training.eval_freq > 0:
         from rdo_cli.periodic_eval import ObjectiveEvaluations
 

@@ -430,7 +430,8 @@ class StockLayout:
         """Unscaled stocks `C` of (a batch of) observations, numpy arrays or torch tensors alike.
 
         Discounted: `X_t / gamma^t` (in float64 for numpy arrays), `+-inf` once `gamma^t` underflowed to 0
-        in the observation (`nan` when `X_t` is 0 too); [`read_discounted`][rdo_gym.stock.StockLayout.read_discounted] never divides.
+        in the observation (`nan` when `X_t` is 0 too);
+        [`read_discounted`][rdo_gym.stock.StockLayout.read_discounted] never divides.
         """
         scaled, discount = self._entries(observation)
         if discount is None:

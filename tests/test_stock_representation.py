@@ -18,8 +18,18 @@ from hypothesis import strategies as st
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 from toy_envs import ScriptedRewards
 
-from rdo_gym import (REPRESENTATIONS, CVaR, ExpectedUtility, Homeostasis, MeanCVaR, ProbabilityAtLeast,
-                     StockAugmentation, StockLayout, TargetReturn, UniformStock)
+from rdo_gym import (
+    REPRESENTATIONS,
+    CVaR,
+    ExpectedUtility,
+    Homeostasis,
+    MeanCVaR,
+    ProbabilityAtLeast,
+    StockAugmentation,
+    StockLayout,
+    TargetReturn,
+    UniformStock,
+)
 from rdo_sb3 import DEtaN
 from rdo_sb3.scorers import StockScorer
 from rdo_sb3.stock_input import write_stocks
@@ -73,7 +83,7 @@ def test_discounted_entries_are_x_and_gamma_t_and_read_gives_c(rewards, gamma, c
     env = scripted(rewards, gamma, flatten, scale, c0=c0)
     obs, info = env.reset(seed=0)
     x, discount = c0, 1.0
-    for t, r in enumerate(rewards, start=1):
+    for r in rewards:
         obs, _, terminated, _, info = env.step(0)
         x, discount = x + discount * r, discount * gamma
         entries = obs[-2:] if flatten else obs["stock"]
@@ -278,3 +288,21 @@ def test_choose_initial_stock_reads_exact_candidates_at_a_later_time():
     batch = layout.with_stocks(obs, [-2.0, 0.0, 6.0])
     np.testing.assert_array_equal(layout.read(batch), [-2.0, 0.0, 6.0])
     assert math.isclose(float(batch[2, 1]), 0.25 * 0.125 * 6.0)
+
+
+# -- the command line ------------------------------------------------------------------------------------------
+def test_cli_records_the_representation_in_run_yml(tmp_path, capsys):
+    import yaml
+
+    from rdo_cli.main import main
+
+    folder = tmp_path / "run"
+    code = main(["train", "CartPole-v1", "-o", "target:50", "--gamma", "0.99", "--stock-representation", "discounted",
+                 "-n", "200", "-f", str(folder), "-q", "--hyperparams", "learning_starts=50"])
+    capsys.readouterr()
+    assert code == 0
+    config = yaml.safe_load((folder / "run.yml").read_text())
+    assert config["stock_representation"] == "discounted" and config["stock_range_auto"] is None
+    assert main(["evaluate", str(folder), "--episodes", "2"]) == 0  # the env is rebuilt with that layout
+    assert main(["train", "CartPole-v1", "-o", "mean", "--stock-representation", "dicounted"]) == 2
+    assert "--stock-representation" in capsys.readouterr().err
