@@ -39,16 +39,24 @@ from pathlib import Path
 
 import numpy as np
 
-AGENTS = ("detan", "detan-relabel", "detan-naive", "qrdqn")
+AGENTS = ("detan", "detan-relabel", "detan-naive", "qrdqn", "ppo-terminal")
+STOCK_AGENTS = ("detan", "detan-relabel", "ppo-terminal")
+"""The agents whose observation carries the stock."""
 
 
 @dataclass(frozen=True)
 class Setting:
-    """A benchmark, the objective an agent is trained on, and the objectives it is evaluated on."""
+    """A benchmark, the objective an agent is trained on, and the objectives it is evaluated on.
+
+    External settings (``external=True``) are Gymnasium toy-text envs built by
+    ``rdo_envs.make_external_env`` with ``env_kwargs``; their exact model is the env's own.
+    """
 
     env_id: str
     train_objective: str
     eval_objectives: tuple[str, ...]
+    env_kwargs: tuple[tuple[str, object], ...] = ()
+    external: bool = False
 
 
 SETTINGS: dict[str, Setting] = {
@@ -60,7 +68,17 @@ SETTINGS: dict[str, Setting] = {
     # Goal-based wealth management, the Discrete(5) twin of rdo/WealthGoal-v0 (rdo_envs.wealth).
     "wealth-goal": Setting("rdo/WealthGoalDiscrete-v0", "prob:30", ("prob:30",)),
     "wealth-cvar0.5": Setting("rdo/WealthGoalDiscrete-v0", "cvar:0.5", ("cvar:0.5",)),
+    # The external track: Gymnasium's toy-text envs, gamma = 1, their TimeLimit as the horizon.
+    "frozenlake4-prob": Setting("FrozenLake-v1", "prob:1", ("prob:1",), external=True),
+    "frozenlake8-prob": Setting("FrozenLake-v1", "prob:1", ("prob:1",), (("map_name", "8x8"),), external=True),
+    "cliff-target": Setting("CliffWalkingSlippery-v1", "target:-40", ("target:-40",), external=True),
+    "cliff-cvar0.1": Setting("CliffWalkingSlippery-v1", "cvar:0.1", ("cvar:0.1",), external=True),
+    "cliff-cvar0.3": Setting("CliffWalkingSlippery-v1", "cvar:0.3", ("cvar:0.3",), external=True),
+    "blackjack-prob": Setting("Blackjack-v1", "prob:1", ("prob:1",), external=True),
+    "blackjack-cvar0.25": Setting("Blackjack-v1", "cvar:0.25", ("cvar:0.25",), external=True),
 }
+RDO_SETTINGS = tuple(name for name, s in SETTINGS.items() if not s.external)
+EXTERNAL_SETTINGS = tuple(name for name, s in SETTINGS.items() if s.external)
 
 
 @dataclass(frozen=True)
@@ -73,9 +91,49 @@ class Job:
     save_dir: str | None = None
 
 
+def _reference(setting: Setting, objective):
+    import rdo_envs
+
+    if setting.external:
+        return rdo_envs.external_reference(setting.env_id, objective, **dict(setting.env_kwargs))
+    return rdo_envs.reference(setting.env_id, objective)
+
+
+def _env(setting: Setting, agent: str, objective: str, initial_stock: float | None = None):
+    """The env an agent trains or is evaluated on: stock-augmented for DηN and the terminal-reward route
+    (PPO, wrapped in ``TerminalObjectiveReward`` with the fixed ``initial_stock``), stock-free otherwise."""
+    import gymnasium as gym
+
+    import rdo_envs
+    from rdo_envs.external import make_external_base
+    from rdo_gym import TerminalObjectiveReward
+
+    kwargs = dict(setting.env_kwargs)
+    if agent not in STOCK_AGENTS:
+        if setting.external:
+            return make_external_base(setting.env_id, **kwargs)
+        return gym.make(setting.env_id)
+    stock = {} if initial_stock is None else {"initial_stock": initial_stock}
+    if setting.external:  # relabelling draws stocks on the env's training range: sample c0 there too
+        env = rdo_envs.make_external_env(setting.env_id, None if agent == "detan-relabel" else objective,
+                                         **stock, **kwargs)
+    else:
+        env = rdo_envs.make_stock_env(setting.env_id, **stock)
+    return TerminalObjectiveReward(env, objective) if agent == "ppo-terminal" else env
+
+
+def _ppo(setting: Setting, objective, seed: int):
+    """PPO on the terminal reward ``f(c0 + G)``, undiscounted, from one ``c0``: the objective's own, or for
+    a searched ``c0`` (CVaR) the DP's ``c0*`` (what ``rdo solve`` prints)."""
+    from stable_baselines3 import PPO
+
+    c0 = _reference(setting, objective).initial_stock if objective.searches_initial_stock else objective.initial_stock
+    env = _env(setting, "ppo-terminal", str(objective), float(c0))
+    return PPO("MlpPolicy", env, gamma=1.0, n_steps=1024, batch_size=64, ent_coef=0.01, seed=seed), float(c0)
+
+
 def run_job(job: Job) -> dict:
     """Train one agent on one setting with one seed and evaluate it on the setting's objectives."""
-    import gymnasium as gym
     import torch
 
     import rdo_envs
@@ -88,13 +146,14 @@ def run_job(job: Job) -> dict:
     preset = rdo_envs.preset(setting.env_id, "qrdqn" if job.agent == "qrdqn" else "detan")
     steps = job.steps or preset.n_timesteps
     start = time.perf_counter()
-    if job.agent == "qrdqn":
-        model = make_model(preset, gym.make(setting.env_id), seed=job.seed)
-    elif job.agent == "detan-naive":
-        model = make_model(preset, gym.make(setting.env_id), objective=setting.train_objective, naive=True,
-                           relabel_stocks=False, seed=job.seed)
+    ppo_c0 = math.nan
+    if job.agent == "ppo-terminal":
+        model, ppo_c0 = _ppo(setting, make_objective(setting.train_objective), job.seed)
+    elif job.agent == "qrdqn":
+        model = make_model(preset, _env(setting, job.agent, setting.train_objective), seed=job.seed)
     else:
-        model = make_model(preset, rdo_envs.make_stock_env(setting.env_id), objective=setting.train_objective,
+        model = make_model(preset, _env(setting, job.agent, setting.train_objective),
+                           objective=setting.train_objective, naive=job.agent == "detan-naive",
                            relabel_stocks=job.agent == "detan-relabel", seed=job.seed)
     model.learn(steps)
     train_seconds = time.perf_counter() - start
@@ -104,32 +163,37 @@ def run_job(job: Job) -> dict:
     results = []
     for spec in setting.eval_objectives:
         objective = make_objective(spec)
-        ref = rdo_envs.reference(setting.env_id, objective)
+        ref = _reference(setting, objective)
         eval_seed = 10_000 + job.seed
         if job.agent == "qrdqn":
-            returns = rollout_returns(model, gym.make(setting.env_id), job.episodes, seed=eval_seed)
+            returns = rollout_returns(model, _env(setting, job.agent, spec), job.episodes, seed=eval_seed)
             stocks = np.full(job.episodes, math.nan)
+        elif job.agent == "ppo-terminal":  # trained on one objective (its terminal reward) from one c0
+            report = evaluate_objective(model, _env(setting, job.agent, spec, ppo_c0), job.episodes,
+                                        seed=eval_seed, n_bootstrap=200)
+            returns, stocks = report.returns, report.initial_stocks
         else:
             model.set_objective(objective)
-            env = gym.make(setting.env_id) if job.agent == "detan-naive" else rdo_envs.make_stock_env(setting.env_id)
-            report = evaluate_objective(model, env, job.episodes, seed=eval_seed, n_bootstrap=200)
+            report = evaluate_objective(model, _env(setting, job.agent, spec), job.episodes, seed=eval_seed,
+                                        n_bootstrap=200)
             returns, stocks = report.returns, report.initial_stocks
         value = float(objective.value(returns))
         # Diagnostic for searched initial stocks (CVaR): the same policy started at the DP's c0*
         # separates the learned outer search from the learned policy (evaluation only).
         at_star = math.nan
         if objective.searches_initial_stock and job.agent in ("detan", "detan-relabel"):
-            fixed = evaluate_objective(model, rdo_envs.make_stock_env(setting.env_id), job.episodes,
+            fixed = evaluate_objective(model, _env(setting, job.agent, spec), job.episodes,
                                        seed=eval_seed, initial_stock=ref.initial_stock, n_bootstrap=2)
             at_star = float(objective.value(fixed.returns))
         c0s = [c for c in stocks if not math.isnan(c)]
-        exact = exact_learned_value(model, setting.env_id, job.agent, objective,
+        exact = exact_learned_value(model, setting, job.agent, objective,
                                     float(np.median(c0s)) if c0s else math.nan)
         results.append({
             "objective": spec,
             "value": value,
             "exact_value": exact,
             "exact_normalized": ref.normalized(exact),
+            "exact_fraction_of_optimum": exact / ref.optimum if ref.optimum else math.nan,
             "stderr": _bootstrap_stderr(objective, returns, job.seed),
             "optimum": ref.optimum,
             "risk_neutral": ref.risk_neutral,
@@ -143,31 +207,36 @@ def run_job(job: Job) -> dict:
     return {**asdict(job), "job": asdict(job), "steps": steps, "train_seconds": train_seconds, "results": results}
 
 
-def exact_learned_value(model, env_id: str, agent: str, objective, initial_stock: float) -> float:
+def exact_learned_value(model, setting: Setting, agent: str, objective, initial_stock: float) -> float:
     """Exact objective value of the agent's greedy policy, from the benchmark's tabular model.
 
     The greedy action at every reachable ``(state, stock, t)`` is read from the network (the
-    observation is ``env.observation_at(state, t)``, plus the scaled stock for DηN) and the law of
-    ``G`` is propagated exactly by :func:`rdo_gym.dp.evaluate`: no Monte Carlo noise. ``initial_stock``
-    is the agent's own ``c0`` (ignored by the stock-free agents).
+    observation is ``env.observation_at(state, t)``, plus the scaled stock where the training env's
+    layout puts it) and the law of ``G`` is propagated exactly by :func:`rdo_gym.dp.evaluate`: no Monte
+    Carlo noise. ``initial_stock`` is the agent's own ``c0`` (ignored by the stock-free agents).
     """
     import rdo_envs
+    from rdo_envs.external import make_external_base
     from rdo_gym.dp import evaluate
+    from rdo_sb3 import read_stock_layout
 
-    base = rdo_envs.env_class(env_id)()
-    with_stock = agent in ("detan", "detan-relabel")
+    if setting.external:
+        base = make_external_base(setting.env_id, **dict(setting.env_kwargs))
+    else:
+        base = rdo_envs.env_class(setting.env_id)()
+    layout = read_stock_layout(_env(setting, "detan", str(objective), 0.0)) if agent in STOCK_AGENTS else None
     cache: dict[tuple[int, float, int], int] = {}
 
     def policy(state: int, stock: float, t: int) -> int:
-        key = (state, stock, t) if with_stock else (state, 0.0, t)
+        key = (state, stock if layout is not None else 0.0, t)
         if key not in cache:
             obs = base.observation_at(state, t)
-            if with_stock:  # the stock where the training env's wrapper put it, as its layout says
-                obs = model.stock_layout.with_stocks(np.append(obs, np.float32(0.0)), [stock])[0]
+            if layout is not None:  # the stock where the training env's wrapper put it
+                obs = layout.with_stocks(np.append(obs, np.float32(0.0)), [stock])[0]
             cache[key] = int(model.predict(obs, deterministic=True)[0])
         return cache[key]
 
-    c0 = initial_stock if with_stock else None
+    c0 = initial_stock if layout is not None else None
     return float(evaluate(base.model, policy, objective, initial_stock=c0).value)
 
 
@@ -196,6 +265,7 @@ def summarize(runs: list[dict]) -> list[dict]:
         at_star = {o: np.array([x.get("normalized_at_dp_initial_stock", math.nan) for x in xs])
                    for o, xs in per_objective.items()}
         exact = {o: np.array([x.get("exact_normalized", math.nan) for x in xs]) for o, xs in per_objective.items()}
+        exact_values = {o: np.array([x.get("exact_value", math.nan) for x in xs]) for o, xs in per_objective.items()}
         chosen = {o: sorted({c for x in xs for c in x["initial_stocks"]}) for o, xs in per_objective.items()}
         first = {o: xs[0] for o, xs in per_objective.items()}
         rows.append({
@@ -209,6 +279,8 @@ def summarize(runs: list[dict]) -> list[dict]:
                                "normalized_at_dp_c0_mean": float(at_star[o].mean()),
                                "exact_normalized_mean": float(exact[o].mean()),
                                "exact_normalized_per_seed": exact[o].round(3).tolist(),
+                               "exact_value_mean": float(exact_values[o].mean()),
+                               "exact_value_per_seed": exact_values[o].round(4).tolist(),
                                "initial_stocks": chosen[o],
                                "optimum": first[o]["optimum"], "risk_neutral": first[o]["risk_neutral"]}
                            for o, v in values.items()},
@@ -258,16 +330,21 @@ def pivot(rows: list[dict]) -> str:
             if row is None:
                 cells.append("—")
                 continue
-            score = np.mean([o["normalized_mean"] for o in row["objectives"].values()])
-            exact = np.mean([o.get("exact_normalized_mean", math.nan) for o in row["objectives"].values()])
-            cells.append(f"{score:.3f} / exact {exact:.3f} ({row['seeds']} seeds)")
+            objectives = row["objectives"].values()
+            score = np.mean([o["normalized_mean"] for o in objectives])
+            exact = np.mean([o.get("exact_normalized_mean", math.nan) for o in objectives])
+            if math.isnan(exact):  # the optimum is the risk-neutral value: no normalized score, show the values
+                values = "; ".join(f"{o.get('exact_value_mean', math.nan):.4f} (optimum {o['optimum']:.4f})"
+                                   for o in objectives)
+                cells.append(f"exact {values} ({row['seeds']} seeds)")
+            else:
+                cells.append(f"{score:.3f} / exact {exact:.3f} ({row['seeds']} seeds)")
         lines.append(f"| {setting} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def plot(runs: list[dict], path: Path) -> None:
     """Return-distribution CDFs: learned agents (first seed) vs DP optimum vs risk-neutral, per objective."""
-    import rdo_envs
     from rdo_envs.plots import Panel, save_return_plots
     from rdo_gym import TargetReturn, make_objective
 
@@ -275,7 +352,7 @@ def plot(runs: list[dict], path: Path) -> None:
     for setting, spec in sorted({(r["setting"], res["objective"]) for r in runs for res in r["results"]}):
         env_id = SETTINGS[setting].env_id
         objective = make_objective(spec)
-        ref = rdo_envs.reference(env_id, objective)
+        ref = _reference(SETTINGS[setting], objective)
         samples = {}
         for agent in AGENTS:
             run = next((r for r in runs if r["setting"] == setting and r["agent"] == agent), None)

@@ -44,6 +44,8 @@ class Setting:
     env_kwargs: tuple[tuple[str, object], ...] = ()
     #: The reported score: ``"p_goal"`` (P(G >= 1)) or ``"value"`` (the objective's value).
     score: str = "value"
+    #: DEtaN's ``return_step`` (the lattice of the returns; ``None``: the plain utility).
+    return_step: float | None = None
 
 
 SETTINGS: dict[str, Setting] = {
@@ -54,6 +56,11 @@ SETTINGS: dict[str, Setting] = {
     "frozenlake-prob-half": Setting("FrozenLake-v1", "prob:0.5", score="p_goal"),
     "cliff-cvar": Setting("CliffWalkingSlippery-v1", "cvar:0.1"),
     "blackjack-prob": Setting("Blackjack-v1", "prob:1"),
+    # prob:1 scored with the lattice utility (return_step=1): the threshold compared half a step below.
+    "frozenlake-prob-lattice": Setting("FrozenLake-v1", "prob:1", score="p_goal", return_step=1.0),
+    "frozenlake8-prob-lattice": Setting("FrozenLake-v1", "prob:1", (("map_name", "8x8"),), score="p_goal",
+                                        return_step=1.0),
+    "blackjack-prob-lattice": Setting("Blackjack-v1", "prob:1", return_step=1.0),
 }
 DEFAULT_SETTINGS = ("frozenlake-prob", "frozenlake-mean")
 
@@ -104,7 +111,8 @@ def run(setting_name: str, tie_break: str, seed: int, steps: int | None) -> dict
     steps = steps or preset.n_timesteps
     env = rdo_envs.make_external_env(setting.env_id, setting.objective, **kwargs)
     start, cpu = time.perf_counter(), time.process_time()
-    model = make_model(preset, env, objective=setting.objective, seed=seed, tie_break=tie_break)
+    model = make_model(preset, env, objective=setting.objective, seed=seed, tie_break=tie_break,
+                       return_step=setting.return_step)
     model.learn(steps)
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu
     first, _ = env.reset(seed=10_000 + seed)
