@@ -14,7 +14,7 @@ from rdo_cli.formatting import num, plural
 from rdo_cli.main import build_parser, main
 
 TINY = ["learning_starts=50", "buffer_size=2000", "target_update_interval=100"]
-COMMANDS = ("demo", "train", "evaluate", "solve", "plot")
+COMMANDS = ("demo", "train", "evaluate", "solve", "plot", "tune")
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:
