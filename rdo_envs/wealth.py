@@ -397,8 +397,8 @@ class WealthGoalDiscreteEnv(WealthEnv):
     (`rdo_envs.WEALTH_REFERENCE_OPTIMA`, `docs/envs.md`).
 
     Args:
-        n_levels: The number of action levels, at least 2.
-        **kwargs: Those of [`WealthEnv`][rdo_envs.wealth.WealthEnv].
+        n_levels: The number of action levels, at least 2. The other arguments are those of
+            [`WealthEnv`][rdo_envs.wealth.WealthEnv].
     """
 
     def __init__(self, n_levels: int = 5, horizon: int = 10, initial_wealth: int = 50, max_wealth: int = 200,

@@ -609,7 +609,7 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
         constructor's sampler.
 
         Returns:
-            The new [`stock_layout`][rdo_gym.stock.StockAugmentation.stock_layout].
+            The new [`StockLayout`][rdo_gym.stock.StockLayout].
 
         Examples:
             >>> import gymnasium as gym
@@ -628,7 +628,7 @@ class StockAugmentation(gym.Wrapper, gym.utils.RecordConstructorArgs):
 
         Only for use before an agent has learned from this env's observations: a network trained at
         one scale reads another as other stocks. Returns the new
-        [`stock_layout`][rdo_gym.stock.StockAugmentation.stock_layout]; `VecEnv.env_method("set_stock_scale", s)`
+        [`StockLayout`][rdo_gym.stock.StockLayout]; `VecEnv.env_method("set_stock_scale", s)`
         reaches every sub-env.
         """
         self.stock_scale = _check_scale(stock_scale)
