@@ -153,8 +153,9 @@ def test_detan_trains_on_an_external_env_with_its_preset():
         rdo_envs.preset_env_ids("detan", external=True)
     model = make_model(preset, make_external_env("FrozenLake-v1", "prob:1"), seed=0, learning_starts=50,
                        buffer_size=500)
-    assert isinstance(model, DEtaN)
+    assert isinstance(model, DEtaN) and model.scorer.tie_break == "mean" and model.scorer.return_step == 1.0
     model.learn(200)
+    assert rdo_envs.preset("CliffWalkingSlippery-v1").kwargs().get("return_step") is None
 
 
 REFERENCE_CASES = [
