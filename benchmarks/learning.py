@@ -203,7 +203,7 @@ def run_job(job: Job) -> dict:
             "risk_neutral": ref.risk_neutral,
             "normalized": ref.normalized(value),
             "mean_return": float(returns.mean()),
-            "initial_stocks": sorted({float(c) for c in stocks if not math.isnan(c)}),
+            "initial_stocks": sorted({float(c) + 0.0 for c in stocks if not math.isnan(c)}),
             "dp_initial_stock": ref.initial_stock,
             "normalized_at_dp_initial_stock": ref.normalized(at_star),
             "returns": returns.tolist(),
