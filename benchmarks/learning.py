@@ -62,6 +62,10 @@ class Setting:
 SETTINGS: dict[str, Setting] = {
     "cvar0.1": Setting("rdo/CVaRGrid-v0", "cvar:0.1", ("cvar:0.1",)),
     "cvar0.25": Setting("rdo/CVaRGrid-v0", "cvar:0.25", ("cvar:0.25",)),
+    # Mean-CVaR 0.5 E[G] + 0.5 CVaR_0.1(G): DP optimum -2.294 against -3.771 risk-neutral, c0* = 3.
+    "meancvar0.1": Setting("rdo/CVaRGrid-v0", "meancvar:0.1:0.5", ("meancvar:0.1:0.5",)),
+    # The mean itself (the optimum is the risk-neutral value 1.783: the table shows exact values).
+    "mean": Setting("rdo/CVaRGrid-v0", "mean", ("mean",)),
     # One DηN serves every target: the utility -|x| is shared and only c0 = -g changes.
     "target": Setting("rdo/TargetGrid-v0", "target:0", ("target:-4", "target:0", "target:4", "target:8")),
     "homeostasis": Setting("rdo/Homeostasis-v0", "homeostasis:3:3", ("homeostasis:3:3",)),
