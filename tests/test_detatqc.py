@@ -227,3 +227,63 @@ def test_save_load_round_trip(tmp_path):
                               stock_scale=0.01, flatten=True)
     with pytest.raises(ValueError, match="stock_scale"):
         DEtaTQC.load(tmp_path / "m", env=other)
+
+
+# -- the SB3 surface on the continuous wealth benchmark ------------------------------------------------
+WEALTH = "rdo/WealthGoal-v0"
+
+
+def wealth(flatten: bool = True, **kwargs) -> gym.Env:
+    import rdo_envs
+
+    return rdo_envs.make_stock_env(WEALTH, flatten=flatten, **kwargs)
+
+
+def test_detatqc_is_exported_from_rdo_sb3():
+    import rdo_sb3
+    from rdo_sb3.detatqc import DEtaTQC as direct
+
+    assert rdo_sb3.DEtaTQC is direct and "DEtaTQC" in rdo_sb3.__all__
+
+
+def test_the_discrete_wealth_twin_points_to_detan_and_the_bare_env_to_the_wrapper():
+    import rdo_envs
+
+    with pytest.raises(ValueError, match=r"Discrete\(5\).*use rdo_sb3\.DEtaN"):
+        DEtaTQC("MlpPolicy", rdo_envs.make_stock_env("rdo/WealthGoalDiscrete-v0"), objective="prob:30")
+    with pytest.raises(ValueError, match=r"needs an env whose observation carries the stock"):
+        DEtaTQC("MlpPolicy", gym.make(WEALTH), objective="prob:30")
+    with pytest.raises(ValueError, match=r"needs an env whose observation carries the stock"):
+        DEtaTQC("MlpPolicy", make_vec_env(lambda: gym.make(WEALTH), n_envs=2), objective="prob:30")
+
+
+@pytest.mark.parametrize("flatten", [True, False])
+def test_wealth_vec_env_learn_save_load_set_objective_and_evaluate(tmp_path, flatten):
+    """MlpPolicy (flat Box) and MultiInputPolicy (Dict with the stock key) on 2 DummyVecEnv copies of the
+    wealth benchmark: learn with a progress bar, save, load with the objective, its settings and the stock
+    layout kept, act identically, switch objectives, evaluate on the real env."""
+    policy = "MlpPolicy" if flatten else "MultiInputPolicy"
+    venv = make_vec_env(lambda: wealth(flatten, initial_stock=UniformStock(-40.0, 0.0)), n_envs=2, seed=0)
+    assert venv.num_envs == 2
+    model = DEtaTQC(policy, venv, objective="prob:30", relabel_stocks=0.5, stock_range=(-40.0, 0.0),
+                    entropy_in="target", seed=0, **SMALL)
+    model.learn(120, progress_bar=True)
+    assert model.num_timesteps == 120 and model.replay_buffer.size() == 60  # 60 steps of 2 envs
+    if not flatten:
+        assert set(venv.observation_space.spaces) == {"observation", "stock"}
+    model.save(tmp_path / "wealth")
+    loaded = DEtaTQC.load(tmp_path / "wealth", env=wealth(flatten))
+    assert str(loaded.objective) == "prob:30" and loaded.entropy_in == "target"
+    assert loaded.stock_range == model.stock_range and loaded.stock_layout.scale == model.stock_layout.scale
+    assert loaded.relabel_stocks == 0.5 and loaded.gamma == 1.0
+    obs, _ = wealth(flatten).reset(seed=3)
+    np.testing.assert_allclose(loaded.predict(obs, deterministic=True)[0], model.predict(obs, deterministic=True)[0])
+    action = loaded.predict(obs, deterministic=True)[0]
+    assert action.shape == (1,) and 0.0 <= float(action[0]) <= 1.0
+    report = evaluate_objective(loaded, wealth(flatten), n_episodes=4, seed=0)
+    assert report.initial_stocks.tolist() == [-30.0] * 4  # prob:30 starts at the shortfall W_0 - goal
+    assert set(np.unique(report.returns)) <= set(range(-50, 151)) and report.value in {k / 4 for k in range(5)}
+    loaded.set_objective("cvar:0.5")
+    assert str(loaded.objective) == "cvar:0.5" and loaded.actor_temperature is None
+    report = evaluate_objective(loaded, wealth(flatten), n_episodes=2, seed=0)
+    assert -40.0 <= report.initial_stocks[0] <= 0.0  # the outer search on stock_range
