@@ -155,7 +155,8 @@ def reference_for(config: RunConfig, objective: Objective, env: gym.Env) -> Exac
     """The exact reference of a run's env for `objective`, or `None` (no tabular model, gamma < 1).
 
     A benchmark's comes from the cached [`rdo_envs.reference`][rdo_envs.references.reference] (with the run's dynamics
-    kwargs); a toy-text env's is solved on its transition table.
+    kwargs); a toy-text env's is solved on its transition table, Blackjack's on the model of
+    [`rdo_envs.external_reference`][rdo_envs.external.external_reference].
 
     Args:
         config: The run's configuration.
@@ -175,7 +176,16 @@ def reference_for(config: RunConfig, objective: Objective, env: gym.Env) -> Exac
         except ValueError as err:
             raise CliError(str(err)) from None
     mdp = tabular_model(env)
-    return None if mdp is None else exact_reference(mdp, objective)
+    if mdp is not None:
+        return exact_reference(mdp, objective)
+    import rdo_envs  # Blackjack has no transition table: rdo_envs.external builds its model from the card rules
+
+    if env_name(config.env_id) in rdo_envs.EXTERNAL_ENV_IDS:
+        try:
+            return rdo_envs.external_reference(env_name(config.env_id), objective, **config.env_kwargs)
+        except (TypeError, ValueError) as err:
+            raise CliError(f"no exact reference for {config.env_id} with {config.env_kwargs}: {err}") from None
+    return None
 
 
 def unreachable_warning(objective: Objective, mdp: TabularMDP | None) -> str | None:
