@@ -46,7 +46,7 @@ def test_an_env_without_a_stock_points_to_stock_augmentation():
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     (dict(naive=True), "no naive mode"),
-    (dict(entropy_in="critic"), "entropy_in must be one of 'actor', 'target', got 'critic'"),
+    (dict(entropy_in="critic"), "entropy_in must be one of 'target', 'actor', got 'critic'"),
     (dict(surrogate_temperature=0.0), "surrogate_temperature must be a finite number > 0"),
     (dict(surrogate_temperature="warm"), "surrogate_temperature"),
     (dict(top_quantiles_to_drop_per_net=-1), "top_quantiles_to_drop_per_net must be an integer >= 0, got -1"),
@@ -213,11 +213,11 @@ def test_pendulum_dict_vec_env_progress_bar_set_objective_and_evaluation():
 
 
 def test_save_load_round_trip(tmp_path):
-    model = DEtaTQC("MlpPolicy", pendulum(), objective="cvar:0.25", entropy_in="target", surrogate_temperature=2.0,
+    model = DEtaTQC("MlpPolicy", pendulum(), objective="cvar:0.25", entropy_in="actor", surrogate_temperature=2.0,
                     seed=0, **SMALL).learn(100)
     model.save(tmp_path / "m")
     loaded = DEtaTQC.load(tmp_path / "m", env=pendulum())
-    assert str(loaded.objective) == "cvar:0.25" and loaded.entropy_in == "target"
+    assert str(loaded.objective) == "cvar:0.25" and loaded.entropy_in == "actor"
     assert loaded.surrogate_temperature == 2.0 and loaded.top_quantiles_to_drop_per_net == 0
     assert loaded.stock_layout == model.stock_layout and loaded.stock_range == model.stock_range
     obs, _ = pendulum().reset(seed=4)
