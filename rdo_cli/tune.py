@@ -149,7 +149,7 @@ def make_storage(storage: str) -> Any:
     optuna = _optuna()
     if _is_url(storage):
         try:
-            return optuna.storages.RDBStorage(storage, engine_kwargs={"pool_pre_ping": True})
+            return optuna.storages.RDBStorage(_with_driver(storage), engine_kwargs={"pool_pre_ping": True})
         except ImportError as err:
             driver = "psycopg2-binary" if storage.startswith("postgres") else "the database driver"
             raise CliError(f"--storage {storage}: {err}; install {driver} (pip install \"rdo[tune]\")") from None
@@ -167,6 +167,20 @@ def make_storage(storage: str) -> Any:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     except OSError as err:
         raise CliError(f"--storage {storage}: cannot write the journal file: {err.strerror or err}") from None
+
+
+def _with_driver(url: str) -> str:
+    """A `postgresql://` (or `postgres://`) URL without a driver names the installed one: `postgresql+psycopg2://`
+    when psycopg2 is there (SQLAlchemy 2.1 would otherwise look for psycopg 3), else `postgresql+psycopg://`."""
+    import importlib.util
+
+    scheme, _, rest = url.partition("://")
+    if scheme not in ("postgresql", "postgres"):
+        return url
+    for module, driver in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+        if importlib.util.find_spec(module) is not None:
+            return f"postgresql+{driver}://{rest}"
+    return url
 
 
 def _sampler(name: str, n_startup_trials: int, seed: int | None) -> Any:
