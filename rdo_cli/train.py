@@ -79,7 +79,9 @@ def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float 
                            "or choose another --out")
     if command:
         config.commands = [command]
-    model = train_config(config, folder, note=_preset_note(use_preset, from_preset, algo), progress=progress,
+    preset_file = any(w == "--preset" or w.startswith("--preset=") for w in (command or "").split())
+    model = train_config(config, folder, note=("--preset FILE: the file's entry with your overrides" if preset_file
+                                               else _preset_note(use_preset, from_preset, algo)), progress=progress,
                          verbose=verbose)
     return config, model, folder
 

@@ -188,6 +188,8 @@ def test_the_best_preset_trains_with_rdo_train(study, capsys):
     recorded = yaml.safe_load((run / "run.yml").read_text())
     entry = yaml.safe_load(best.read_text())[ENV_ID]
     assert recorded["objective"] == "cvar:0.1" and recorded["steps_done"] == 200
+    log = (run / "train.log").read_text()
+    assert "--preset FILE: the file's entry" in log and "--no-preset" not in log
     assert recorded["stock_scale"] == entry["env_wrapper"][0]["rdo_gym.StockAugmentation"]["stock_scale"]
     for key in ("learning_rate", "target_update_interval", "exploration_fraction", "relabel_stocks", "policy_kwargs"):
         assert recorded["hyperparams"][key] == entry[key], key
@@ -253,6 +255,7 @@ def test_joining_with_other_settings_names_the_flag(tmp_path, capsys):
     assert len(err) == 1 and err[0].startswith("rdo: error: ") and "-n/--n-timesteps 300" in err[0]
 
 
+@pytest.mark.slow  # three 3000-step trials, an interrupt and two resumes: about a minute on one core
 def test_ctrl_c_keeps_the_finished_trials_and_resume_runs_the_rest(tmp_path):
     process = rdo("tune", ENV_ID, "-o", "cvar:0.1", "--n-trials", "4", "-n", "3000", "--n-evaluations", "1",
                   "--eval-episodes", "10", "--sampler", "random", "--pruner", "none", cwd=tmp_path)
@@ -284,6 +287,15 @@ def test_ctrl_c_keeps_the_finished_trials_and_resume_runs_the_rest(tmp_path):
     # a new total adds trials
     out = finish(rdo("tune", "--resume", str(folder), "--n-trials", "5", "-q", cwd=tmp_path))
     assert "5 of 5 trials finished" in out
+
+
+def test_a_postgresql_url_names_the_installed_driver():
+    from rdo_cli.tune import _with_driver
+
+    assert _with_driver("postgresql://u@h:5/db") == "postgresql+psycopg2://u@h:5/db"  # psycopg2-binary: rdo[tune]
+    assert _with_driver("postgres://u@h/db") == "postgresql+psycopg2://u@h/db"
+    assert _with_driver("postgresql+psycopg://u@h/db") == "postgresql+psycopg://u@h/db"  # a chosen driver stays
+    assert _with_driver("sqlite:///f.db") == "sqlite:///f.db"
 
 
 # -- bad flags ------------------------------------------------------------------------------------------
