@@ -7,6 +7,9 @@ is evaluated on) and seed it trains, with the SAME discount `gamma` for the obje
                    uniformly on the setting's stock range during training;
 * ``detan-relabel`` the same with stock relabelling (``relabel_stocks=0.5``: half of the replayed
                    transitions get a fresh stock drawn from the stock range);
+* ``detan-auto``   (only when asked for with ``--agents``) DηN with ``stock_range="auto"``: the stock range
+                   and the stock scale estimated from the discounted returns of the ``learning_starts``
+                   warm-up and widened during training (`rdo_sb3.stock_range`) instead of the setting's;
 * ``detan-naive``  DηN in naive mode (``naive=True``: the objective applied to the return-to-go,
                    no stock), same hyperparameters;
 * ``qrdqn``        sb3-contrib QR-DQN (maximizes the mean of the discounted return), same
@@ -54,6 +57,9 @@ from typing import Any
 import numpy as np
 
 AGENTS = ("detan", "detan-relabel", "detan-naive", "qrdqn", "ppo")
+EXTRA_AGENTS = ("detan-auto",)
+"""Agents run only when named with ``--agents``."""
+ALL_AGENTS = (*AGENTS, *EXTRA_AGENTS)
 
 # Hyperparameters of the RL Baselines3 Zoo's QR-DQN for each env (shared by DηN, naive DηN and
 # QR-DQN), with the changes noted: fewer quantiles and gradient steps where the CPU budget needs it.
@@ -99,15 +105,16 @@ class Setting:
 
         return gym.make(self.env_id, **self.env_kwargs)
 
-    def make_stock_env(self, initial_stock: Any = None):
-        """The env wrapped in `StockAugmentation` (flat), `c0` sampled on the stock range by default."""
+    def make_stock_env(self, initial_stock: Any = None, stock_scale: float | None = None):
+        """The env wrapped in `StockAugmentation` (flat), `c0` sampled on the stock range by default, the stock
+        scaled by the setting's scale unless `stock_scale` is given."""
         from rdo_gym import StockAugmentation, UniformStock
 
         if initial_stock is None:
             initial_stock = UniformStock(*self.stock_range, integer=self.integer_stocks)
         extra = {} if self.representation is None else {"representation": self.representation}
         return StockAugmentation(self.make(), gamma=self.gamma, initial_stock=initial_stock, flatten=True,
-                                 stock_scale=self.stock_scale, **extra)
+                                 stock_scale=self.stock_scale if stock_scale is None else stock_scale, **extra)
 
     @property
     def objectives(self) -> tuple[str, ...]:
@@ -175,6 +182,9 @@ def make_agent(setting: Setting, job: Job):
     if job.agent in ("detan", "detan-relabel"):
         return DEtaN("MlpPolicy", setting.make_stock_env(), objective=job.train_objective, gamma=setting.gamma,
                      seed=job.seed, relabel_stocks=0.5 if job.agent == "detan-relabel" else False, **params)
+    if job.agent == "detan-auto":
+        return DEtaN("MlpPolicy", setting.make_stock_env(), objective=job.train_objective, gamma=setting.gamma,
+                     seed=job.seed, stock_range="auto", **params)
     if job.agent == "detan-naive":
         return DEtaN("MlpPolicy", setting.make(), objective=job.train_objective, naive=True, gamma=setting.gamma,
                      seed=job.seed, **params)
@@ -190,7 +200,7 @@ def make_agent(setting: Setting, job: Job):
         env = make_vec_env(lambda: TerminalObjectiveReward(setting.make_stock_env(), job.train_objective),
                            n_envs=n_envs, seed=job.seed)
         return PPO("MlpPolicy", env, gamma=1.0, seed=job.seed, **ppo)
-    raise ValueError(f"unknown agent {job.agent!r}; choose from {AGENTS}")
+    raise ValueError(f"unknown agent {job.agent!r}; choose from {ALL_AGENTS}")
 
 
 def evaluate(setting: Setting, job: Job, model, spec: str, search_candidates: int, search_episodes: int) -> dict:
@@ -219,7 +229,8 @@ def evaluate(setting: Setting, job: Job, model, spec: str, search_candidates: in
         stocks = [float(c0)]
     else:
         model.set_objective(objective)
-        env = setting.make() if job.agent == "detan-naive" else setting.make_stock_env()
+        env = setting.make() if job.agent == "detan-naive" else setting.make_stock_env(
+            stock_scale=model.stock_layout.scale)
         report = evaluate_objective(model, env, job.episodes, seed=seed, n_bootstrap=2)
         returns = report.returns
         stocks = sorted({float(c) for c in report.initial_stocks if not math.isnan(c)})
@@ -242,7 +253,9 @@ def run_job(job: Job, search_candidates: int = 8, search_episodes: int = 30) -> 
     specs = setting.objectives if job.agent == "qrdqn" else setting.trainings[job.train_objective]
     wall, cpu = time.perf_counter(), _cpu_seconds()
     results = [evaluate(setting, job, model, spec, search_candidates, search_episodes) for spec in specs]
-    return {**asdict(job), "job": asdict(job), "train_wall_s": train_wall, "train_cpu_s": train_cpu,
+    auto = getattr(model, "auto_stock_range", None)
+    estimate = None if auto is None or not auto.ready else auto.as_dict(model.objective)
+    return {**asdict(job), "job": asdict(job), "stock_range_auto": estimate, "train_wall_s": train_wall, "train_cpu_s": train_cpu,
             "eval_wall_s": time.perf_counter() - wall, "eval_cpu_s": _cpu_seconds() - cpu,
             "load_average": os.getloadavg()[0], "results": results}
 
@@ -284,7 +297,7 @@ def summarize(runs: list[dict]) -> list[dict]:
     rows = []
     for name in [s for s in SETTINGS if any(r["setting"] == s for r in runs)]:
         for spec in SETTINGS[name].objectives:
-            for agent in AGENTS:
+            for agent in ALL_AGENTS:
                 mine = sorted((r for r in runs if r["setting"] == name and r["agent"] == agent),
                               key=lambda r: r["seed"])
                 res = [(r, x) for r in mine for x in r["results"] if x["objective"] == spec]
@@ -324,11 +337,11 @@ def verdicts(rows: list[dict]) -> list[str]:
         for spec in SETTINGS[name].objectives:
             objective = make_objective(spec)
             get = {r["agent"]: r for r in rows if r["setting"] == name and r["objective"] == spec}
-            for variant in ("detan", "detan-relabel"):
+            for variant in ("detan", "detan-relabel", "detan-auto"):
                 detan = get.get(variant)
                 if detan is None:
                     continue
-                label = "DηN" if variant == "detan" else "DηN (relabel)"
+                label = {"detan": "DηN", "detan-relabel": "DηN (relabel)", "detan-auto": "DηN (auto range)"}[variant]
                 if isinstance(objective, TargetReturn):
                     bound = 0.05 * abs(objective.target)
                     met = detan["mean"] <= bound and len(detan["seeds"]) >= 3
@@ -372,7 +385,8 @@ def markdown(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--settings", nargs="+", default=list(SETTINGS), choices=list(SETTINGS))
-    parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(AGENTS))
+    parser.add_argument("--agents", nargs="+", default=list(AGENTS), choices=list(ALL_AGENTS),
+                        help=f"default: {' '.join(AGENTS)} ({', '.join(EXTRA_AGENTS)} only when named)")
     parser.add_argument("--seeds", type=int, default=3, help="number of seeds (first-seed, first-seed + 1, ...)")
     parser.add_argument("--first-seed", type=int, default=0)
     parser.add_argument("--objectives", nargs="+", default=None,

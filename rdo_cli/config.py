@@ -249,7 +249,9 @@ def _training_stocks(env_id: str, objective: Objective, stock_range: tuple[float
 
     A benchmark brings its own training range and scale (widened to a fixed `c0` outside it);
     another env samples on `stock_range` if given, else starts every episode at the objective's
-    fixed `c0` (a searched `c0` — CVaR — needs a range to search in).
+    fixed `c0`; a searched `c0` (CVaR) without `stock_range` gets the automatic range
+    ([`rdo_sb3.stock_range.AutoStockRange`][rdo_sb3.stock_range.AutoStockRange]: estimated from the returns of the
+    warm-up, widened during training), and the automatic scale too unless `stock_scale` is given.
     """
     from rdo_gym.stock import REPRESENTATIONS
 
@@ -278,9 +280,9 @@ def _training_stocks(env_id: str, objective: Objective, stock_range: tuple[float
         return TrainingStocks(rng, all(x.is_integer() for x in rng),
                               info.stock_scale if stock_scale is None else stock_scale)
     if stock_range is None:
-        if objective.searches_initial_stock:
-            raise CliError(f"objective {objective} searches its initial stock: give the range to search and train "
-                           "on with --stock-range LOW HIGH (in units of return, e.g. --stock-range -200 0)")
+        if objective.searches_initial_stock:  # the range (and the scale) estimated from the returns
+            return TrainingStocks(None, False, 1.0 if stock_scale is None else stock_scale, auto=True,
+                                  auto_scale=stock_scale is None, representation=representation)
         return TrainingStocks(None, False, 1.0 if stock_scale is None else stock_scale, representation=representation)
     rng = (float(stock_range[0]), float(stock_range[1]))
     return TrainingStocks(rng, all(x.is_integer() for x in rng), 1.0 if stock_scale is None else stock_scale,
@@ -343,7 +345,8 @@ def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan",
         seed: The model's seed.
         overrides: Hyperparameters replacing the preset's (`policy` too; not `gamma`).
         use_preset: `False` starts from the agent's defaults.
-        stock_range: DηN's training stocks (default: the benchmark's range, else the fixed `c0`).
+        stock_range: DηN's training stocks (default: the benchmark's range, else the fixed `c0`, or for a
+            searched `c0` the automatic range).
         stock_scale: The factor on the stock in the observation.
         stock_representation: `"raw"` or `"discounted"` (default: the stock wrapper's for the discount).
         gamma: The discount (default: the benchmark's, else 1).

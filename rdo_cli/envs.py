@@ -113,7 +113,7 @@ def make_env(config: RunConfig, *, render_mode: str | None = None) -> gym.Env:
             initial_stock: Any = 0.0 if config.objective.searches_initial_stock else config.objective.initial_stock
         elif config.objective.searches_initial_stock:
             raise CliError(f"run of {config.env_id} has no stock range to search {config.objective}'s initial "
-                           "stock in")
+                           "stock in: give one with --stock-range LOW HIGH")
         else:
             initial_stock = config.objective.initial_stock
     else:

@@ -124,7 +124,8 @@ def _add_train(sub) -> None:
                    "rdo_envs/presets, e.g. the best.yml of rdo tune; --hyperparams and other options override it)")
     p.add_argument("--stock-range", type=_number, nargs=2, metavar=("LOW", "HIGH"), default=None,
                    help="initial stocks sampled in training, finite, e.g. -1e3 0 (default: the benchmark's; for "
-                   "other envs the objective's fixed c0; required for cvar)")
+                   "other envs the objective's fixed c0, and for cvar a range estimated from the returns of the "
+                   "warm-up, widened as they grow, with its stock scale)")
     p.add_argument("--stock-scale", type=_number, default=None,
                    help="factor on the stock in the observation")
     p.add_argument("--stock-representation", choices=("raw", "discounted"), default=None,

@@ -186,10 +186,9 @@ def _sync_stocks(config: RunConfig, model: Any) -> None:
     auto = getattr(model, "auto_stock_range", None)
     if stocks.auto and auto is not None and auto.ready:
         rng = model.stock_range
+        estimate = {k: v for k, v in auto.as_dict(model.objective).items() if k not in ("initial_stocks", "stock_scale")}
         stocks = replace(stocks, range=(rng.low, rng.high), integer=False, scale=float(layout.scale), auto_scale=False,
-                         estimate={"returns": [auto.low, auto.high], "covered": list(auto.covered),
-                                   "episodes": auto.n_episodes, "widenings": auto.widenings,
-                                   "scale_estimated": auto.stock_scale is not None, "margin": auto.margin})
+                         estimate={**estimate, "scale_estimated": auto.stock_scale is not None})
     config.stocks = stocks
 
 
@@ -206,8 +205,9 @@ class _StockRangeLines(BaseCallback):
         if auto is None or not auto.ready or auto.widenings == self._widenings:
             return
         what = "widened" if self._widenings >= 0 else "estimated"
+        step = self.model.num_timesteps if self._widenings >= 0 or auto.estimated_at is None else auto.estimated_at
         self._widenings = auto.widenings
-        self._line(f"[train] {auto.describe(self.model.objective)} ({what} at step {self.model.num_timesteps})")
+        self._line(f"[train] {auto.describe(self.model.objective)} ({what} at step {step})")
 
     def _on_training_start(self) -> None:
         self._report()

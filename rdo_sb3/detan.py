@@ -21,6 +21,7 @@ from rdo_gym.stock import StockRange
 from rdo_sb3.losses import check_kappa, check_method, quantile_huber_loss
 from rdo_sb3.objective_agent import ObjectiveAgentMixin, check_policy_fits, hint_one_thread
 from rdo_sb3.policies import CnnPolicy, DEtaNPolicy, MlpPolicy, MultiInputPolicy
+from rdo_sb3.stock_range import AutoStockRange
 
 __all__ = ["DEtaN"]
 
@@ -59,7 +60,12 @@ class DEtaN(ObjectiveAgentMixin, QRDQN):
             n-step returns). Valid because the stock update is known.
         stock_range: `(low, high)` of unscaled stocks (or an [`rdo_gym.StockRange`][rdo_gym.stock.StockRange]) used for
             relabelling and for the CVaR initial-stock search; default: the support of the env's
-            initial-stock sampler.
+            initial-stock sampler. `"auto"` (or an [`AutoStockRange`][rdo_sb3.stock_range.AutoStockRange] with
+            its own margin and warm-up) estimates it from the discounted returns of the training episodes: at
+            the end of the `learning_starts` phase it sets the range `[-b, -a]` for the returns `[a, b]` seen
+            (with a margin), the env's initial-stock sampler on it and the env's stock scale, and widens the
+            range when a later return leaves it; the estimate is `auto_stock_range`, saved with the model
+            ([`rdo_sb3.stock_range`][rdo_sb3.stock_range]).
         tie_break: how actions whose scores tie exactly are told apart, in acting and in the
             bootstrap action alike: `"random"` (uniformly) or `"mean"` (by the mean of the
             return, then uniformly); neither overrides the objective (`docs/agent.md`).
@@ -94,6 +100,16 @@ class DEtaN(ObjectiveAgentMixin, QRDQN):
         >>> report = evaluate_objective(model, env, n_episodes=3, seed=0)
         >>> len(report.returns), bool(-300 <= report.initial_stocks[0] <= 0)
         (3, True)
+
+        No stock range at hand: `stock_range="auto"` estimates it (and the stock scale) from the returns of
+        the random-policy `learning_starts` steps, and widens it as the returns grow:
+
+        >>> env = StockAugmentation(gym.make("CartPole-v1"), gamma=0.99, flatten=True)
+        >>> model = DEtaN("MlpPolicy", env, objective="cvar:0.1", stock_range="auto", learning_starts=200,
+        ...               seed=0, policy_kwargs=dict(n_quantiles=16)).learn(300)
+        >>> auto = model.auto_stock_range       # discounted returns of the warm-up in [10.5, 44.2], with a margin
+        >>> auto.covered, model.stock_range.low, model.stock_range.high, model.stock_layout.scale
+        ((2.0, 53.0), -53.0, -2.0, 0.01)
     """
 
     policy_aliases: ClassVar[dict[str, type[BasePolicy]]] = {
@@ -136,7 +152,7 @@ class DEtaN(ObjectiveAgentMixin, QRDQN):
         objective: Objective | str = "mean",
         naive: bool = False,
         relabel_stocks: bool | float = False,
-        stock_range: tuple[float, float] | StockRange | None = None,
+        stock_range: tuple[float, float] | StockRange | AutoStockRange | str | None = None,
         tie_break: str = "random",
         kappa: float = 1.0,
         loss_method: str = "auto",

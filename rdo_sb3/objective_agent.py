@@ -28,6 +28,8 @@ from rdo_gym.objectives import Objective, make_objective
 from rdo_gym.stock import StockLayout, StockRange
 from rdo_sb3.scorers import NaiveScorer, Scorer, check_tie_break, make_scorer
 from rdo_sb3.stock_input import WRAP_HINT, read_stock_layout, write_stocks
+from rdo_sb3.stock_range import AutoStockRange
+from rdo_sb3.stock_range import check_stock_range as check_stock_range_or_auto
 
 __all__ = ["ObjectiveAgentMixin"]
 
@@ -121,6 +123,9 @@ class ObjectiveAgentMixin:
     """The stocks drawn for relabelling and searched for the CVaR initial stock."""
     relabel_stocks: float
     """The probability that a replayed transition gets a fresh stock."""
+    auto_stock_range: AutoStockRange | None
+    """With `stock_range="auto"`: the estimate of the returns' range, which sets `stock_range`, the env's
+    initial-stock sampler and its stock scale ([`rdo_sb3.stock_range`][rdo_sb3.stock_range]); `None` otherwise."""
 
     # the SB3 algorithm's attributes this mixin reads
     gamma: float
@@ -129,17 +134,25 @@ class ObjectiveAgentMixin:
     logger: Any
     _vec_normalize_env: Any
     _last_obs: Any
+    num_timesteps: int
+    learning_starts: int
+    verbose: int
 
     def _init_objective(self, env: GymEnv | str | None, verbose: int, *, objective: Objective | str, naive: bool,
                         tie_break: str, relabel_stocks: bool | float,
-                        stock_range: tuple[float, float] | StockRange | None,
+                        stock_range: tuple[float, float] | StockRange | AutoStockRange | str | None,
                         return_step: float | None = None) -> Any:
         """Check the objective arguments and the env's stock, build the scorer; returns the env (made if a
         string), to pass on to the SB3 base's constructor."""
         objective = make_objective(objective)
         check_tie_break(tie_break)
         self.relabel_stocks = relabel_probability(relabel_stocks)
-        self.stock_range = check_stock_range(stock_range)
+        checked = check_stock_range_or_auto(stock_range)
+        self.auto_stock_range = checked if isinstance(checked, AutoStockRange) else None
+        self.stock_range = None if self.auto_stock_range is not None else checked
+        if self.auto_stock_range is not None and naive:
+            raise ValueError(f"stock_range={stock_range!r} with naive=True: the naive baseline ignores the stock, so "
+                             "there is no stock range to estimate; drop stock_range or naive")
         self.stock_layout = None
         self.scorer = None
         self._start_obs: Any = None
@@ -186,6 +199,10 @@ class ObjectiveAgentMixin:
         if not self.naive:
             self.objective.check_gamma(self.gamma)
         self.stock_range = check_stock_range(self.stock_range)  # a list after an older load()
+        auto = getattr(self, "auto_stock_range", None)  # absent from models saved before it existed
+        self.auto_stock_range = auto
+        if auto is not None and auto.ready and self.env is not None:  # the env takes the estimate (sampler, scale)
+            self.stock_range = auto.apply(self.env, self.objective)
         if self.env is not None:
             if self._vec_normalize_env is not None:
                 raise ValueError(f"{name} cannot use VecNormalize: normalized observations hide the stock "
@@ -206,9 +223,10 @@ class ObjectiveAgentMixin:
                 self.stock_layout = layout
         elif self.stock_layout is None and not self.naive:
             raise ValueError(f"{name} needs an env whose observation carries the stock: {WRAP_HINT}")
-        if self.stock_range is None and self.stock_layout is not None:
+        pending = auto is not None and not auto.ready  # the warm-up will set stock_range
+        if self.stock_range is None and self.stock_layout is not None and not pending:
             self.stock_range = self.stock_layout.support
-        if self.relabel_stocks > 0:
+        if self.relabel_stocks > 0 and not pending:
             if self.naive or self.stock_layout is None:
                 raise ValueError("relabel_stocks needs a stock in the observation (not naive mode)")
             if self.stock_range is None or self.stock_range.low == self.stock_range.high:
@@ -229,6 +247,9 @@ class ObjectiveAgentMixin:
             obj.check_gamma(self.gamma)
         self.scorer = make_scorer(obj, self.stock_layout, self.naive, self.scorer.tie_break, self.scorer.return_step)
         self._scorer_changed()
+        auto = self.auto_stock_range
+        if auto is not None and auto.ready:  # the range follows the objective (a fixed c0 is taken in)
+            self.stock_range = auto.stock_range_for(obj) if self.env is None else auto.apply(self.env, obj)
 
     def _scorer_changed(self) -> None:
         """Hook: `scorer` was replaced (e.g. hand it to the policy)."""
@@ -253,12 +274,12 @@ class ObjectiveAgentMixin:
         discounts = replay_data.discounts
         discounts = discounts.view(-1) if discounts is not None else self.gamma
         c_next = (c + rewards) / discounts
+        fresh = None  # every row, or (relabel_stocks < 1) those drawn; the others stay bit for bit as stored
         if self.relabel_stocks < 1.0:
-            keep = th.rand(n, device=rewards.device) >= self.relabel_stocks
-            c = th.where(keep, layout.read(replay_data.observations), c)
-            c_next = th.where(keep, layout.read(replay_data.next_observations), c_next)
-        return replay_data._replace(observations=write_stocks(layout, replay_data.observations, c),
-                                    next_observations=write_stocks(layout, replay_data.next_observations, c_next))
+            fresh = th.rand(n, device=rewards.device) < self.relabel_stocks
+        return replay_data._replace(
+            observations=write_stocks(layout, replay_data.observations, c, where=fresh),
+            next_observations=write_stocks(layout, replay_data.next_observations, c_next, where=fresh))
 
     # -- initial stock and the objective's estimate -------------------------------------------------
     def quantiles(self, observation: Any) -> th.Tensor:
@@ -270,6 +291,10 @@ class ObjectiveAgentMixin:
         """Candidate initial stocks on `stock_range`
         ([`rdo_gym.StockRange.candidates`][rdo_gym.stock.StockRange.candidates])."""
         if self.stock_range is None:
+            if self.auto_stock_range is not None:
+                raise ValueError(f"{self.agent_name}(stock_range='auto') has not estimated its stock range yet: it does "
+                                 "so when learn() ends its warm-up (learning_starts steps); train it first, or pass "
+                                 "stock_candidates= explicitly")
             raise ValueError("no stock_range to search the initial stock in: pass stock_range=(low, high) to "
                              f"{self.agent_name}, or stock_candidates= explicitly")
         return self.stock_range.candidates(n)
@@ -318,14 +343,104 @@ class ObjectiveAgentMixin:
     def _setup_learn(self, total_timesteps: int, callback: MaybeCallback = None,
                      reset_num_timesteps: bool = True, tb_log_name: str = "run",
                      progress_bar: bool = False) -> tuple[int, BaseCallback]:
+        before = self._last_obs
         out = super()._setup_learn(total_timesteps, callback, reset_num_timesteps,  # type: ignore[misc]
                                    tb_log_name, progress_bar)
+        auto = self.auto_stock_range
+        if auto is not None:
+            if self._last_obs is not before or auto.running_returns() == []:  # the env was reset
+                auto.start_tracking(self.env.num_envs, self.gamma)
+            if not auto.ready and self.num_timesteps >= self.learning_starts:  # no warm-up phase left: one apart
+                self._settle_stock_range(auto.warm_up(self.env, self.gamma))
+                self._last_obs = self.env.reset()
         last = self._last_obs
         if isinstance(last, dict):
             self._start_obs = {k: np.array(v[0]) for k, v in last.items()}
         elif last is not None:
             self._start_obs = np.array(last[0])
         return out
+
+    # -- the automatic stock range ------------------------------------------------------------------
+    def _store_transition(self, replay_buffer: Any, buffer_action: np.ndarray, new_obs: Any, reward: np.ndarray,
+                          dones: np.ndarray, infos: list[dict[str, Any]]) -> None:
+        """SB3's `_store_transition`, then, with `stock_range="auto"`, the returns of the episodes just
+        finished: gathered during the warm-up, whose end (`num_timesteps >= learning_starts`) makes the first
+        estimate; afterwards a return outside the range widens it."""
+        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)  # type: ignore[misc]
+        auto = self.auto_stock_range
+        if auto is None:
+            return
+        finished = auto.track(reward, dones)
+        if not auto.ready:
+            auto.pending.extend(finished)
+            if self.num_timesteps >= self.learning_starts:
+                self._settle_stock_range(auto.pending or auto.running_returns())
+        elif finished and auto.observe(finished):
+            self.stock_range = auto.apply(self.env, self.objective)
+            self._stock_range_report("widened")
+
+    def _settle_stock_range(self, returns: list[float]) -> None:
+        """The first estimate from the warm-up's `returns`: the agent's `stock_range`, the env's sampler and
+        (with `set_scale`) its stock scale, with the stocks already stored rescaled to it."""
+        auto = self.auto_stock_range
+        assert auto is not None and self.stock_layout is not None
+        auto.observe(returns)
+        if auto.covered is None:  # nothing finite came back (no step taken): a range around 0 of width 2 margin
+            auto.observe([0.0])
+        auto.pending, auto.widenings, auto.estimated_at = [], 0, int(self.num_timesteps)
+        old_scale = self.stock_layout.scale
+        self.stock_range = auto.apply(self.env, self.objective, scale=auto.set_scale)
+        layout = read_stock_layout(self.env)
+        assert layout is not None
+        if not math.isclose(layout.scale, old_scale, rel_tol=1e-12):
+            self._rescale_stored_stocks(layout.scale / old_scale)
+        self.stock_layout = layout
+        assert self.scorer is not None
+        self.scorer = make_scorer(self.objective, layout, self.naive, self.scorer.tie_break, self.scorer.return_step)
+        self._scorer_changed()
+        self._stock_range_report("estimated")
+
+    def _rescale_stored_stocks(self, ratio: float) -> None:
+        """Multiply the stock entry of the replay buffer's observations and of the current observation by
+        `ratio` (the new scale over the old); a discounted layout's `gamma^t` entry is left alone."""
+        layout = self.stock_layout
+        assert layout is not None
+
+        def scale(array: Any) -> None:
+            if layout.key is not None:
+                array[layout.key][..., 0] *= ratio
+            else:
+                array[..., layout.index] *= ratio
+
+        buffer = getattr(self, "replay_buffer", None)
+        for name in ("observations", "next_observations"):
+            stored = getattr(buffer, name, None)
+            if stored is not None:
+                scale(stored)
+        for name in ("_last_obs", "_last_original_obs"):
+            last = getattr(self, name, None)
+            if last is None:
+                continue
+            last = {k: np.array(v) for k, v in last.items()} if isinstance(last, dict) else np.array(last)
+            scale(last)
+            setattr(self, name, last)
+
+    def _stock_range_report(self, what: str) -> None:
+        """The estimate in SB3's logger (`stock_range/...`, and a line at `verbose >= 1`)."""
+        auto = self.auto_stock_range
+        assert auto is not None
+        self.logger.log(f"{self.agent_name}: {auto.describe(self.objective)} ({what} at step {self.num_timesteps})")
+        self._record_stock_range()
+
+    def _record_stock_range(self) -> None:
+        auto = self.auto_stock_range
+        if auto is None or not auto.ready or self.stock_range is None:
+            return
+        self.logger.record("stock_range/low", self.stock_range.low)
+        self.logger.record("stock_range/high", self.stock_range.high)
+        self.logger.record("stock_range/widenings", auto.widenings)
+        if auto.stock_scale is not None:
+            self.logger.record("stock_range/scale", auto.stock_scale)
 
     def dump_logs(self) -> None:
         """SB3's logs plus `rollout/objective_estimate` (the learned objective value at the first
@@ -341,6 +456,7 @@ class ObjectiveAgentMixin:
                 self.logger.record("rollout/objective_estimate", value)
                 if not self.naive:
                     self.logger.record("rollout/initial_stock", c0)
+        self._record_stock_range()
         super().dump_logs()  # type: ignore[misc]
 
     # -- saving and loading -------------------------------------------------------------------------

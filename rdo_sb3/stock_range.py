@@ -1,20 +1,31 @@
 """Automatic stock range and scale (`stock_range="auto"`): estimated from the returns the env gives.
 
-An agent given `stock_range="auto"` (or an [`AutoStockRange`][rdo_sb3.stock_range.AutoStockRange]) runs, at the
-start of its first `learn`, `warmup_steps` random-policy steps on its training env (real env steps, not counted
-in `num_timesteps`) and records the discounted return `G` of every finished episode. From the lowest and
-highest return `[G_min, G_max]`, widened by `margin` of their spread on each side to `[a, b]`, it sets
+An agent given `stock_range="auto"` (or an [`AutoStockRange`][rdo_sb3.stock_range.AutoStockRange]) records the
+discounted return `G = sum_t gamma^t R_{t+1}` of every episode its training env finishes. The **warm-up** is the
+agent's `learning_starts` phase (SB3 acts uniformly at random then and trains nothing): when it ends, before the
+first gradient step, the returns seen so far (the partial returns of the running episodes when none has
+finished) give the first estimate. From the lowest and highest return `[G_min, G_max]`, widened by `margin` of
+their spread on each side to `[a, b]` (rounded outward to two significant digits), it sets
 
 * the **range of training initial stocks** `[-b, -a]`: `c0 = -q` for every return level `q` the returns
   reach, which is where CVaR's `c0 = -VaR_alpha(G)` lies (widened to take in a fixed-`c0` objective's own
   `c0`, e.g. `-target`); it is the agent's `stock_range` (relabelling, the CVaR search) and the env's
   sampler, [`UniformStock`][rdo_gym.stock.UniformStock] on it;
 * the **stock scale** (with `set_scale=True`): the power of ten `10^-k` that puts `[-b, -a]` and the returns'
-  spread within `[-1, 1]`, so the network's stock input `scale * C` stays of order one.
+  spread within `[-1, 1]`, so the network's stock input `scale * C` stays of order one. It is fixed once, at
+  the end of the warm-up, before the network has learned from any stock input; the stock entries of the
+  transitions already in the replay buffer (and of the current observation) are rescaled to it.
 
-During training, every finished episode's return is checked: one outside `[a, b]` widens it (again with
-the margin) and moves the range, in the agent and in every sub-env. The scale is fixed after the warm-up:
-changing it later would change what the network has learned from.
+After the warm-up every finished episode of the training rollouts (the data that is replayed) is checked: a
+return outside `[a, b]` widens it (again with the margin) and moves the range, in the agent and in every
+sub-env. The scale is not changed again: changing it would change what the network has learned from.
+
+When `learn` starts with no warm-up phase left (`learning_starts=0`, or a model trained past it), the agent
+runs a separate one of [`warm_up`][rdo_sb3.stock_range.AutoStockRange.warm_up]: up to `warmup_steps`
+random-policy steps (not counted in `num_timesteps`) or `warmup_episodes` finished episodes.
+
+Constant returns (every episode returns the same `G`): the range is `G` padded by `margin * 0.1 * |G|` on each
+side, or by `margin` when `G = 0`, so it is never empty and CVaR's `c0 = -G` lies inside it.
 
 How the estimate reaches the env: through the stock wrapper's
 [`set_initial_stock`][rdo_gym.stock.StockAugmentation.set_initial_stock] and
@@ -96,6 +107,8 @@ class AutoStockRange:
         n_episodes: the episodes whose returns were seen.
         widenings: how many times a return outside `covered` widened it (after the first estimate).
         stock_scale: the scale set after the warm-up (`None` if not set).
+        estimated_at: the agent's `num_timesteps` when the first estimate was made (`None` before).
+        pending: the returns of the warm-up episodes finished so far (taken in by the first estimate).
     """
 
     def __init__(self, margin: float = 0.25, warmup_steps: int = 2000, warmup_episodes: int = 20,
@@ -119,8 +132,11 @@ class AutoStockRange:
         self.n_episodes = 0
         self.widenings = 0
         self.stock_scale: float | None = None
+        self.estimated_at: int | None = None
+        self.pending: list[float] = []
         self._running: np.ndarray | None = None  # per sub-env: discounted return so far, gamma^t
         self._discount: np.ndarray | None = None
+        self._gamma = 1.0
 
     @property
     def ready(self) -> bool:
@@ -166,6 +182,20 @@ class AutoStockRange:
         size = max(abs(stocks.low), abs(stocks.high), self.high - self.low)
         return 1.0 if size == 0.0 else 10.0 ** -math.ceil(math.log10(size))
 
+    def fix_scale(self, objective: Objective) -> float:
+        """Set `stock_scale` to [`stock_scale_for`][rdo_sb3.stock_range.AutoStockRange.stock_scale_for]`(objective)`
+        (once: the agent calls it at the end of the warm-up) and return it."""
+        self.stock_scale = self.stock_scale_for(objective)
+        return self.stock_scale
+
+    def as_dict(self, objective: Objective) -> dict[str, Any]:
+        """The estimate as plain numbers (for `run.yml`, logs and reports)."""
+        stocks = self.stock_range_for(objective)
+        return {"returns": [self.low, self.high], "covered": list(self.covered or ()),
+                "initial_stocks": [stocks.low, stocks.high], "stock_scale": self.stock_scale,
+                "episodes": self.n_episodes, "widenings": self.widenings, "estimated_at": self.estimated_at,
+                "margin": self.margin}
+
     def describe(self, objective: Objective) -> str:
         """A one-line report of the estimate (for logs)."""
         stocks = self.stock_range_for(objective)
@@ -195,13 +225,15 @@ class AutoStockRange:
         self._start_tracking(n, gamma)  # the caller resets the env: episodes start afresh
         return finished
 
-    def apply(self, env: Any, objective: Objective, scale: bool) -> StockRange:
-        """Set the sampler of every sub-env of `env` to `UniformStock` on the stock range (and the scale,
-        if `scale`); returns the range."""
+    def apply(self, env: Any, objective: Objective, scale: bool = False) -> StockRange:
+        """Set the sampler of every sub-env of the SB3 VecEnv `env` to `UniformStock` on the stock range, and
+        their stock scale to `stock_scale` once it is fixed (`scale=True` fixes it now,
+        [`fix_scale`][rdo_sb3.stock_range.AutoStockRange.fix_scale]); returns the range."""
         stocks = self.stock_range_for(objective)
         env.env_method("set_initial_stock", UniformStock(stocks.low, stocks.high))
         if scale:
-            self.stock_scale = self.stock_scale_for(objective)
+            self.fix_scale(objective)
+        if self.stock_scale is not None:
             env.env_method("set_stock_scale", self.stock_scale)
         return stocks
 
@@ -214,6 +246,21 @@ class AutoStockRange:
         if finished and self.observe(finished):
             return self.apply(env, objective, scale=False)
         return None
+
+    def start_tracking(self, n: int, gamma: float) -> None:
+        """Follow `n` sub-envs whose episodes start afresh (after a reset), discounting with `gamma`."""
+        self._start_tracking(n, gamma)
+
+    def track(self, rewards: Any, dones: Any) -> list[float]:
+        """Follow one vectorized step's `rewards` and `dones`; the discounted returns of the episodes it
+        finished (bookkeeping starts, with `gamma` 1, if `start_tracking` was not called)."""
+        if self._running is None or self._running.shape[0] != len(np.asarray(dones).reshape(-1)):
+            self._start_tracking(len(np.asarray(dones).reshape(-1)), self._gamma)
+        return self._track(rewards, dones)
+
+    def running_returns(self) -> list[float]:
+        """The discounted returns so far of the episodes under way."""
+        return [] if self._running is None else [float(x) for x in self._running]
 
     def _start_tracking(self, n: int, gamma: float) -> None:
         self._running = np.zeros(n)

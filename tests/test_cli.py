@@ -50,7 +50,6 @@ def test_module_entry_point_runs_and_errors_in_one_line():
     (["solve", "CartPole-v1", "-o", "mean"], "no exact tabular model"),
     (["evaluate", "no/such/run"], "does not exist"),
     (["plot", "no/such/run", "--out", "x.png"], "does not exist"),
-    (["train", "CartPole-v1", "-o", "cvar:0.1", "-n", "10"], "--stock-range"),
     (["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "-n", "10", "--hyperparams", "learning_rat=1"],
      "bad hyperparameters"),
     (["train", "rdo/CVaRGrid-v0", "-o", "cvar:0.1", "--hyperparams", "oops"], "key=value"),

@@ -41,7 +41,6 @@ CASES = [
     ([*TRAIN, "--stock-scale", "inf"], "--stock-scale"),
     ([*TRAIN, "--gamma", "0"], "--gamma"),
     ([*TRAIN, "--gamma", "1.5"], "--gamma"),
-    (["train", "CartPole-v1", "-o", "cvar:0.1"], "--stock-range"),
     # rdo train: hyperparameters and env kwargs
     ([*TRAIN, "--hyperparams", "batch_size=-5"], "batch_size"),
     ([*TRAIN, "--hyperparams", "batch_size=2.5"], "batch_size"),
