@@ -57,6 +57,10 @@ class ObjectiveEvaluations(BaseCallback):
         from rdo_cli.run_folder import Run
 
         steps = int(self.model.num_timesteps)
+        layout = getattr(self.model, "stock_layout", None)  # the automatic range may have set a new stock scale
+        env_layout = getattr(self._env, "stock_layout", None)
+        if layout is not None and env_layout is not None and env_layout.scale != layout.scale:
+            self._env.set_stock_scale(layout.scale)
         ev = evaluate_run(Run(self.config, self.model, self._env), self.episodes,
                           seed=10_000 + (self.config.seed or 0))
         row = {"steps": steps, "objective": str(ev.objective), "value": ev.value, "ci_low": ev.ci[0],
