@@ -237,6 +237,10 @@ def _run_config(settings: TuneSettings, stock_scale: float | None = None) -> Run
     config, _ = resolve_run(settings.env_id, settings.objective, algo="detan", timesteps=settings.n_timesteps,
                             seed=settings.seed, overrides=dict(settings.hyperparams or {}),
                             stock_range=settings.stock_range, stock_scale=stock_scale, env_kwargs=settings.env_kwargs)
+    if config.stocks is not None and config.stocks.auto:  # trials sample the stock scale: no automatic range
+        raise CliError(f"rdo tune {settings.env_id} -o {config.objective}: {config.objective}'s c0 is searched, so the "
+                       "trials need a range of initial stocks: give --stock-range LOW HIGH (e.g. minus the returns "
+                       "you expect; rdo train finds one automatically and writes it to run.yml)")
     return config
 
 

@@ -26,3 +26,9 @@ def test_cvar_on_cartpole_needs_no_stock_flag_and_evaluates_during_training(caps
     assert main(["evaluate", str(out), "--episodes", "10", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["objective"] == "cvar:0.1" and report["value"] > 0
+
+
+def test_tune_refuses_a_searched_c0_without_a_stock_range_in_one_line(capsys, tmp_path):
+    code = main(["tune", "CartPole-v1", "-o", "cvar:0.1", "--n-trials", "1", "-n", "500", "-f", str(tmp_path / "t")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and err[0].startswith("rdo: error:") and "--stock-range LOW HIGH" in err[0]
