@@ -13,11 +13,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
 import rdo_envs
-from rdo_cli.preset_file import read_preset_file
+from rdo_gym.presets import Preset
 from rdo_sb3 import evaluate_objective
 from rdo_sb3.factory import make_model
 
@@ -33,6 +34,22 @@ def score(preset, stock_scale, env_id, steps, seed, episodes, reference):
     return evaluation.value, float(reference.normalized(evaluation.value))
 
 
+def read_best(path: str, env_id: str) -> tuple[Preset, float]:
+    """The preset and stock scale of `env_id`'s entry in a `best.yml` written by `rdo tune` (the stock scale sits in
+    its `env_wrapper`; the Zoo-only `callback` is dropped)."""
+    import yaml
+
+    entry = dict(yaml.safe_load(Path(path).read_text())[env_id])
+    wrappers = entry.pop("env_wrapper", None) or []
+    entry.pop("callback", None)
+    scales = [kw.get("stock_scale") for w in wrappers for name, kw in w.items() if name.endswith("StockAugmentation")]
+    if not scales or scales[0] is None:
+        raise SystemExit(f"{path}: the entry of {env_id} has no StockAugmentation stock_scale in env_wrapper")
+    objective, gamma, steps = entry.pop("objective"), entry.pop("gamma"), int(entry.pop("n_timesteps"))
+    preset = Preset("detan", env_id, str(objective), float(gamma), steps, entry.pop("policy", None), entry)
+    return preset, float(scales[0])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("best", help="the best.yml written by rdo tune")
@@ -42,14 +59,14 @@ def main() -> None:
     parser.add_argument("--episodes", type=int, default=1000)
     args = parser.parse_args()
     torch.set_num_threads(1)
-    tuned = read_preset_file(args.best, args.env)
+    tuned_preset, tuned_scale = read_best(args.best, args.env)
     shipped = rdo_envs.preset(args.env)
     shipped_scale = rdo_envs.make_stock_env(args.env).stock_scale
-    reference = rdo_envs.reference(args.env, tuned.preset.objective)
-    print(f"{args.env} {tuned.preset.objective}: optimum {reference.optimum:.4f}, risk-neutral "
+    reference = rdo_envs.reference(args.env, tuned_preset.objective)
+    print(f"{args.env} {tuned_preset.objective}: optimum {reference.optimum:.4f}, risk-neutral "
           f"{reference.risk_neutral:.4f}; {args.steps} steps, seeds {args.seeds}, {args.episodes} episodes")
     results = {}
-    for name, preset, scale in (("shipped", shipped, shipped_scale), ("tuned", tuned.preset, tuned.stock_scale)):
+    for name, preset, scale in (("shipped", shipped, shipped_scale), ("tuned", tuned_preset, tuned_scale)):
         rows = []
         for seed in args.seeds:
             start = time.perf_counter()
