@@ -149,7 +149,7 @@ def make_storage(storage: str) -> Any:
     optuna = _optuna()
     if _is_url(storage):
         try:
-            return optuna.storages.RDBStorage(_with_driver(storage), engine_kwargs={"pool_pre_ping": True})
+            return _rdb_storage(optuna, _with_driver(storage))
         except ImportError as err:
             driver = "psycopg2-binary" if storage.startswith("postgres") else "the database driver"
             raise CliError(f"--storage {storage}: {err}; install {driver} (pip install \"rdo[tune]\")") from None
@@ -167,6 +167,21 @@ def make_storage(storage: str) -> Any:
         return optuna.storages.JournalStorage(JournalFileBackend(str(path)))
     except OSError as err:
         raise CliError(f"--storage {storage}: cannot write the journal file: {err.strerror or err}") from None
+
+
+def _rdb_storage(optuna: Any, url: str, attempts: int = 5) -> Any:
+    """`RDBStorage(url)`. Workers started together on a new database race to create its tables; the losers' integrity
+    error ("already exists") means the schema is there now, so they retry."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        except (IntegrityError, ProgrammingError) as err:
+            if attempt == attempts - 1 or "already exists" not in str(err):
+                raise
+            time.sleep(0.2 * (attempt + 1))
+    raise AssertionError("unreachable")
 
 
 def _with_driver(url: str) -> str:
