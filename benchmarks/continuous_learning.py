@@ -40,7 +40,8 @@ import numpy as np
 
 ENV_ID = "rdo/WealthGoal-v0"
 SETTINGS = {"prob30": "prob:30", "cvar0.5": "cvar:0.5"}
-AGENTS = ("detatqc", "detatqc-entropy-actor", "detatqc-entropy-target", "detatqc-truncate2", "detatqc-T1", "detatqc-T20",
+AGENTS = ("detatqc", "detatqc-entropy-actor", "detatqc-entropy-target", "detatqc-truncate2", "detatqc-T1",
+          "detatqc-T20",
           "detatqc-target-T1", "tqc", "sac-terminal", "tqc-terminal")
 OLD_T = 5.0  # the first default temperature, 0.1 / stock_scale, in wealth units
 DETATQC_VARIANTS = {  # explicit settings (not relative to the defaults), so that the rows keep their meaning

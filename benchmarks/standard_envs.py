@@ -255,7 +255,8 @@ def run_job(job: Job, search_candidates: int = 8, search_episodes: int = 30) -> 
     results = [evaluate(setting, job, model, spec, search_candidates, search_episodes) for spec in specs]
     auto = getattr(model, "auto_stock_range", None)
     estimate = None if auto is None or not auto.ready else auto.as_dict(model.objective)
-    return {**asdict(job), "job": asdict(job), "stock_range_auto": estimate, "train_wall_s": train_wall, "train_cpu_s": train_cpu,
+    return {**asdict(job), "job": asdict(job), "stock_range_auto": estimate, "train_wall_s": train_wall,
+            "train_cpu_s": train_cpu,
             "eval_wall_s": time.perf_counter() - wall, "eval_cpu_s": _cpu_seconds() - cpu,
             "load_average": os.getloadavg()[0], "results": results}
 

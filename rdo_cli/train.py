@@ -186,7 +186,8 @@ def _sync_stocks(config: RunConfig, model: Any) -> None:
     auto = getattr(model, "auto_stock_range", None)
     if stocks.auto and auto is not None and auto.ready:
         rng = model.stock_range
-        estimate = {k: v for k, v in auto.as_dict(model.objective).items() if k not in ("initial_stocks", "stock_scale")}
+        estimate = {k: v for k, v in auto.as_dict(model.objective).items()
+                    if k not in ("initial_stocks", "stock_scale")}
         stocks = replace(stocks, range=(rng.low, rng.high), integer=False, scale=float(layout.scale), auto_scale=False,
                          estimate={**estimate, "scale_estimated": auto.stock_scale is not None})
     config.stocks = stocks

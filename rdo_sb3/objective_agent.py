@@ -292,7 +292,8 @@ class ObjectiveAgentMixin:
         ([`rdo_gym.StockRange.candidates`][rdo_gym.stock.StockRange.candidates])."""
         if self.stock_range is None:
             if self.auto_stock_range is not None:
-                raise ValueError(f"{self.agent_name}(stock_range='auto') has not estimated its stock range yet: it does "
+                raise ValueError(f"{self.agent_name}(stock_range='auto') has not estimated its stock range yet: "
+                                 "it does "
                                  "so when learn() ends its warm-up (learning_starts steps); train it first, or pass "
                                  "stock_candidates= explicitly")
             raise ValueError("no stock_range to search the initial stock in: pass stock_range=(low, high) to "
