@@ -86,6 +86,8 @@ def _outward(low: float, high: float) -> tuple[float, float]:
     if width == 0.0:
         return low, high
     step = 10.0 ** (math.floor(math.log10(width)) - 1)
+    if step == 0.0:  # a subnormal width: 10**(e - 1) underflows, nothing to round
+        return low, high
     return math.floor(low / step) * step + 0.0, math.ceil(high / step) * step + 0.0
 
 
