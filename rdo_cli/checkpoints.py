@@ -97,16 +97,14 @@ def load_for_resume(config: RunConfig, folder: Path, env: Any) -> Any:
         folder: The run folder.
         env: The training env (a VecEnv or an env).
     """
-    if config.algo == "detan":
-        from rdo_sb3 import DEtaN as algo_class
-    else:
-        from sb3_contrib import QRDQN as algo_class
+    from rdo_sb3.factory import agent_class
+
     path = Path(folder) / MODEL_FILE
     if not path.is_file():
         raise CliError(f"cannot resume {folder}: no {MODEL_FILE} (the run stopped before its first checkpoint); "
                        "start it again without --resume")
     try:
-        model = algo_class.load(path, env=env, device=config.training.device)
+        model = agent_class(config.algo).load(path, env=env, device=config.training.device)
     except Exception as err:  # a corrupt zip, another agent's, an env that does not fit
         raise CliError(one_line(f"cannot resume {folder}: loading {path} failed: {err}")) from None
     buffer = Path(folder) / REPLAY_BUFFER_FILE

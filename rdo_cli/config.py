@@ -18,7 +18,7 @@ import gymnasium as gym
 from rdo_cli.errors import CliError
 from rdo_cli.hyperparams import check_hyperparams, parse_key_values
 from rdo_gym import Objective, make_objective
-from rdo_gym.presets import AGENTS, Preset
+from rdo_gym.presets import AGENTS, STOCK_AGENTS, Preset
 
 __all__ = ["ALGOS", "DEVICES", "RunConfig", "TrainingStocks", "TrainingOptions", "resolve_run", "check_env_id",
            "env_name", "is_benchmark", "parse_objective", "parse_hyperparams", "default_checkpoint_every"]
@@ -101,12 +101,12 @@ class RunConfig:
 
     Attributes:
         env_id: The Gymnasium id.
-        algo: `"detan"` or `"qrdqn"`.
+        algo: `"detan"`, `"qrdqn"`, `"detatqc"` or `"tqc"` (`ALGOS`).
         objective: The objective (parsed; a spec string is parsed on construction).
         preset: The agent's gamma, policy and hyperparameters (overrides applied).
         timesteps: The env steps trained (requested, or done when interrupted).
         seed: The model's seed.
-        stocks: DηN's training stocks (`None` for QR-DQN: no stock).
+        stocks: The stock agent's training stocks (`None` for QR-DQN and TQC: no stock).
         env_kwargs: `gym.make` keyword arguments.
         train_seconds: The training time, once trained.
         training: How it trains (envs, device, checkpoints, evaluations, logs).
@@ -149,14 +149,15 @@ class RunConfig:
 
 
 def is_benchmark(env_id: str) -> bool:
-    """Whether `env_id` is a registered `rdo/` benchmark (with an exact model and presets).
+    """Whether `env_id` is a registered `rdo/` benchmark (with an exact model and presets): a grid benchmark of
+    `rdo_envs.ENV_IDS` or a wealth benchmark of `rdo_envs.WEALTH_ENV_IDS`.
 
     Args:
         env_id: A Gymnasium id (`"rdo_envs:"` prefix allowed).
     """
     import rdo_envs
 
-    return env_name(env_id) in rdo_envs.ENV_IDS
+    return env_name(env_id) in rdo_envs.ENV_IDS + rdo_envs.WEALTH_ENV_IDS
 
 
 def env_name(env_id: str) -> str:
@@ -340,7 +341,7 @@ def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan",
     Args:
         env_id: A Gymnasium id.
         objective: The objective (spec or Objective).
-        algo: `"detan"` or `"qrdqn"`.
+        algo: `"detan"`, `"qrdqn"`, `"detatqc"` or `"tqc"`.
         timesteps: Env steps (default: the preset's, or 1e5).
         seed: The model's seed.
         overrides: Hyperparameters replacing the preset's (`policy` too; not `gamma`).
@@ -365,9 +366,9 @@ def resolve_run(env_id: str, objective: str | Objective, *, algo: str = "detan",
         raise CliError("set the discount with --gamma, not --hyperparams gamma=... (the stock recursion uses it too)")
     preset, from_preset = _preset(env_id, algo, obj, use_preset)
     g = _gamma(env_id, gamma)
-    stocks = (_training_stocks(env_id, obj, stock_range, stock_scale, stock_representation) if algo == "detan"
-              else None)
-    if algo == "qrdqn":  # no stock: DηN-only settings do not apply
+    stocks = (_training_stocks(env_id, obj, stock_range, stock_scale, stock_representation)
+              if algo in STOCK_AGENTS else None)
+    if algo not in STOCK_AGENTS:  # no stock: the stock agents' settings do not apply
         overrides.pop("relabel_stocks", None)
     steps = _check_steps(timesteps if timesteps is not None else overrides.pop("n_timesteps", preset.n_timesteps))
     overrides.pop("n_timesteps", None)

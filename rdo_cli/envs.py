@@ -20,6 +20,7 @@ from rdo_cli.config import RunConfig, env_name
 from rdo_cli.errors import CliError
 from rdo_gym import Objective, StockAugmentation, UniformStock
 from rdo_gym.dp import ExactReference, TabularMDP, exact_reference
+from rdo_gym.presets import STOCK_AGENTS
 
 __all__ = ["make_env", "make_plain_env", "check_objective_for_env", "tabular_model", "reference_for",
            "sb3_takes", "unreachable_warning"]
@@ -104,7 +105,7 @@ def make_env(config: RunConfig, *, render_mode: str | None = None) -> gym.Env:
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
     stocks = config.stocks
-    if config.algo != "detan" or stocks is None:
+    if config.algo not in STOCK_AGENTS or stocks is None:
         env = make_plain_env(config.env_id, kwargs)
         check_objective_for_env(env, config.objective)
         return _sb3_ready(env)

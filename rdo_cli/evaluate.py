@@ -24,6 +24,7 @@ from rdo_cli.run_folder import Run, atomic_write, load_run
 from rdo_cli.zoo_folder import ZooRun, is_zoo_folder, load_zoo_run
 from rdo_gym import Objective
 from rdo_gym.dp import ExactReference
+from rdo_gym.presets import STOCK_AGENTS
 
 __all__ = ["RunEvaluation", "evaluate_run", "evaluate_zoo_run", "evaluate_any", "load_any_run", "run_env_id",
            "reference_of", "format_evaluation", "evaluate_command", "save_evaluation", "EVALUATION_FILE",
@@ -74,7 +75,7 @@ def evaluate_run(run: Run, episodes: int, *, seed: int | None = 0, objective: Ob
     config, model, env = run.config, run.model, run.env
     obj = objective if objective is not None else config.objective
     check_objective_for_env(env, obj)
-    if config.algo == "detan":
+    if config.algo in STOCK_AGENTS:
         model.set_objective(obj)
         report = evaluate_objective(model, env, episodes, seed=seed)
         returns, stocks, value, ci = report.returns, report.initial_stocks, report.value, report.ci
@@ -83,7 +84,7 @@ def evaluate_run(run: Run, episodes: int, *, seed: int | None = 0, objective: Ob
         stocks = np.full(episodes, math.nan)
         value = float(obj.value(returns)) + 0.0
         ci = bootstrap_ci(obj, returns, rng=seed)
-    trained_on = _pair(getattr(model, "stock_range", None)) if config.algo == "detan" else None
+    trained_on = _pair(getattr(model, "stock_range", None)) if config.algo in STOCK_AGENTS else None
     return RunEvaluation(label or config.algo, obj, returns, value, ci, stocks, trained_on)
 
 

@@ -89,12 +89,13 @@ def _train(args: argparse.Namespace, argv: list[str]) -> None:
 def _apply_preset_file(args: argparse.Namespace, overrides: dict) -> None:
     """`rdo train --preset FILE`: the file's entry for ENV_ID under the command line's options (in place)."""
     from rdo_cli.preset_file import read_preset_file
+    from rdo_gym.presets import STOCK_AGENTS
 
     if args.no_preset:
         raise CliError("--preset FILE and --no-preset exclude each other")
     entry = read_preset_file(args.preset, args.env_id, args.algo)
     merged = {**entry.overrides(), **overrides}
-    if args.algo != "detan":
+    if args.algo not in STOCK_AGENTS:
         merged.pop("relabel_stocks", None)
     overrides.clear()
     overrides.update(merged)

@@ -106,7 +106,8 @@ def _add_train(sub) -> None:
     p.add_argument("-o", "--objective", default=None, metavar="SPEC",
                    help="objective spec, e.g. cvar:0.1 (required, except with --resume)")
     p.add_argument("--algo", choices=ALGOS, default="detan",
-                   help="detan (stock-augmented, acts on the objective) or qrdqn (plain QR-DQN, the mean)")
+                   help="detan (stock-augmented, acts on the objective; Discrete actions), qrdqn (plain QR-DQN, "
+                   "the mean), detatqc (stock-augmented TQC; Box actions) or tqc (plain TQC, the mean)")
     p.add_argument("-n", "--timesteps", type=_whole(1), default=None, metavar="N",
                    help="total env steps, e.g. 100000, 1e5 or 100_000 (default: the preset's, or 1e5; with "
                    "--resume: a new total)")

@@ -20,7 +20,7 @@ import gymnasium as gym
 from rdo_cli.config import ALGOS, STATUSES, RunConfig, TrainingOptions, TrainingStocks, check_env_id, env_name
 from rdo_cli.envs import make_env
 from rdo_cli.errors import CliError
-from rdo_gym.presets import Preset
+from rdo_gym.presets import STOCK_AGENTS, Preset
 
 __all__ = ["MODEL_FILE", "RUN_FILE", "REPLAY_BUFFER_FILE", "Run", "save_run", "write_run_file", "atomic_write",
            "load_config", "load_run", "default_run_folder"]
@@ -88,7 +88,7 @@ def _from_yaml(data: dict[str, Any]) -> RunConfig:
     preset = Preset(algo, data["env_id"], str(data["objective"]), float(data.get("gamma", 1.0)), max(steps, 1),
                     policy, params)
     stock_range = data.get("stock_range")
-    stocks = None if algo != "detan" else TrainingStocks(
+    stocks = None if algo not in STOCK_AGENTS else TrainingStocks(
         None if stock_range is None else (float(stock_range[0]), float(stock_range[1])),
         bool(data.get("stock_integer", False)), float(data.get("stock_scale", 1.0)),
         auto=data.get("stock_range_auto") is not None, representation=data.get("stock_representation"),
@@ -197,12 +197,10 @@ def load_run(path: str | Path) -> Run:
         raise CliError(f"no model file {model_path}: give a run folder written by 'rdo train' (or its {MODEL_FILE})")
     config = load_config(folder)
     check_env_id(config.env_id)
-    if config.algo == "detan":
-        from rdo_sb3 import DEtaN as algo_class
-    else:
-        from sb3_contrib import QRDQN as algo_class
+    from rdo_sb3.factory import agent_class
+
     try:
-        model = algo_class.load(model_path, device="cpu")
+        model = agent_class(config.algo).load(model_path, device="cpu")
     except Exception as err:  # a corrupt or foreign zip: SB3 raises many kinds
         raise CliError(f"cannot load {model_path} as {config.algo}: {err}".splitlines()[0]) from None
     env = make_env(config)

@@ -25,6 +25,7 @@ from rdo_cli.formatting import one_line
 from rdo_cli.progress import LogStream, ProgressLines
 from rdo_cli.provenance import package_versions
 from rdo_cli.run_folder import MODEL_FILE, RUN_FILE, default_run_folder, load_config, save_run
+from rdo_gym.presets import CONTINUOUS_AGENTS
 
 __all__ = ["train", "resume", "train_config", "LOG_FILE", "PROGRESS_FILE"]
 
@@ -46,7 +47,7 @@ def train(env_id: str, objective: str, *, algo: str = "detan", timesteps: float 
     Args:
         env_id: A Gymnasium id.
         objective: The objective spec.
-        algo: `"detan"` or `"qrdqn"`.
+        algo: `"detan"`, `"qrdqn"`, `"detatqc"` or `"tqc"`.
         timesteps: Env steps (default: the preset's, or 1e5).
         seed: The model's seed.
         out: The run folder (default `runs/ENV-ALGO-OBJECTIVE-seedSEED`).
@@ -218,6 +219,23 @@ class _StockRangeLines(BaseCallback):
         return True
 
 
+def _check_actions(config: RunConfig, env: Any) -> None:
+    """Refuse (and close) an env whose actions the agent cannot take, naming the agent that can."""
+    if config.algo in CONTINUOUS_AGENTS:
+        if isinstance(env.action_space, spaces.Box):
+            return
+        other = "--algo detan (or qrdqn)" if isinstance(env.action_space, spaces.Discrete) else "another agent"
+        need = "a Box action space (continuous actions)"
+    else:
+        if isinstance(env.action_space, spaces.Discrete):
+            return
+        other = ("--algo detatqc (or tqc)" if isinstance(env.action_space, spaces.Box)
+                 else "discretize the actions, or use another agent")
+        need = "a Discrete action space (it scores each action)"
+    env.close()
+    raise CliError(f"{config.env_id} has actions {env.action_space}: {config.algo} needs {need}; use {other}")
+
+
 def _warn_unreachable(config: RunConfig, env: Any, log: LogStream) -> None:
     try:
         base = env.envs[0] if hasattr(env, "envs") else env
@@ -257,10 +275,7 @@ def train_config(config: RunConfig, folder: Path, *, note: str = "", progress: b
     log = LogStream(folder / LOG_FILE, sys.stderr if progress else None)
     warnings = LogStream(folder / LOG_FILE, sys.stderr)
     env = _training_env(config, folder, append=resuming)
-    if not isinstance(env.action_space, spaces.Discrete):
-        env.close()
-        raise CliError(f"{config.env_id} has actions {env.action_space}: {config.algo} needs a Discrete action space "
-                       "(it scores each action); discretize the actions or use another agent")
+    _check_actions(config, env)
     if not resuming:
         _warn_unreachable(config, env, warnings)
     try:

@@ -14,12 +14,19 @@ from typing import Any
 
 from rdo_gym.objectives import Objective, check_gamma
 
-__all__ = ["Preset", "AGENTS"]
+__all__ = ["Preset", "AGENTS", "STOCK_AGENTS", "CONTINUOUS_AGENTS"]
 
-AGENTS: tuple[str, ...] = ("detan", "qrdqn")
-"""The agents a preset can name: DηN (stock-augmented, acts on the objective) and its peer, plain
-sb3-contrib QR-DQN (no stock, maximizes the mean).
+AGENTS: tuple[str, ...] = ("detan", "qrdqn", "detatqc", "tqc")
+"""The agents a preset can name: DηN (stock-augmented, acts on the objective, `Discrete` actions) and
+its peer, plain sb3-contrib QR-DQN (no stock, maximizes the mean); DηTQC (stock-augmented, `Box`
+actions) and its peer, plain sb3-contrib TQC.
 """
+
+STOCK_AGENTS: tuple[str, ...] = ("detan", "detatqc")
+"""The agents that read a stock in their observation and act on an objective."""
+
+CONTINUOUS_AGENTS: tuple[str, ...] = ("detatqc", "tqc")
+"""The agents of `Box` action spaces (the others need `Discrete` actions)."""
 
 
 @dataclass(frozen=True)
@@ -27,11 +34,11 @@ class Preset:
     """How to train one agent on one env.
 
     Attributes:
-        agent: `"detan"` or `"qrdqn"` (`AGENTS`).
+        agent: One of `AGENTS` (`"detan"`, `"qrdqn"`, `"detatqc"`, `"tqc"`).
         env_id: The Gymnasium id the preset is for (`None`: any env, the agent's defaults).
-        objective: The objective spec the preset was tuned for (DηN's default objective; `"mean"`
-            for QR-DQN). An [`Objective`][rdo_gym.objectives.Objective] is stored as its spec; the spec is not
-            parsed here (the agent parses it, or the caller passes an Objective to the factory).
+        objective: The objective spec the preset was tuned for (the stock agent's default objective;
+            `"mean"` for the stock-free peers). An [`Objective`][rdo_gym.objectives.Objective] is stored as its
+            spec; the spec is not parsed here (the agent parses it, or the caller passes an Objective to the factory).
         gamma: The discount of the agent (and of the stock recursion): always explicit.
         n_timesteps: The training budget in env steps.
         policy: The SB3 policy name (`None`: chosen from the observation space).
@@ -71,7 +78,7 @@ class Preset:
         """No tuned hyperparameters: the agent's own defaults, with an explicit gamma.
 
         Args:
-            agent: `"detan"` or `"qrdqn"`.
+            agent: One of `AGENTS`.
             objective: The objective spec.
             gamma: The discount.
             env_id: The env (informative only).

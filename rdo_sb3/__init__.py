@@ -7,8 +7,8 @@ Public API: [`DEtaN`][rdo_sb3.detan.DEtaN] (discrete actions) and [`DEtaTQC`][rd
 [`ObjectiveEvaluation`][rdo_sb3.evaluation.ObjectiveEvaluation],
 [`ObjectiveEvalCallback`][rdo_sb3.callbacks.ObjectiveEvalCallback] (the objective evaluated during training), and for
 any SB3 model [`rollout_returns`][rdo_sb3.evaluation.rollout_returns] and
-[`bootstrap_ci`][rdo_sb3.evaluation.bootstrap_ci]; [`make_model`][rdo_sb3.factory.make_model] builds the DηN or QR-DQN
-model of a [`Preset`][rdo_gym.presets.Preset] (e.g. `rdo_envs.preset(env_id, agent)`).
+[`bootstrap_ci`][rdo_sb3.evaluation.bootstrap_ci]; [`make_model`][rdo_sb3.factory.make_model] builds the DηN,
+QR-DQN, DηTQC or TQC model of a [`Preset`][rdo_gym.presets.Preset] (e.g. `rdo_envs.preset(env_id, agent)`).
 """
 
 from rdo_sb3.callbacks import ObjectiveEvalCallback

@@ -202,7 +202,8 @@ class AutoStockRange:
         """A one-line report of the estimate (for logs)."""
         stocks = self.stock_range_for(objective)
         scale = "" if self.stock_scale is None else f", stock scale {self.stock_scale:g}"
-        return (f"stock range auto: discounted returns of {self.n_episodes} episodes in [{self.low:.6g}, "
+        episodes = f"{self.n_episodes} episode" + ("s" if self.n_episodes != 1 else "")
+        return (f"stock range auto: discounted returns of {episodes} in [{self.low:.6g}, "
                 f"{self.high:.6g}], covered [{self.covered[0]:g}, {self.covered[1]:g}]: initial stocks "
                 f"[{stocks.low:g}, {stocks.high:g}]{scale}")
 

@@ -68,3 +68,27 @@ def test_make_model_uses_the_preset_and_its_explicit_gamma():
     assert isinstance(peer, QRDQN) and peer.gamma == 1.0
     with pytest.raises(ValueError, match="preset"):
         make_model(preset, gym.make("rdo/CVaRGrid-v0"), gamma=0.9)
+
+
+def test_continuous_presets_and_factory_build_detatqc_and_its_tqc_peer():
+    from sb3_contrib import TQC
+
+    from rdo_gym.presets import AGENTS, CONTINUOUS_AGENTS, STOCK_AGENTS
+    from rdo_sb3 import DEtaTQC
+    from rdo_sb3.factory import agent_class
+
+    assert set(STOCK_AGENTS) | set(CONTINUOUS_AGENTS) <= set(AGENTS)
+    assert rdo_envs.preset_env_ids("detatqc") == rdo_envs.preset_env_ids("tqc") == ("rdo/WealthGoal-v0",)
+    mine, peer = rdo_envs.preset("rdo/WealthGoal-v0", "detatqc"), rdo_envs.preset("rdo/WealthGoal-v0", "tqc")
+    params = mine.kwargs()
+    assert params.pop("relabel_stocks") == 0.5 and params == peer.kwargs() and mine.gamma == peer.gamma == 1.0
+    assert mine.objective in rdo_envs.env_class("rdo/WealthGoal-v0").reference_objectives and peer.objective == "mean"
+    small = {"learning_starts": 10, "buffer_size": 200}
+    model = make_model(mine, rdo_envs.make_stock_env("rdo/WealthGoal-v0"), objective="prob:30", seed=0, **small)
+    assert type(model) is DEtaTQC and str(model.objective) == "prob:30" and model.relabel_stocks == 0.5
+    assert model.gamma == 1.0 and model.buffer_size == 200 and model.critic.n_quantiles == 25
+    plain = make_model(peer, gym.make("rdo/WealthGoal-v0"), relabel_stocks=0.5, **small)  # the stock key is dropped
+    assert type(plain) is TQC and plain.gamma == 1.0
+    assert [agent_class(a).__name__ for a in AGENTS] == ["DEtaN", "QRDQN", "DEtaTQC", "TQC"]
+    with pytest.raises(ValueError, match="unknown agent 'sac'"):
+        agent_class("sac")

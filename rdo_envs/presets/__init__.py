@@ -1,7 +1,8 @@
 """Hyperparameter presets of the `rdo/` benchmarks, in the RL Zoo's yml style (one file per agent).
 
 `detan.yml` holds DηN's presets and `qrdqn.yml` the sb3-contrib QR-DQN peer's (identical
-hyperparameters, so that comparisons isolate the objective). Each top-level key is an env id; its
+hyperparameters, so that comparisons isolate the objective); `detatqc.yml` and `tqc.yml` do the same for
+the continuous-action agents (`rdo/WealthGoal-v0`). Each top-level key is an env id; its
 entries are `objective` (the objective the preset was tuned for), `gamma`, `n_timesteps`,
 `policy` and keyword arguments of the agent (`policy_kwargs` is a mapping, never evaluated
 code). [`preset`][rdo_envs.presets.preset] reads one as a [`Preset`][rdo_gym.presets.Preset]; `rdo_sb3.make_model`
@@ -48,7 +49,7 @@ def preset_env_ids(agent: str = "detan", external: bool = False) -> tuple[str, .
     """The env ids that have a preset for `agent`.
 
     Args:
-        agent: `"detan"` or `"qrdqn"`.
+        agent: One of [`AGENTS`][rdo_gym.presets.AGENTS] (`"detan"`, `"qrdqn"`, `"detatqc"`, `"tqc"`).
         external: `False`: the `rdo/` benchmarks; `True`: the toy-text envs of
             `rdo_envs.external` (`external.yml`).
     """
@@ -61,7 +62,7 @@ def preset(env_id: str, agent: str = "detan") -> Preset:
     Args:
         env_id: A benchmark id (`"rdo/CVaRGrid-v0"`, `"rdo_envs:"` prefix allowed) or an
             external toy-text id with a preset (`"FrozenLake-v1"`).
-        agent: `"detan"` or `"qrdqn"`.
+        agent: One of [`AGENTS`][rdo_gym.presets.AGENTS] (`"detan"`, `"qrdqn"`, `"detatqc"`, `"tqc"`).
 
     Returns:
         The [`Preset`][rdo_gym.presets.Preset] (gamma and objective explicit).
