@@ -11,6 +11,9 @@ batch, buffer and step budget, gamma = 1:
 * ``detatqc-truncate2``       entropy in the actor, T = 5, TQC's truncation (``top_quantiles_to_drop_per_net=2``);
 * ``detatqc-T1``, ``detatqc-T20``  entropy in the actor, T = 1 and 20 wealth units (``prob:`` only);
 * ``detatqc-target-T1``       entropy in the target, T = 1 (``prob:`` only);
+* ``detatqc-T0.5``            the defaults with T = 0.5 wealth units (``prob:`` only);
+* ``detatqc-entropy-4``       the defaults with SAC's target entropy -4 (default -1 per action dimension);
+* ``detatqc-q51``             the defaults with 51 quantiles per critic (25 elsewhere);
 * ``tqc``                     plain sb3-contrib TQC on the env's own reward (maximizes the mean, no stock);
 * ``sac-terminal``, ``tqc-terminal``  SAC / TQC on ``rdo_gym.TerminalObjectiveReward`` (reward ``f(c0 + G)`` at
                               the end, the stock in the observation, ``c0`` the objective's or, for CVaR, the DP's).
@@ -41,8 +44,8 @@ import numpy as np
 ENV_ID = "rdo/WealthGoal-v0"
 SETTINGS = {"prob30": "prob:30", "cvar0.5": "cvar:0.5"}
 AGENTS = ("detatqc", "detatqc-entropy-actor", "detatqc-entropy-target", "detatqc-truncate2", "detatqc-T1",
-          "detatqc-T20",
-          "detatqc-target-T1", "tqc", "sac-terminal", "tqc-terminal")
+          "detatqc-T20", "detatqc-target-T1", "detatqc-T0.5", "detatqc-entropy-4", "detatqc-q51", "tqc",
+          "sac-terminal", "tqc-terminal")
 OLD_T = 5.0  # the first default temperature, 0.1 / stock_scale, in wealth units
 DETATQC_VARIANTS = {  # explicit settings (not relative to the defaults), so that the rows keep their meaning
     "detatqc": {},  # the defaults: entropy in the target, no truncation, T = 0.02 / stock_scale = 1 wealth unit
@@ -52,8 +55,13 @@ DETATQC_VARIANTS = {  # explicit settings (not relative to the defaults), so tha
     "detatqc-T1": {"entropy_in": "actor", "surrogate_temperature": 1.0},
     "detatqc-T20": {"entropy_in": "actor", "surrogate_temperature": 20.0},
     "detatqc-target-T1": {"entropy_in": "target", "surrogate_temperature": 1.0},
+    # attempts at the prob: target, each one change from the defaults
+    "detatqc-T0.5": {"entropy_in": "target", "surrogate_temperature": 0.5},
+    "detatqc-entropy-4": {"entropy_in": "target", "target_entropy": -4.0},  # a less random policy (default -1)
+    "detatqc-q51": {"entropy_in": "target", "policy_kwargs": {"n_quantiles": 51}},  # finer probabilities
 }
-PROB_ONLY = ("detatqc-T1", "detatqc-T20", "detatqc-target-T1")  # the temperature only acts on prob: objectives
+# the temperature only acts on prob: objectives
+PROB_ONLY = ("detatqc-T1", "detatqc-T20", "detatqc-target-T1", "detatqc-T0.5")
 TRAINING_STOCKS = (-40.0, 0.0)  # the benchmark's training range of stocks (covers c0 = -30 and CVaR's c0* = -32)
 
 
@@ -88,9 +96,10 @@ def run(agent: str, setting: str, seed: int, args) -> dict:
     start = time.perf_counter()
     if agent.startswith("detatqc"):
         env = rdo_envs.make_stock_env(ENV_ID, initial_stock=UniformStock(*TRAINING_STOCKS))
+        variant = dict(DETATQC_VARIANTS[agent])
+        policy_kwargs = {**common["policy_kwargs"], **qk, **variant.pop("policy_kwargs", {})}
         model = DEtaTQC("MlpPolicy", env, objective=objective, relabel_stocks=0.5, stock_range=TRAINING_STOCKS,
-                        seed=seed, **{**common, "policy_kwargs": {**common["policy_kwargs"], **qk}},
-                        **DETATQC_VARIANTS[agent]).learn(args.steps)
+                        seed=seed, **{**common, "policy_kwargs": policy_kwargs}, **variant).learn(args.steps)
         train_s = time.perf_counter() - start
         report = evaluate_objective(model, rdo_envs.make_stock_env(ENV_ID), args.episodes, seed=10_000 + seed)
         value, c0 = report.value, float(np.mean(report.initial_stocks))

@@ -16,6 +16,11 @@ is evaluated on) and seed it trains, with the SAME discount `gamma` for the obje
                    hyperparameters, run as `rdo_sb3.FastQRDQN` (sb3-contrib's training loop with the
                    loss DηN uses: the same value and gradient, so equal compute per step); one run
                    serves every objective of the setting;
+* ``detatqc``      (continuous-action settings) DηTQC (`rdo_sb3.DEtaTQC`) on the stock-augmented env, stocks
+                   sampled on the setting's range and relabelled with probability 0.5;
+* ``tqc``          (continuous-action settings) TQC maximizing the mean, same hyperparameters, run as
+                   `rdo_sb3.FastTQC` (TQC with rdo's loss: equal compute per step); one run serves every
+                   objective of the setting;
 * ``ppo``          SB3 PPO on `rdo_gym.TerminalObjectiveReward` (reward 0, then ``f(c0 + G)`` at
                    the end, ``G`` discounted with the setting's gamma by the stock wrapper beneath),
                    initial stocks sampled on the same range. PPO's *own* discount is 1: the terminal
@@ -34,6 +39,7 @@ training and evaluation.
 
     python benchmarks/standard_envs.py --settings cartpole --agents detan --seeds 3
     python benchmarks/standard_envs.py --settings lunar --objectives cvar:0.1 --seeds 1 --episodes 150
+    python benchmarks/standard_envs.py --settings lunar-continuous --agents detatqc tqc --seeds 3
     python benchmarks/standard_envs.py --resume --summarize-only --out OUT      # tables of the runs so far
 
 Writes ``runs.jsonl`` (one line per finished run, as runs finish; ``--resume`` skips those),
@@ -57,9 +63,13 @@ from typing import Any
 import numpy as np
 
 AGENTS = ("detan", "detan-relabel", "detan-naive", "qrdqn", "ppo")
-EXTRA_AGENTS = ("detan-auto",)
+EXTRA_AGENTS = ("detan-auto", "detatqc", "tqc")
 """Agents run only when named with ``--agents``."""
 ALL_AGENTS = (*AGENTS, *EXTRA_AGENTS)
+CONTINUOUS_AGENTS = ("detatqc", "tqc", "ppo")
+"""The agents of a setting with continuous actions (``Setting.continuous``); the others need Discrete ones."""
+MEAN_AGENTS = ("qrdqn", "tqc")
+"""The stock-free peers: they maximize the mean, and one run serves every objective of a setting."""
 
 # Hyperparameters of the RL Baselines3 Zoo's QR-DQN for each env (shared by DηN, naive DηN and
 # QR-DQN), with the changes noted: fewer quantiles and gradient steps where the CPU budget needs it.
@@ -77,6 +87,10 @@ CARTPOLE_PPO = dict(n_envs=8, n_steps=32, batch_size=256, gae_lambda=0.8, n_epoc
                     learning_rate="lin_1e-3", clip_range="lin_0.2")
 LUNAR_PPO = dict(n_envs=8, n_steps=256, batch_size=64, gae_lambda=0.98, n_epochs=4, ent_coef=0.01)
 ACROBOT_PPO = dict(n_envs=8, n_steps=256, gae_lambda=0.94, n_epochs=4, ent_coef=0.0)
+# The Zoo's TQC for LunarLanderContinuous (shared by DηTQC and TQC), with [256, 256] instead of [400, 300] and
+# 25 quantiles per critic for the CPU budget.
+LUNAR_TQC = dict(learning_rate="lin_7.3e-4", buffer_size=1_000_000, batch_size=256, tau=0.01, train_freq=1,
+                 gradient_steps=1, learning_starts=10_000, policy_kwargs=dict(net_arch=[256, 256], n_quantiles=25))
 
 
 @dataclass(frozen=True)
@@ -99,6 +113,7 @@ class Setting:
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     targets: str = ""
     representation: str | None = None  # StockAugmentation's, when given ("raw" or "discounted")
+    continuous: bool = False  # Box actions: DηTQC, TQC and PPO (hyperparameters are then TQC's)
 
     def make(self):
         import gymnasium as gym
@@ -138,6 +153,11 @@ SETTINGS: dict[str, Setting] = {
                                 (-300, 300), False, 0.01, 120_000, LUNAR_QRDQN, LUNAR_PPO,
                                 env_kwargs=dict(enable_wind=True, wind_power=15.0, turbulence_power=1.5),
                                 representation="discounted"),
+    # The continuous-action lander, windy, gamma 0.99: DηTQC against TQC on the same settings.
+    "lunar-continuous": Setting("LunarLanderContinuous-v3", 0.99, {"cvar:0.1": ("cvar:0.1",)}, (-300, 300), False,
+                                0.01, 200_000, LUNAR_TQC, LUNAR_PPO,
+                                env_kwargs=dict(enable_wind=True, wind_power=15.0, turbulence_power=1.5),
+                                targets="DηTQC's CVaR above TQC's, non-overlapping 95% CIs", continuous=True),
     # Acrobot pays -1 per step until it swings up (truncated at 500): prob:-B = P(done within B steps).
     "acrobot": Setting("Acrobot-v1", 1.0, {"prob:-100": ("prob:-100",)}, (0, 500), True, 0.01, 50_000,
                        ACROBOT_QRDQN, ACROBOT_PPO,
@@ -192,6 +212,15 @@ def make_agent(setting: Setting, job: Job):
         from rdo_sb3 import FastQRDQN
 
         return FastQRDQN("MlpPolicy", setting.make(), gamma=setting.gamma, seed=job.seed, **params)
+    if job.agent == "detatqc":
+        from rdo_sb3 import DEtaTQC
+
+        return DEtaTQC("MlpPolicy", setting.make_stock_env(), objective=job.train_objective, gamma=setting.gamma,
+                       seed=job.seed, relabel_stocks=0.5, **params)
+    if job.agent == "tqc":
+        from rdo_sb3 import FastTQC
+
+        return FastTQC("MlpPolicy", setting.make(), gamma=setting.gamma, seed=job.seed, **params)
     if job.agent == "ppo":
         from stable_baselines3 import PPO
 
@@ -213,7 +242,7 @@ def evaluate(setting: Setting, job: Job, model, spec: str, search_candidates: in
     seed = 20_000 + job.seed
     stocks: list[float] = []
     search: list[dict] = []
-    if job.agent == "qrdqn":
+    if job.agent in MEAN_AGENTS:
         returns = rollout_returns(model, setting.make(), job.episodes, gamma=setting.gamma, seed=seed)
     elif job.agent == "ppo":
         if objective.searches_initial_stock:  # Monte Carlo outer search on separate episodes
@@ -250,7 +279,7 @@ def run_job(job: Job, search_candidates: int = 8, search_episodes: int = 30) -> 
     model = make_agent(setting, job)
     model.learn(job.steps)
     train_wall, train_cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
-    specs = setting.objectives if job.agent == "qrdqn" else setting.trainings[job.train_objective]
+    specs = setting.objectives if job.agent in MEAN_AGENTS else setting.trainings[job.train_objective]
     wall, cpu = time.perf_counter(), _cpu_seconds()
     results = [evaluate(setting, job, model, spec, search_candidates, search_episodes) for spec in specs]
     auto = getattr(model, "auto_stock_range", None)
@@ -263,13 +292,15 @@ def run_job(job: Job, search_candidates: int = 8, search_episodes: int = 30) -> 
 
 def jobs_for(settings: list[str], agents: list[str], seeds: list[int], steps: int | None, episodes: int,
              objectives: list[str] | None = None) -> list[Job]:
-    """The runs requested: per setting, agent, training objective (all, or those in `objectives`;
-    QR-DQN has one, `"mean"`) and seed."""
+    """The runs requested: per setting, agent (those that fit the setting's actions), training objective (all,
+    or those in `objectives`; QR-DQN and TQC have one, `"mean"`) and seed."""
     jobs = []
     for name in settings:
         setting = SETTINGS[name]
         for agent in agents:
-            trains = ["mean"] if agent == "qrdqn" else [o for o in setting.trainings
+            if (agent in CONTINUOUS_AGENTS) != setting.continuous and agent != "ppo":
+                continue
+            trains = ["mean"] if agent in MEAN_AGENTS else [o for o in setting.trainings
                                                          if objectives is None or o in objectives]
             for train in trains:
                 jobs.extend(Job(name, agent, train, seed, steps or setting.steps, episodes) for seed in seeds)
@@ -338,11 +369,12 @@ def verdicts(rows: list[dict]) -> list[str]:
         for spec in SETTINGS[name].objectives:
             objective = make_objective(spec)
             get = {r["agent"]: r for r in rows if r["setting"] == name and r["objective"] == spec}
-            for variant in ("detan", "detan-relabel", "detan-auto"):
+            for variant in ("detan", "detan-relabel", "detan-auto", "detatqc"):
                 detan = get.get(variant)
                 if detan is None:
                     continue
-                label = {"detan": "DηN", "detan-relabel": "DηN (relabel)", "detan-auto": "DηN (auto range)"}[variant]
+                label = {"detan": "DηN", "detan-relabel": "DηN (relabel)", "detan-auto": "DηN (auto range)",
+                         "detatqc": "DηTQC"}[variant]
                 if isinstance(objective, TargetReturn):
                     bound = 0.05 * abs(objective.target)
                     met = detan["mean"] <= bound and len(detan["seeds"]) >= 3
@@ -352,7 +384,7 @@ def verdicts(rows: list[dict]) -> list[str]:
                                      " (fewer than 3 seeds)" if len(detan["seeds"]) < 3 else "")))
                     continue
                 low, high = _interval(detan)
-                for other in ("qrdqn", "detan-naive", "ppo"):
+                for other in ("qrdqn", "detan-naive", "tqc", "ppo"):
                     if other not in get:
                         continue
                     other_low, other_high = _interval(get[other])

@@ -69,6 +69,27 @@ def test_lunar_cvar_ppo_searches_its_c0_by_monte_carlo(bench, tmp_path):
     assert all(-300 <= c <= 300 for c in detan["initial_stocks"])  # DηN's learned search over the range
 
 
+def test_continuous_lander_runs_detatqc_and_its_tqc_peer_only(bench, tmp_path):
+    pytest.importorskip("Box2D", reason="LunarLander needs Box2D: pip install 'rdo[bench]'")
+    jobs = bench.jobs_for(["lunar-continuous", "cartpole"], ["detan", "detatqc", "tqc", "ppo"], [0], 10, 2)
+    # the discrete agents skip the continuous setting and the other way round; PPO serves both
+    assert sorted((j.setting, j.agent) for j in jobs) == [
+        ("cartpole", "detan"), ("cartpole", "ppo"), ("lunar-continuous", "detatqc"), ("lunar-continuous", "ppo"),
+        ("lunar-continuous", "tqc")]
+    assert bench.main(["--settings", "lunar-continuous", "--agents", "detatqc", "tqc", "--seeds", "1", "--steps",
+                       "200", "--episodes", "3", "--out", str(tmp_path)]) == 0
+    runs = {r["agent"]: r for r in map(json.loads, (tmp_path / "runs.jsonl").read_text().splitlines())}
+    assert runs["tqc"]["train_objective"] == "mean" and runs["detatqc"]["train_objective"] == "cvar:0.1"
+    for agent in ("detatqc", "tqc"):
+        res = runs[agent]["results"][0]
+        g = np.sort(res["returns"])
+        assert res["objective"] == "cvar:0.1" and len(g) == 3
+        assert res["value"] == pytest.approx(g[:1].mean())  # CVaR_0.1 of 3 returns: the worst one
+    assert all(-300 <= c <= 300 for c in runs["detatqc"]["results"][0]["initial_stocks"])
+    assert runs["tqc"]["results"][0]["initial_stocks"] == []
+    assert "DηTQC" in (tmp_path / "table.md").read_text() and "vs tqc" in (tmp_path / "table.md").read_text()
+
+
 def test_seed_interval_is_the_student_t_interval(bench):
     mean, low, high = bench.seed_interval([1.0, 2.0, 6.0])
     half = 4.303 * np.std([1.0, 2.0, 6.0], ddof=1) / math.sqrt(3)
