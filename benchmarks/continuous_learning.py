@@ -14,6 +14,8 @@ batch, buffer and step budget, gamma = 1:
 * ``detatqc-T0.5``            the defaults with T = 0.5 wealth units (``prob:`` only);
 * ``detatqc-entropy-4``       the defaults with SAC's target entropy -4 (default -1 per action dimension);
 * ``detatqc-q51``             the defaults with 51 quantiles per critic (25 elsewhere);
+* ``detatqc-integer``         the defaults with integer stocks in ``[-40, 0]`` (initial and relabelled), as
+                              ``rdo train rdo/WealthGoal-v0 --algo detatqc`` draws them;
 * ``tqc``                     plain sb3-contrib TQC on the env's own reward (maximizes the mean, no stock);
 * ``sac-terminal``, ``tqc-terminal``  SAC / TQC on ``rdo_gym.TerminalObjectiveReward`` (reward ``f(c0 + G)`` at
                               the end, the stock in the observation, ``c0`` the objective's or, for CVaR, the DP's).
@@ -44,7 +46,8 @@ import numpy as np
 ENV_ID = "rdo/WealthGoal-v0"
 SETTINGS = {"prob30": "prob:30", "cvar0.5": "cvar:0.5"}
 AGENTS = ("detatqc", "detatqc-entropy-actor", "detatqc-entropy-target", "detatqc-truncate2", "detatqc-T1",
-          "detatqc-T20", "detatqc-target-T1", "detatqc-T0.5", "detatqc-entropy-4", "detatqc-q51", "tqc",
+          "detatqc-T20", "detatqc-target-T1", "detatqc-T0.5", "detatqc-entropy-4", "detatqc-q51", "detatqc-integer",
+          "tqc",
           "sac-terminal", "tqc-terminal")
 OLD_T = 5.0  # the first default temperature, 0.1 / stock_scale, in wealth units
 DETATQC_VARIANTS = {  # explicit settings (not relative to the defaults), so that the rows keep their meaning
@@ -59,6 +62,8 @@ DETATQC_VARIANTS = {  # explicit settings (not relative to the defaults), so tha
     "detatqc-T0.5": {"entropy_in": "target", "surrogate_temperature": 0.5},
     "detatqc-entropy-4": {"entropy_in": "target", "target_entropy": -4.0},  # a less random policy (default -1)
     "detatqc-q51": {"entropy_in": "target", "policy_kwargs": {"n_quantiles": 51}},  # finer probabilities
+    # integer initial and relabelled stocks, as the CLI draws them on the benchmark (wealth is on the integer grid)
+    "detatqc-integer": {"entropy_in": "target", "stock_integer": True},
 }
 # the temperature only acts on prob: objectives
 PROB_ONLY = ("detatqc-T1", "detatqc-T20", "detatqc-target-T1", "detatqc-T0.5")
@@ -85,7 +90,7 @@ def run(agent: str, setting: str, seed: int, args) -> dict:
     from stable_baselines3 import SAC
 
     import rdo_envs
-    from rdo_gym import TerminalObjectiveReward, UniformStock, make_objective
+    from rdo_gym import StockRange, TerminalObjectiveReward, UniformStock, make_objective
     from rdo_sb3 import DEtaTQC, evaluate_objective, rollout_returns
 
     th.set_num_threads(1)
@@ -95,10 +100,11 @@ def run(agent: str, setting: str, seed: int, args) -> dict:
     qk = dict(n_quantiles=25)
     start = time.perf_counter()
     if agent.startswith("detatqc"):
-        env = rdo_envs.make_stock_env(ENV_ID, initial_stock=UniformStock(*TRAINING_STOCKS))
         variant = dict(DETATQC_VARIANTS[agent])
         policy_kwargs = {**common["policy_kwargs"], **qk, **variant.pop("policy_kwargs", {})}
-        model = DEtaTQC("MlpPolicy", env, objective=objective, relabel_stocks=0.5, stock_range=TRAINING_STOCKS,
+        stocks = StockRange(*TRAINING_STOCKS, integer=variant.pop("stock_integer", False))
+        env = rdo_envs.make_stock_env(ENV_ID, initial_stock=UniformStock(*TRAINING_STOCKS, integer=stocks.integer))
+        model = DEtaTQC("MlpPolicy", env, objective=objective, relabel_stocks=0.5, stock_range=stocks,
                         seed=seed, **{**common, "policy_kwargs": policy_kwargs}, **variant).learn(args.steps)
         train_s = time.perf_counter() - start
         report = evaluate_objective(model, rdo_envs.make_stock_env(ENV_ID), args.episodes, seed=10_000 + seed)
