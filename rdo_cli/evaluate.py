@@ -104,7 +104,7 @@ def evaluate_zoo_run(run: ZooRun, episodes: int, *, seed: int | None = 0, object
 
     model, env = run.model, run.env
     trained_on = None
-    if run.algo == "detan" or hasattr(model, "choose_initial_stock"):
+    if run.algo in STOCK_AGENTS or hasattr(model, "choose_initial_stock"):
         if objective is not None:
             check_objective_for_env(env, objective)
             model.set_objective(objective)
@@ -328,7 +328,7 @@ def _evaluate_zoo_command(path: Path, *, episodes: int, seed: int, objective: Ob
             print(f"rdo: warning: the evaluation is not saved in {run.folder}: {err}", file=sys.stderr)
     if as_json:
         return json.dumps(summary, allow_nan=False)
-    where = ("the terminal reward's" if run.terminal_reward else "DηN's own" if run.algo == "detan"
+    where = ("the terminal reward's" if run.terminal_reward else "the agent's own" if run.algo in STOCK_AGENTS
              else "the plain env's")
     return (f"{path}: RL Zoo run of {run.algo} on {run.env_id} ({run.model_path.name}), trained "
             f"{plural(run.steps_done, 'step')}, for {ev.objective} at {where} initial stock\n"

@@ -22,7 +22,7 @@ import gymnasium as gym
 from rdo_cli.config import RunConfig, env_name
 from rdo_cli.errors import CliError
 from rdo_gym import Objective
-from rdo_gym.presets import Preset
+from rdo_gym.presets import STOCK_AGENTS, Preset
 from rdo_gym.stock import find_stock_wrapper
 
 __all__ = ["ZooRun", "is_zoo_folder", "zoo_paths", "load_zoo_run"]
@@ -157,10 +157,10 @@ def _first_env(venv: Any) -> gym.Env:
 
 
 def _model_class(algo: str) -> Any:
-    if algo == "detan":
-        from rdo_sb3 import DEtaN
+    if algo in STOCK_AGENTS:
+        from rdo_sb3.factory import agent_class
 
-        return DEtaN
+        return agent_class(algo)
     try:
         from rl_zoo3.utils import ALGOS
     except ImportError:

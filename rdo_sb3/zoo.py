@@ -1,12 +1,12 @@
-"""RL Baselines3 Zoo launcher with DηN: `python -m rdo_sb3.zoo train|enjoy|evaluate ...`.
+"""RL Baselines3 Zoo launcher with DηN and DηTQC: `python -m rdo_sb3.zoo train|enjoy|evaluate ...`.
 
 The Zoo builds its `--algo` choices from `rl_zoo3.utils.ALGOS` before it imports
-`--gym-packages` and has no plugin mechanism, so `--algo detan` needs this launcher: it adds
-[`DEtaN`][rdo_sb3.detan.DEtaN] to the Zoo's algorithms (and to its hyperparameter samplers for
-`-optimize`) and hands over to the Zoo's own `train` and `enjoy` entry points, so that every Zoo
-flag works. On top of the Zoo it makes the evaluation objective-aware:
+`--gym-packages` and has no plugin mechanism, so `--algo detan` (and `--algo detatqc`) needs this launcher:
+it adds [`DEtaN`][rdo_sb3.detan.DEtaN] and [`DEtaTQC`][rdo_sb3.detatqc.DEtaTQC] to the Zoo's algorithms (and to
+its hyperparameter samplers for `-optimize`) and hands over to the Zoo's own `train` and `enjoy` entry points,
+so that every Zoo flag works. On top of the Zoo it makes the evaluation objective-aware:
 
-* `train`: for DηN (and for any agent on a
+* `train`: for DηN and DηTQC (and for any agent on a
   [`TerminalObjectiveReward`][rdo_gym.terminal_reward.TerminalObjectiveReward] env), the Zoo's `EvalCallback` (mean
   reward from the env's own initial stock) gives way to an
   [`ObjectiveEvalCallback`][rdo_sb3.callbacks.ObjectiveEvalCallback] (the objective at the agent's own `c0`), run
@@ -48,11 +48,13 @@ from rdo_gym.stock import find_stock_wrapper
 from rdo_sb3.callbacks import ObjectiveEvalCallback, _resolve_callable
 from rdo_sb3.evaluation import _find_terminal_reward, bootstrap_ci, evaluate_objective
 
-__all__ = ["ALGO", "register", "train", "enjoy", "evaluate", "main", "AgentInitialStock",
-           "sample_detan_params", "convert_detan_params"]
+__all__ = ["ALGO", "STOCK_ALGOS", "register", "train", "enjoy", "evaluate", "main", "AgentInitialStock",
+           "sample_detan_params", "sample_detatqc_params", "convert_detan_params"]
 
 ALGO = "detan"
 """The name of DηN among the Zoo's algorithms (`--algo detan`)."""
+STOCK_ALGOS = ("detan", "detatqc")
+"""The Zoo names of rdo's stock agents: DηN (`--algo detan`) and DηTQC (`--algo detatqc`)."""
 _INSTALL_HINT = 'the RL Zoo launcher needs rl-zoo3: pip install "rdo[zoo]" (or pip install rl-zoo3)'
 
 
@@ -74,8 +76,18 @@ def sample_detan_params(trial: Any, n_actions: int, n_envs: int, additional_args
     return params
 
 
+def sample_detatqc_params(trial: Any, n_actions: int, n_envs: int, additional_args: dict) -> dict[str, Any]:
+    """The Zoo's TQC hyperparameter sampler for `-optimize`, without `gamma` (the stock wrapper's)."""
+    from rl_zoo3.hyperparams_opt import sample_tqc_params
+
+    params = sample_tqc_params(trial, n_actions, n_envs, additional_args)
+    params.pop("gamma", None)
+    return params
+
+
 def convert_detan_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
-    """The Zoo's off-policy conversion of sampled parameters (`--trial-id`), without `gamma`."""
+    """The Zoo's off-policy conversion of sampled parameters (`--trial-id`), without `gamma`; for DηN and
+    DηTQC alike."""
     from rl_zoo3.hyperparams_opt import convert_offpolicy_params
 
     params = convert_offpolicy_params({"one_minus_gamma": 0.0, **sampled_params})
@@ -83,17 +95,25 @@ def convert_detan_params(sampled_params: dict[str, Any]) -> dict[str, Any]:
     return params
 
 
+def _stock_classes() -> dict[str, type]:
+    from rdo_sb3.detan import DEtaN
+    from rdo_sb3.detatqc import DEtaTQC
+
+    return {"detan": DEtaN, "detatqc": DEtaTQC}
+
+
 def register() -> None:
-    """Add DηN to the Zoo: `ALGOS["detan"]` (the `--algo` choices, model creation and loading) and
-    its `-optimize` sampler and converter. Idempotent; `qrdqn` stays the Zoo's QR-DQN."""
+    """Add DηN and DηTQC to the Zoo: `ALGOS["detan"]`, `ALGOS["detatqc"]` (the `--algo` choices, model
+    creation and loading) and their `-optimize` samplers and converters. Idempotent; `qrdqn` and `tqc` stay
+    the Zoo's."""
     utils = _import_zoo()
     from rl_zoo3 import hyperparams_opt
 
-    from rdo_sb3.detan import DEtaN
-
-    utils.ALGOS[ALGO] = DEtaN  # the one dict that rl_zoo3, its train, enjoy and exp_manager share
-    hyperparams_opt.HYPERPARAMS_SAMPLER[ALGO] = sample_detan_params
-    hyperparams_opt.HYPERPARAMS_CONVERTER[ALGO] = convert_detan_params
+    samplers = {"detan": sample_detan_params, "detatqc": sample_detatqc_params}
+    for name, cls in _stock_classes().items():
+        utils.ALGOS[name] = cls  # the one dict that rl_zoo3, its train, enjoy and exp_manager share
+        hyperparams_opt.HYPERPARAMS_SAMPLER[name] = samplers[name]
+        hyperparams_opt.HYPERPARAMS_CONVERTER[name] = convert_detan_params
 
 
 # -- train ----------------------------------------------------------------------------------------
@@ -117,7 +137,7 @@ def _adopt_objective_callbacks(manager: Any) -> None:
     zoo = next((cb for cb in callbacks if type(cb) is EvalCallback), None)
     zoo_env = None if zoo is None else _first_env(zoo.eval_env)
     terminal = zoo_env is not None and _find_terminal_reward(zoo_env) is not None
-    if not (ours or manager.algo == ALGO or terminal):
+    if not (ours or manager.algo in STOCK_ALGOS or terminal):
         return
     if zoo is not None and not ours:
         ours = [ObjectiveEvalCallback(eval_env=None, verbose=manager.verbose, deterministic=zoo.deterministic,
@@ -178,7 +198,7 @@ def _argv(prog: str, argv: Sequence[str] | None) -> Iterator[None]:
 
 
 def train(argv: Sequence[str] | None = None) -> None:
-    """The Zoo's `train` (all its flags) with DηN registered and objective-aware evaluation.
+    """The Zoo's `train` (all its flags) with DηN and DηTQC registered and objective-aware evaluation.
 
     Args:
         argv: the Zoo's `train` arguments (default: `sys.argv[1:]`).
@@ -277,7 +297,7 @@ def _summary(objective: Objective, returns: Sequence[float], initial_stocks: Seq
 
 
 def enjoy(argv: Sequence[str] | None = None) -> None:
-    """The Zoo's `enjoy` (all its flags) with DηN registered, every episode started at DηN's own
+    """The Zoo's `enjoy` (all its flags) with DηN and DηTQC registered, every episode started at the agent's own
     initial stock, and the objective over the episodes played printed at the end.
 
     Args:
@@ -286,8 +306,6 @@ def enjoy(argv: Sequence[str] | None = None) -> None:
     register()
     import rl_zoo3.enjoy as zoo_enjoy
     from rl_zoo3.utils import ALGOS
-
-    from rdo_sb3.detan import DEtaN
 
     created: list[AgentInitialStock] = []
     loaded: list[Any] = []
@@ -298,23 +316,29 @@ def enjoy(argv: Sequence[str] | None = None) -> None:
         created.extend(_wrap_envs(venv))
         return venv
 
-    class _LoadDEtaN:
-        """`ALGOS["detan"]` while enjoying: loads the agent and binds it to the wrapped envs."""
+    def loader(cls: type) -> Any:
+        """`ALGOS[name]` of a stock agent while enjoying: loads the agent and binds it to the wrapped envs."""
 
-        @staticmethod
-        def load(path: str, **kwargs: Any) -> DEtaN:
-            model = DEtaN.load(path, **kwargs)
-            for env in created:
-                env.model = model
-            loaded.append(model)
-            return model
+        class _Load:
+            @staticmethod
+            def load(path: str, **kwargs: Any) -> Any:
+                model = cls.load(path, **kwargs)
+                for env in created:
+                    env.model = model
+                loaded.append(model)
+                return model
 
-    with (_patched(zoo_enjoy, "create_test_env", create_test_env), _argv("rdo_sb3.zoo enjoy", argv),
-          _patched_item(ALGOS, ALGO, _LoadDEtaN)):
+        return _Load
+
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_patched(zoo_enjoy, "create_test_env", create_test_env))
+        stack.enter_context(_argv("rdo_sb3.zoo enjoy", argv))
+        for name, cls in _stock_classes().items():
+            stack.enter_context(_patched_item(ALGOS, name, loader(cls)))
         zoo_enjoy.enjoy()
 
     if loaded and not created:
-        print("note: the episodes did not start at DηN's own initial stock: that needs one env (the default "
+        print("note: the episodes did not start at the agent's own initial stock: that needs one env (the default "
               "--n-envs 1) with a StockAugmentation; python -m rdo_sb3.zoo evaluate reports the objective",
               file=sys.stderr)
     returns = [g for env in created for g in env.returns]

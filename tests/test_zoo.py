@@ -162,3 +162,54 @@ rdo/CVaRGrid-v0:
     rows = list(csv.DictReader(open(tmp_path / "logs" / "objective" / "objective_evaluations.csv")))
     assert [r["timesteps"] for r in rows] == ["128", "256"]
     assert all(float(r["mean_initial_stock"]) == c0 for r in rows)
+
+
+# -- DηTQC through the launcher ------------------------------------------------------------------------------
+def test_detatqc_trains_enjoys_and_evaluates_through_the_launcher(tmp_path):
+    env_id = "rdo/WealthGoal-v0"
+    out = run("-m", "rdo_sb3.zoo", "train", "--algo", "detatqc", "--env", env_id, "--gym-packages", "rdo_envs",
+              "-conf", "rdo_envs.presets.zoo.detatqc", "-f", "logs", "-n", "200", "--eval-freq", "200",
+              "--seed", "0", "--num-threads", "1", "-params", "learning_starts:100", "batch_size:16",
+              "policy_kwargs:dict(net_arch=[16],n_quantiles=5)", "-params", "buffer_size:500", cwd=tmp_path)
+    run_dir = tmp_path / "logs" / "detatqc" / "rdo-WealthGoal-v0_1"
+    assert (run_dir / "rdo-WealthGoal-v0.zip").exists() and (run_dir / "best_model.zip").exists()
+    assert "Objective eval num_timesteps=200: cvar:0.5 = " in out and "normalized" in out
+    out = run("-m", "rdo_sb3.zoo", "enjoy", "--algo", "detatqc", "--env", env_id, "--gym-packages", "rdo_envs",
+              "-f", "logs", "--no-render", "-n", "30", "--num-threads", "1", cwd=tmp_path)
+    summary = out.strip().splitlines()[-1]
+    assert summary.startswith("cvar:0.5: value ") and "at the agent's own initial stock" in summary
+    out = run("-m", "rdo_sb3.zoo", "evaluate", "--algo", "detatqc", "--env", env_id, "--gym-packages", "rdo_envs",
+              "-f", "logs", "-n", "30", "--reference", "rdo_envs.reference", cwd=tmp_path)
+    exact = rdo_envs.reference(env_id, "cvar:0.5")
+    assert f"exact optimum {exact.optimum:.4g}" in out and "over 30 episodes" in out
+    out = run("-m", "rdo_cli", "evaluate", str(run_dir), "--episodes", "20", cwd=tmp_path)  # rdo's own CLI too
+    assert "RL Zoo run of detatqc on rdo/WealthGoal-v0" in out and "at the agent's own initial stock" in out
+
+
+def test_register_adds_detatqc_and_keeps_the_zoos_tqc():
+    optuna = pytest.importorskip("optuna")
+    from rl_zoo3 import ALGOS
+    from rl_zoo3.hyperparams_opt import HYPERPARAMS_SAMPLER
+    from sb3_contrib import TQC
+
+    from rdo_sb3 import DEtaTQC
+    from rdo_sb3.zoo import register, sample_detatqc_params
+
+    register()
+    assert ALGOS["detatqc"] is DEtaTQC and ALGOS["tqc"] is TQC and "detatqc" in HYPERPARAMS_SAMPLER
+    params = sample_detatqc_params(optuna.create_study().ask(), 1, 1, {"using_her_replay_buffer": False})
+    assert "gamma" not in params and "learning_rate" in params
+
+
+def test_the_detatqc_zoo_entry_carries_the_rdo_preset_and_the_benchmark_stock():
+    entry = zoo_presets.load("detatqc")["rdo/WealthGoal-v0"]
+    preset = yaml.safe_load((ROOT / "rdo_envs" / "presets" / "detatqc.yml").read_text())["rdo/WealthGoal-v0"]
+    assert all(entry[k] == v for k, v in preset.items())
+    info = rdo_envs.benchmark_info("rdo/WealthGoal-v0")
+    (name, kwargs), = entry["env_wrapper"][0].items()
+    sampler = make_initial_stock(kwargs["initial_stock"])
+    assert name == "rdo_gym.StockAugmentation" and kwargs["stock_scale"] == info.stock_scale
+    assert (sampler.low, sampler.high, sampler.integer) == (*info.training_stocks, True)
+    from rdo_envs.presets.zoo import detatqc
+
+    assert detatqc.hyperparams == zoo_presets.load("detatqc")

@@ -4,14 +4,8 @@ the mapping it is given)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from rdo_envs.presets.zoo import load
+from rdo_envs.presets.zoo import module_getattr
 
 __all__ = ["hyperparams"]  # noqa: F822 (a module __getattr__ provides it)
 
-
-def __getattr__(name: str) -> Any:
-    if name == "hyperparams":
-        return load("detan")
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = module_getattr("detan", __name__)
