@@ -204,6 +204,10 @@ class Objective(ABC):
     """
     homogeneous: bool = True
     """`f(k x) = k f(x)` (or an increasing transform of it) for `k > 0`: valid for gamma < 1."""
+    flat_utility: bool = False
+    """`f` is piecewise constant (an indicator): exact ties of the action scores are the rule, not the
+    exception, wherever no learned quantile crosses a step of `f`.
+    """
     searches_initial_stock: bool = False
     """`True` when `c0` is chosen by an outer search ([`CVaR`][rdo_gym.objectives.CVaR]); then
     [`initial_stock`][rdo_gym.objectives.Objective.initial_stock] is `None` and callers must supply
@@ -409,6 +413,7 @@ class ProbabilityAtLeast(Objective):
     must not miss it through float rounding of the reward sum (`-0.9 + 0.3 + 0.3 + 0.3 < 0`).
     """
 
+    flat_utility = True
     tolerance = 1e-10
     """Absolute tolerance of the threshold comparison (float rounding of sums of rewards)."""
     LATTICE_SNAP = 1e-5
@@ -612,7 +617,9 @@ class ExpectedUtility(Objective):
 
     `f` must be vectorized and work on numpy arrays (and on torch tensors to be used by DηN).
     Declare `homogeneous=True` only if `f` is positively homogeneous (`f(kx) = k f(x)`, or an
-    increasing transform of such), otherwise gamma < 1 is refused. `name` is its string form
+    increasing transform of such), otherwise gamma < 1 is refused. Declare `flat_utility=True` if
+    `f` is piecewise constant (a step function): DηN's default tie rule then ranks tied actions by
+    the mean return (`docs/agent.md`). `name` is its string form
     (`utility:NAME`); it cannot be parsed back from a string, only pickled (with cloudpickle for
     lambdas, as SB3's `save` does). The reported value is `E[f(c0 + G)]`, higher is better (to
     minimize a cost `g`, pass `f = -g`).
@@ -627,7 +634,7 @@ class ExpectedUtility(Objective):
     """
 
     def __init__(self, f: Callable[[Any], Any], name: str = "custom", initial_stock: float = 0.0,
-                 homogeneous: bool = False):
+                 homogeneous: bool = False, flat_utility: bool = False):
         if not callable(f):
             raise TypeError(f"ExpectedUtility: f must be callable, got {type(f).__name__}")
         if not isinstance(name, str) or not name or any(ch.isspace() or ch == ":" for ch in name):
@@ -636,6 +643,7 @@ class ExpectedUtility(Objective):
         self.name = name
         self._initial_stock = _finite("initial_stock", initial_stock, "ExpectedUtility")
         self.homogeneous = bool(homogeneous)
+        self.flat_utility = bool(flat_utility)
 
     def utility(self, x: Any) -> Any:
         return self.f(x)
@@ -659,7 +667,8 @@ class ExpectedUtility(Objective):
 
     def __repr__(self) -> str:
         return (f"ExpectedUtility({getattr(self.f, '__name__', self.f)!s}, name={self.name!r}, "
-                f"initial_stock={_fmt(self._initial_stock)}, homogeneous={self.homogeneous})")
+                f"initial_stock={_fmt(self._initial_stock)}, homogeneous={self.homogeneous}, "
+                f"flat_utility={self.flat_utility})")
 
 
 _SPEC_HELP = ("expected one of 'mean', 'target:G', 'prob:THRESHOLD', 'cvar:ALPHA', "

@@ -67,8 +67,9 @@ class DEtaN(ObjectiveAgentMixin, QRDQN):
             range when a later return leaves it; the estimate is `auto_stock_range`, saved with the model
             ([`rdo_sb3.stock_range`][rdo_sb3.stock_range]).
         tie_break: how actions whose scores tie exactly are told apart, in acting and in the
-            bootstrap action alike: `"random"` (uniformly) or `"mean"` (by the mean of the
-            return, then uniformly); neither overrides the objective (`docs/agent.md`).
+            bootstrap action alike: `"auto"` (the default: `"mean"` for a flat utility, i.e. `prob:`,
+            else `"random"`), `"random"` (uniformly) or `"mean"` (by the mean of the return, then
+            uniformly); none overrides the objective (`docs/agent.md`).
         kappa: the Huber threshold of the quantile loss, `>= 0` (`1.0`: QR-DQN's loss; `0`: the
             pure quantile loss); see [`rdo_sb3.losses.quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss].
         return_step: `None` (the default), or the lattice `step * Z` the returns live on when gamma = 1
@@ -153,7 +154,7 @@ class DEtaN(ObjectiveAgentMixin, QRDQN):
         naive: bool = False,
         relabel_stocks: bool | float = False,
         stock_range: tuple[float, float] | StockRange | AutoStockRange | str | None = None,
-        tie_break: str = "random",
+        tie_break: str = "auto",
         kappa: float = 1.0,
         loss_method: str = "auto",
         return_step: float | None = None,

@@ -24,13 +24,22 @@ from rdo_gym.objectives import Expectation, Objective
 from rdo_gym.stock import StockLayout
 
 __all__ = ["Scorer", "StockScorer", "NaiveScorer", "make_scorer", "check_return_step", "greedy_with_random_ties",
-           "greedy_with_random_ties_numpy", "TIE_BREAKS"]
+           "greedy_with_random_ties_numpy", "TIE_BREAKS", "resolve_tie_break"]
 
-TIE_BREAKS = ("random", "mean")
-"""How actions whose objective scores tie exactly are told apart: `"random"` (uniformly) or `"mean"` (by
-the mean of `G`, then uniformly). Neither overrides the objective: only actions with the best score are
-candidates.
+TIE_BREAKS = ("auto", "random", "mean")
+"""How actions whose objective scores tie exactly are told apart: `"random"` (uniformly), `"mean"` (by
+the mean of `G`, then uniformly) or `"auto"`: `"mean"` for an objective whose utility is flat
+(`Objective.flat_utility`: `prob:`), `"random"` otherwise, the rule measured best for each kind
+(`docs/agent.md`; `resolve_tie_break`). None overrides the objective: only actions with the best score
+are candidates.
 """
+
+
+def resolve_tie_break(tie_break: str, objective: Objective) -> str:
+    """The rule `tie_break` stands for with `objective`: `"random"` or `"mean"` (resolves `"auto"`)."""
+    if tie_break == "auto":
+        return "mean" if objective.flat_utility else "random"
+    return tie_break
 
 
 def greedy_with_random_ties(scores: th.Tensor) -> th.Tensor:
@@ -75,8 +84,8 @@ class Scorer(ABC):
     """
 
     objective: Objective
-    tie_break: str = "random"
-    """One of `TIE_BREAKS`."""
+    tie_break: str = "auto"
+    """One of `TIE_BREAKS`, as given (`"auto"` is resolved per objective: `tie_rule`)."""
     return_step: float | None = None
     """The lattice of the returns, or `None`: see [`StockScorer`][rdo_sb3.scorers.StockScorer]."""
 
@@ -93,17 +102,23 @@ class Scorer(ABC):
         observations; `candidates` are the stocks a searched objective chooses among.
         """
 
+    @property
+    def tie_rule(self) -> str:
+        """`"random"` or `"mean"`: the rule `tie_break` stands for with this objective."""
+        return resolve_tie_break(self.tie_break, self.objective)
+
     def greedy_actions(self, quantiles: th.Tensor, observations: Any) -> th.Tensor:
-        """Greedy actions `(batch,)` (int64 tensor), ties broken by `tie_break`."""
+        """Greedy actions `(batch,)` (int64 tensor), ties broken by `tie_rule`."""
+        by_mean = self.tie_rule == "mean"
         if not quantiles.is_cpu or quantiles.requires_grad:
             scores = self.scores(quantiles, observations)
-            if self.tie_break == "mean":
+            if by_mean:
                 is_best = scores == scores.amax(dim=-1, keepdim=True)
                 scores = th.where(is_best, quantiles.mean(1), -th.inf)
             return greedy_with_random_ties(scores)
         q = quantiles.numpy()
         scores = self.scores(q, _numpy_view(observations))
-        if self.tie_break == "mean":
+        if by_mean:
             is_best = scores == np.maximum.reduce(scores, axis=-1, keepdims=True)
             if np.count_nonzero(is_best) > scores.shape[0]:  # some tie: rank the tied actions by E[G]
                 scores = np.where(is_best, q.mean(1), -np.inf)
@@ -123,7 +138,7 @@ class StockScorer(Scorer):
             robust to quantiles that miss an atom by a hair (a `prob:` threshold on an atom).
     """
 
-    def __init__(self, objective: Objective, layout: StockLayout, tie_break: str = "random",
+    def __init__(self, objective: Objective, layout: StockLayout, tie_break: str = "auto",
                  return_step: float | None = None):
         self.objective = objective
         self.layout = layout
@@ -179,7 +194,7 @@ class StockScorer(Scorer):
 class NaiveScorer(Scorer):
     """The stock-free baseline: the objective's statistic of the return-to-go quantiles."""
 
-    def __init__(self, objective: Objective, tie_break: str = "random", return_step: float | None = None):
+    def __init__(self, objective: Objective, tie_break: str = "auto", return_step: float | None = None):
         self.objective = objective
         self.tie_break = check_tie_break(tie_break)
         self.return_step = check_return_step(return_step)
@@ -237,7 +252,7 @@ def check_return_step(return_step: Any, gamma: float = 1.0) -> float | None:
 
 
 def make_scorer(objective: Objective, layout: StockLayout | None, naive: bool = False,
-                tie_break: str = "random", return_step: float | None = None) -> Scorer:
+                tie_break: str = "auto", return_step: float | None = None) -> Scorer:
     """The scorer DηN acts with: [`NaiveScorer`][rdo_sb3.scorers.NaiveScorer] if `naive`, else
     [`StockScorer`][rdo_sb3.scorers.StockScorer]."""
     if naive:

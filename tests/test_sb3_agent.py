@@ -96,7 +96,7 @@ def test_target_with_gamma_discounts_and_reads_next_stock():
     assert model.target_quantiles(batch).tolist() == [[3.0, 3.0], [1.0, 1.0]]
 
 
-@pytest.mark.parametrize("tie_break", ["random", "mean"])
+@pytest.mark.parametrize("tie_break", ["random", "mean", "auto"])
 def test_target_ties_follow_the_tie_rule(tie_break):
     model = fill_buffer(DEtaN("MlpPolicy", coin(), objective="prob:0", seed=0, tie_break=tie_break,
                               **{**SMALL, "policy_kwargs": dict(n_quantiles=2, net_arch=[8])}))
@@ -478,6 +478,17 @@ def test_tie_break_is_a_detan_argument_kept_by_save_load_and_set_objective(tmp_p
     assert DEtaN.load(tmp_path / "m.zip").scorer.tie_break == "mean"
     with pytest.raises(ValueError, match="tie_break must be one of"):
         DEtaN("MlpPolicy", coin(), objective="prob:2", tie_break="lowest")
+
+
+def test_auto_tie_break_follows_the_objective_through_set_objective_and_save_load(tmp_path):
+    model = DEtaN("MlpPolicy", coin(), objective="prob:2", **SMALL)  # the default: "auto"
+    assert model.scorer.tie_break == "auto" and model.scorer.tie_rule == "mean"
+    model.set_objective("cvar:0.5")  # min(x, 0) is not flat: uniform ties
+    assert model.scorer.tie_break == "auto" and model.scorer.tie_rule == "random"
+    model.set_objective("prob:1")
+    model.save(tmp_path / "m.zip")
+    loaded = DEtaN.load(tmp_path / "m.zip")
+    assert loaded.scorer.tie_break == "auto" and loaded.scorer.tie_rule == "mean"
 
 
 def test_training_logs_do_not_warn_about_the_edge_of_the_stock_range(tmp_path):

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch as th
 
-from rdo_gym import CVaR, Expectation, Homeostasis, ProbabilityAtLeast, StockLayout, TargetReturn
+from rdo_gym import CVaR, Expectation, ExpectedUtility, Homeostasis, ProbabilityAtLeast, StockLayout, TargetReturn
 from rdo_sb3 import NaiveScorer, StockScorer, greedy_with_random_ties, make_scorer
-from rdo_sb3.scorers import greedy_with_random_ties_numpy
+from rdo_sb3.scorers import greedy_with_random_ties_numpy, resolve_tie_break
 from rdo_sb3.stock_input import write_stocks
 
 
@@ -102,7 +102,7 @@ def test_probability_objective_ties_in_acting():
     actions = hook.greedy_actions(quantiles, _flat_obs([0.0] * 2000, 1.0))
     assert 0.45 < actions.float().mean().item() < 0.55
     # the "mean" rule ranks the tied actions by the mean of G: action 1 (mean 5), always
-    assert StockScorer(ProbabilityAtLeast(0.0), flat(1, 1.0)).tie_break == "random"  # the default
+    assert StockScorer(ProbabilityAtLeast(0.0), flat(1, 1.0)).tie_rule == "mean"  # "auto", the default
     by_mean = StockScorer(ProbabilityAtLeast(0.0), flat(1, 1.0), tie_break="mean")
     assert by_mean.greedy_actions(quantiles, _flat_obs([0.0] * 2000, 1.0)).tolist() == [1] * 2000
 
@@ -175,5 +175,37 @@ def test_mean_tie_break_ranks_tied_actions_by_the_mean(grad):
 def test_mean_tie_break_in_naive_mode_and_errors():
     naive = NaiveScorer(ProbabilityAtLeast(5.0), tie_break="mean")
     assert naive.greedy_actions(TIED, None).tolist() == [2]
-    with pytest.raises(ValueError, match=r"tie_break must be one of \('random', 'mean'\)"):
+    with pytest.raises(ValueError, match=r"tie_break must be one of \('auto', 'random', 'mean'\), got 'first'"):
         StockScorer(CVaR(0.1), flat(1, 1.0), tie_break="first")
+
+
+@pytest.mark.parametrize("objective, rule", [(ProbabilityAtLeast(5.0), "mean"), (CVaR(0.1), "random"),
+                                             (TargetReturn(0.0), "random"), (Expectation(), "random")])
+def test_auto_tie_break_is_mean_exactly_for_flat_utilities(objective, rule):
+    assert resolve_tie_break("auto", objective) == rule
+    assert resolve_tie_break("random", objective) == "random" and resolve_tie_break("mean", objective) == "mean"
+    for scorer in (StockScorer(objective, flat(1, 1.0)), NaiveScorer(objective)):
+        assert scorer.tie_break == "auto" and scorer.tie_rule == rule
+
+
+def test_auto_tie_break_acts_like_the_rule_it_resolves_to():
+    # prob:5 from c0 = -5: every action scores 0; "auto" ranks them by the mean like "mean" (action 2, always)
+    obs = _flat_obs([-5.0] * 200, 1.0)
+    auto = StockScorer(ProbabilityAtLeast(5.0), flat(1, 1.0))
+    assert auto.greedy_actions(TIED.repeat(200, 1, 1), obs).tolist() == [2] * 200
+    # CVaR's min(x, 0) ties above 0: "auto" stays uniform there (all three actions come up)
+    cvar = StockScorer(CVaR(0.5), flat(1, 1.0))
+    th.manual_seed(0)
+    np.random.seed(0)
+    assert set(cvar.greedy_actions(TIED.repeat(200, 1, 1), _flat_obs([10.0] * 200, 1.0)).tolist()) == {0, 1, 2}
+
+
+def test_auto_tie_break_reads_a_users_declared_flat_utility():
+    step = ExpectedUtility(lambda x: (x >= 0) * 1.0, name="step", initial_stock=-5.0, flat_utility=True)
+    smooth = ExpectedUtility(lambda x: -abs(x), name="dist", initial_stock=-5.0)
+    assert step.flat_utility and not smooth.flat_utility and "flat_utility=True" in repr(step)
+    assert StockScorer(step, flat(1, 1.0)).tie_rule == "mean"
+    assert StockScorer(smooth, flat(1, 1.0)).tie_rule == "random"
+    # every action scores 0 from c0 = -5: the declared flat utility ranks them by the mean (action 2)
+    assert StockScorer(step, flat(1, 1.0)).greedy_actions(TIED.repeat(50, 1, 1), _flat_obs([-5.0] * 50, 1.0)).tolist() \
+        == [2] * 50
