@@ -19,6 +19,7 @@ is direction-free).
     python benchmarks/learning.py                      # full: 3 seeds, presets' steps, 2 processes
     python benchmarks/learning.py --quick              # smoke: 1 seed, 3k steps, 200 episodes
     python benchmarks/learning.py --settings cvar0.1 --agents detan qrdqn --seeds 5
+    python benchmarks/learning.py --settings homeostasis --agents detan --set kappa=0 --out OUT   # a variant
 
 Writes ``runs.jsonl`` (one line per finished run, as runs finish; ``--resume`` skips those), ``results.json``
 and ``table.md`` to ``--out`` (default ``docs/learning``) and, with
@@ -97,6 +98,8 @@ class Job:
     steps: int | None
     episodes: int
     save_dir: str | None = None
+    overrides: tuple[tuple[str, object], ...] = ()
+    """Hyperparameters that replace the preset's for the DηN agents (``--set KEY=VALUE``)."""
 
 
 def _reference(setting: Setting, objective):
@@ -162,7 +165,7 @@ def run_job(job: Job) -> dict:
     else:
         model = make_model(preset, _env(setting, job.agent, setting.train_objective),
                            objective=setting.train_objective, naive=job.agent == "detan-naive",
-                           relabel_stocks=job.agent == "detan-relabel", seed=job.seed)
+                           relabel_stocks=job.agent == "detan-relabel", seed=job.seed, **dict(job.overrides))
     model.learn(steps)
     train_seconds = time.perf_counter() - start
     if job.save_dir:
@@ -249,8 +252,20 @@ def exact_learned_value(model, setting: Setting, agent: str, objective, initial_
 
 
 def _job_key(job: dict) -> tuple:
-    """What identifies a run for ``--resume``: setting, agent, seed, requested steps and episodes."""
-    return job["setting"], job["agent"], job["seed"], job["steps"], job["episodes"]
+    """What identifies a run for ``--resume``: setting, agent, seed, requested steps, episodes and overrides."""
+    overrides = tuple(tuple(pair) for pair in job.get("overrides", ()))
+    return job["setting"], job["agent"], job["seed"], job["steps"], job["episodes"], repr(overrides)
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    """``KEY=VALUE`` of ``--set``, the value read as YAML (``kappa=0``, ``policy_kwargs={n_quantiles: 101}``)."""
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier() or key in ("gamma", "seed", "objective", "naive", "relabel_stocks"):
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY a DηN hyperparameter (not gamma, seed, "
+                                         f"objective, naive or relabel_stocks: the agents set those), got {text!r}")
+    return key, yaml.safe_load(value)
 
 
 def _bootstrap_stderr(objective, returns: np.ndarray, seed: int, n: int = 200) -> float:
@@ -388,6 +403,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smoke run: 1 seed, 3000 steps, 200 episodes")
     parser.add_argument("--out", type=Path, default=Path("docs/learning"))
     parser.add_argument("--save-models", action="store_true", help="also save each trained model to --out/models")
+    parser.add_argument("--set", dest="overrides", action="append", type=parse_override, default=[],
+                        metavar="KEY=VALUE", help="replace a preset hyperparameter of the DηN agents (repeatable; "
+                        "the value is read as YAML); use a separate --out per variant")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in --out/runs.jsonl and only do the missing ones")
     parser.add_argument("--summarize-only", action="store_true",
@@ -399,7 +417,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.save_models:
         save_dir = str(args.out / "models")
         os.makedirs(save_dir, exist_ok=True)
-    jobs = [Job(s, a, seed, args.steps, args.episodes, save_dir)
+    overrides = tuple(args.overrides)
+    jobs = [Job(s, a, seed, args.steps, args.episodes, save_dir, overrides if a.startswith("detan") else ())
             for seed in range(args.first_seed, args.first_seed + args.seeds)
             for s in args.settings for a in args.agents]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -73,3 +73,25 @@ def test_figures_script_draws_every_benchmark_from_a_learning_run(tmp_path):
     names = sorted(p.name for p in (tmp_path / "figs").iterdir())
     assert names == ["exact_cvargrid.png", "exact_homeostasis.png", "exact_targetgrid.png", "returns_targetgrid.png"]
     assert all((tmp_path / "figs" / n).read_bytes()[:4] == b"\x89PNG" for n in names)
+
+
+def test_set_overrides_a_preset_hyperparameter_and_keeps_variants_apart(tmp_path):
+    learning = _load_learning()
+    assert learning.parse_override("kappa=0") == ("kappa", 0)
+    assert learning.parse_override("policy_kwargs={n_quantiles: 11, net_arch: [8]}") == \
+        ("policy_kwargs", {"n_quantiles": 11, "net_arch": [8]})
+    for bad in ("kappa", "gamma=0.9", "relabel_stocks=true", "2x=1"):
+        with pytest.raises(Exception, match="KEY=VALUE"):
+            learning.parse_override(bad)
+    args = ["--settings", "homeostasis", "--agents", "detan", "qrdqn", "--seeds", "1", "--steps", "300",
+            "--episodes", "20", "--jobs", "1", "--out", str(tmp_path), "--save-models"]
+    assert learning.main([*args, "--set", "policy_kwargs={n_quantiles: 7, net_arch: [16]}"]) == 0
+    runs = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    by_agent = {r["agent"]: r["job"]["overrides"] for r in runs}
+    assert by_agent == {"detan": [["policy_kwargs", {"n_quantiles": 7, "net_arch": [16]}]], "qrdqn": []}
+    from rdo_sb3 import DEtaN
+
+    model = DEtaN.load(tmp_path / "models" / "homeostasis-detan-seed0.zip")
+    assert model.policy.n_quantiles == 7  # the override reached the agent
+    # --resume keeps runs apart by their overrides: the preset's own run is still missing, the variant's is not
+    assert learning._job_key(runs[0]["job"]) != learning._job_key({**runs[0]["job"], "overrides": []})
