@@ -86,6 +86,14 @@ def _like(x: Any, reference: Any) -> Any:
     return reference.new_tensor(np.asarray(x, dtype=np.float64))
 
 
+def _check_step(step: Any, where: str) -> float:
+    """The lattice step of the returns as a float `> 0`, else `ValueError` naming `where`."""
+    step = _finite("step", step, where)
+    if step <= 0:
+        raise ValueError(f"lattice_utility: step (the lattice of the returns) must be > 0, got {step!r}")
+    return step
+
+
 def _negative_axis(axis: int, ndim: int) -> int:
     """`axis` counted from the end (`-1` is the last), with a clear error when out of range."""
     if ndim == 0:
@@ -272,13 +280,19 @@ class Objective(ABC):
     def lattice_utility(self, stocks: Any, returns_to_go: Any, step: float) -> Any:
         """`f(stocks + returns_to_go)` for returns-to-go known to lie on the lattice `step * Z`.
 
-        The default is the plain utility. An objective whose utility jumps where an atom of the
-        lattice can sit overrides it with a utility that is equal on the lattice but robust to
-        estimates that miss an atom by a hair (learned quantiles of a point mass scatter around
-        it): see [`ProbabilityAtLeast.lattice_utility`][rdo_gym.objectives.ProbabilityAtLeast.lattice_utility].
-        `stocks` broadcasts against `returns_to_go`; numpy or torch.
+        Equal to the utility on the lattice, and robust to estimates that miss an atom (learned
+        quantiles of a point mass scatter around it): each return-to-go is read as its nearest
+        lattice point, `f(stocks + step * round(returns_to_go / step))`. A kink of `f` on an atom
+        (`-|x|` of a target, `min(x, 0)` of CVaR) then costs nothing for estimates within half a step
+        of it. [`ProbabilityAtLeast`][rdo_gym.objectives.ProbabilityAtLeast.lattice_utility] also snaps
+        a threshold that float rounding moved off the lattice; [`Expectation`][rdo_gym.objectives.Expectation]
+        keeps the plain utility (linear: nothing to snap). `stocks` broadcasts against
+        `returns_to_go`; numpy or torch.
         """
-        return self.utility(stocks + returns_to_go)
+        step = _check_step(step, f"{type(self).__name__}.lattice_utility")
+        if _is_torch(returns_to_go):
+            return self.utility(stocks + (returns_to_go / step).round() * step)  # half to even, as numpy
+        return self.utility(stocks + np.round(np.asarray(returns_to_go, dtype=np.float64) / step) * step)
 
     def value(self, returns: Any, weights: Any | None = None, axis: int = -1) -> Any:
         """Reported statistic of the law of `G`: samples, or atoms with probability `weights`.
@@ -380,6 +394,11 @@ class Expectation(Objective):
     def value_from_utility(self, initial_stock: Any, expected_utility: Any) -> Any:
         return expected_utility - initial_stock
 
+    def lattice_utility(self, stocks: Any, returns_to_go: Any, step: float) -> Any:
+        """The plain utility: `x` is linear, so rounding the estimates to the lattice only adds error."""
+        _check_step(step, "Expectation.lattice_utility")
+        return self.utility(stocks + returns_to_go)
+
     def __str__(self) -> str:
         return "mean"
 
@@ -443,9 +462,7 @@ class ProbabilityAtLeast(Objective):
         a hair short of it still counts. With 0/1 returns and `prob:1` (FrozenLake), half of the
         learned quantiles of a sure success sit just below 1 and the plain indicator misses them.
         """
-        step = _finite("step", step, "ProbabilityAtLeast.lattice_utility")
-        if step <= 0:
-            raise ValueError(f"lattice_utility: step (the lattice of the returns) must be > 0, got {step!r}")
+        step = _check_step(step, "ProbabilityAtLeast.lattice_utility")
         # -c / step is an integer up to float rounding of the stock (float32 in observations): snap it
         # to that integer before the ceiling, within a relative LATTICE_SNAP.
         if _is_torch(returns_to_go):

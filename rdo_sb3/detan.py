@@ -75,9 +75,10 @@ class DEtaN(ObjectiveAgentMixin, QRDQN):
         return_step: `None` (the default), or the lattice `step * Z` the returns live on when gamma = 1
             and every reward is a multiple of `step` (FrozenLake, CliffWalking, Taxi: 1; Blackjack: 0.5).
             Scores then use the objective's
-            [`lattice_utility`][rdo_gym.objectives.Objective.lattice_utility]: the same objective, but a
-            `prob:` threshold on an atom is compared half a step below it, so learned quantiles of the
-            atom that fall a hair short still count (`docs/agent.md`).
+            [`lattice_utility`][rdo_gym.objectives.Objective.lattice_utility]: the same objective, with each
+            learned quantile read as its nearest lattice point, so quantiles of an atom that miss it by less
+            than half a step (a `prob:` threshold on the atom, the kink of `-|x|` or `min(x, 0)`) count as the
+            atom (`docs/agent.md`). The mean objective is unchanged by it.
         loss_method: how the loss is computed, with the same value and gradient: `"auto"` (the
             default), `"sorted"` (`O((N + M) log M)` per sample) or `"pairwise"` (sb3-contrib's
             `batch x N x N` tensor); see [`rdo_sb3.losses.quantile_huber_loss`][rdo_sb3.losses.quantile_huber_loss].

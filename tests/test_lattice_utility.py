@@ -63,6 +63,42 @@ def test_prob_snaps_float32_stocks_and_matches_torch():
     assert out_th.dtype == torch.float64
 
 
+@settings(max_examples=200, deadline=None)
+@given(spec=st.sampled_from(["target:2", "cvar:0.2", "meancvar:0.1:0.5", "homeostasis:1", "prob:1"]), step=steps,
+       stock_units=st.integers(-20, 20), units=st.lists(st.integers(-30, 30), min_size=1, max_size=12),
+       misses=st.lists(st.floats(-0.49, 0.49), min_size=12, max_size=12))
+def test_an_estimate_within_half_a_step_scores_as_its_atom(spec, step, stock_units, units, misses):
+    """Quantiles that miss their lattice atom by less than half a step are read as the atom, also at a
+    kink of the utility (the atom -c: -|x| of a target, min(x, 0) of CVaR), on numpy and torch alike."""
+    obj = make_objective(spec)
+    atoms = np.asarray(units, dtype=np.float64) * step
+    estimates = atoms + np.asarray(misses[:len(units)]) * step
+    stock = stock_units * step
+    expected = obj.utility(stock + atoms)
+    np.testing.assert_allclose(obj.lattice_utility(stock, estimates, step), expected, rtol=0, atol=1e-9)
+    out_th = obj.lattice_utility(torch.tensor(stock, dtype=torch.float64), torch.tensor(estimates), step)
+    np.testing.assert_allclose(out_th.numpy(), expected, rtol=0, atol=1e-9)
+
+
+def test_kinked_utilities_no_longer_pay_for_scattered_estimates_of_the_target_atom():
+    # target:0 from c = 0: a sure return of 0 estimated as +-0.2 scores -0.2 on the plain utility, 0 on the lattice
+    obj = make_objective("target:0")
+    scattered = np.array([-0.2, 0.2, -0.1, 0.1])
+    assert obj.utility(0.0 + scattered).mean() == pytest.approx(-0.15)
+    assert obj.lattice_utility(0.0, scattered, 1.0).mean() == 0.0
+    # ... so it beats an action with a sure return of 1 (plain: -0.15 vs -1.0 either way; and against a
+    # 50/50 gamble on -1 and +1, mean -1.0 on both readings: the order is kept)
+    assert obj.lattice_utility(0.0, np.array([-1.0, 1.0]), 1.0).mean() == -1.0
+
+
+def test_the_mean_is_not_rounded():
+    obj = make_objective("mean")
+    returns = np.array([0.3, 1.7])
+    np.testing.assert_array_equal(obj.lattice_utility(0.0, returns, 1.0), returns)
+    with pytest.raises(ValueError, match="step"):
+        obj.lattice_utility(0.0, returns, 0.0)
+
+
 @pytest.mark.parametrize("step", [0.0, -1.0, float("nan"), float("inf")])
 def test_bad_step_is_named(step):
     with pytest.raises(ValueError, match="step"):
