@@ -23,6 +23,7 @@ def test_presets_give_detan_and_qrdqn_the_same_hyperparameters():
         assert qrdqn.objective == "mean" and detan.objective in rdo_envs.env_class(env_id).reference_objectives
         params = detan.kwargs()
         params.pop("relabel_stocks", None)  # DηN only
+        assert params.pop("kappa") == 0.0  # DηN's pure quantile loss on lattice returns (QR-DQN keeps its own)
         assert params == qrdqn.kwargs() and detan.n_timesteps == qrdqn.n_timesteps == 100_000, env_id
     # CVaR needs its lower quantiles backed up faster than the other benchmarks (docs/learning.md)
     assert rdo_envs.preset("rdo/CVaRGrid-v0").hyperparameters["target_update_interval"] == 250
