@@ -14,6 +14,15 @@ batch, buffer and step budget, gamma = 1:
 * ``detatqc-T0.5``            the defaults with T = 0.5 wealth units (``prob:`` only);
 * ``detatqc-entropy-4``       the defaults with SAC's target entropy -4 (default -1 per action dimension);
 * ``detatqc-q51``             the defaults with 51 quantiles per critic (25 elsewhere);
+* ``detatqc-ent-init0.02``    the defaults with the automatic entropy coefficient starting at 0.02 (= stock_scale)
+                              instead of SB3's 1 (``ent_coef="auto_0.02"``; ``prob:`` only): the actor's score of
+                              ``prob:`` is a probability, not a return, so SB3's initial 1 outweighs it for thousands
+                              of steps while the coefficient is tuned down;
+* ``detatqc-midpoint``        the defaults with the smooth indicator of ``prob:`` centred half a wealth unit below
+                              the goal, ``sigmoid((c + G + 0.5) / T)`` (``prob:`` only; the objective's tolerance
+                              set to 0.5, which leaves the exact indicator unchanged on the integer wealth grid):
+                              centred at 0, the surrogate credits reaching the goal exactly with 1/2 and so prefers
+                              overshooting it;
 * ``detatqc-integer``         the defaults with integer stocks in ``[-40, 0]`` (initial and relabelled), as
                               ``rdo train rdo/WealthGoal-v0 --algo detatqc`` draws them;
 * ``tqc``                     plain sb3-contrib TQC on the env's own reward (maximizes the mean, no stock);
@@ -28,6 +37,8 @@ Each agent is evaluated by Monte Carlo in the real env (``--episodes``); DηTQC 
         --agents detatqc detatqc-entropy-actor tqc sac-terminal                       # the headline table
     python benchmarks/continuous_learning.py --out docs/learning/continuous-decisions --steps 8000 \
         --agents detatqc-entropy-target detatqc-truncate2 detatqc-T1 detatqc-T20 detatqc-target-T1  # decisions
+    python benchmarks/continuous_learning.py --out OUT --steps 16000 --settings prob30 \
+        --agents detatqc detatqc-ent-init0.02                                         # entropy initialization
     python benchmarks/continuous_learning.py --agents detatqc tqc --seeds 1 --steps 3000   # smoke
 
 Writes ``runs.jsonl`` (one line per finished run; reruns skip finished ones) and ``table.md`` to ``--out``.
@@ -46,7 +57,8 @@ import numpy as np
 ENV_ID = "rdo/WealthGoal-v0"
 SETTINGS = {"prob30": "prob:30", "cvar0.5": "cvar:0.5"}
 AGENTS = ("detatqc", "detatqc-entropy-actor", "detatqc-entropy-target", "detatqc-truncate2", "detatqc-T1",
-          "detatqc-T20", "detatqc-target-T1", "detatqc-T0.5", "detatqc-entropy-4", "detatqc-q51", "detatqc-integer",
+          "detatqc-T20", "detatqc-target-T1", "detatqc-T0.5", "detatqc-entropy-4", "detatqc-q51",
+          "detatqc-ent-init0.02", "detatqc-midpoint", "detatqc-integer",
           "tqc",
           "sac-terminal", "tqc-terminal")
 OLD_T = 5.0  # the first default temperature, 0.1 / stock_scale, in wealth units
@@ -62,11 +74,16 @@ DETATQC_VARIANTS = {  # explicit settings (not relative to the defaults), so tha
     "detatqc-T0.5": {"entropy_in": "target", "surrogate_temperature": 0.5},
     "detatqc-entropy-4": {"entropy_in": "target", "target_entropy": -4.0},  # a less random policy (default -1)
     "detatqc-q51": {"entropy_in": "target", "policy_kwargs": {"n_quantiles": 51}},  # finer probabilities
+    # the entropy coefficient's initial value in the units of a probability score (prob: only)
+    "detatqc-ent-init0.02": {"entropy_in": "target", "ent_coef": "auto_0.02"},
+    # the smooth indicator centred between the lattice points -1 and 0 (prob: only; wealth is on the integer grid)
+    "detatqc-midpoint": {"entropy_in": "target", "indicator_offset": 0.5},
     # integer initial and relabelled stocks, as the CLI draws them on the benchmark (wealth is on the integer grid)
     "detatqc-integer": {"entropy_in": "target", "stock_integer": True},
 }
-# the temperature only acts on prob: objectives
-PROB_ONLY = ("detatqc-T1", "detatqc-T20", "detatqc-target-T1", "detatqc-T0.5")
+# the temperature only acts on prob: objectives; the entropy initialization is an attempt at prob: only
+PROB_ONLY = ("detatqc-T1", "detatqc-T20", "detatqc-target-T1", "detatqc-T0.5", "detatqc-ent-init0.02",
+             "detatqc-midpoint")
 TRAINING_STOCKS = (-40.0, 0.0)  # the benchmark's training range of stocks (covers c0 = -30 and CVaR's c0* = -32)
 
 
@@ -103,8 +120,12 @@ def run(agent: str, setting: str, seed: int, args) -> dict:
         variant = dict(DETATQC_VARIANTS[agent])
         policy_kwargs = {**common["policy_kwargs"], **qk, **variant.pop("policy_kwargs", {})}
         stocks = StockRange(*TRAINING_STOCKS, integer=variant.pop("stock_integer", False))
+        agent_objective = objective
+        if "indicator_offset" in variant:  # returns are integers here: 1{c + G >= -0.5} = 1{c + G >= 0}
+            agent_objective = make_objective(SETTINGS[setting])
+            agent_objective.tolerance = variant.pop("indicator_offset")
         env = rdo_envs.make_stock_env(ENV_ID, initial_stock=UniformStock(*TRAINING_STOCKS, integer=stocks.integer))
-        model = DEtaTQC("MlpPolicy", env, objective=objective, relabel_stocks=0.5, stock_range=stocks,
+        model = DEtaTQC("MlpPolicy", env, objective=agent_objective, relabel_stocks=0.5, stock_range=stocks,
                         seed=seed, **{**common, "policy_kwargs": policy_kwargs}, **variant).learn(args.steps)
         train_s = time.perf_counter() - start
         report = evaluate_objective(model, rdo_envs.make_stock_env(ENV_ID), args.episodes, seed=10_000 + seed)

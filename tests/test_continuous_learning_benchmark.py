@@ -27,14 +27,16 @@ def _load():
 def test_smoke_run_scores_each_agent_and_resumes(tmp_path, capsys):
     bench = _load()
     args = ["--settings", "prob30", "cvar0.5", "--agents", "detatqc-integer", "tqc", "sac-terminal", "detatqc-T0.5",
+            "detatqc-ent-init0.02", "detatqc-midpoint",
             "--seeds", "1", "--steps", "150", "--episodes", "40", "--batch", "16", "--width", "8",
             "--out", str(tmp_path)]
     bench.main(args)
     rows = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
-    # the temperature variant only runs on the probability objective
+    # the temperature, entropy-initialization and midpoint variants only run on the probability objective
     assert sorted((r["setting"], r["agent"]) for r in rows) == [
         ("cvar0.5", "detatqc-integer"), ("cvar0.5", "sac-terminal"), ("cvar0.5", "tqc"),
-        ("prob30", "detatqc-T0.5"), ("prob30", "detatqc-integer"), ("prob30", "sac-terminal"), ("prob30", "tqc")]
+        ("prob30", "detatqc-T0.5"), ("prob30", "detatqc-ent-init0.02"), ("prob30", "detatqc-integer"),
+        ("prob30", "detatqc-midpoint"), ("prob30", "sac-terminal"), ("prob30", "tqc")]
     for r in rows:
         ref = rdo_envs.reference("rdo/WealthGoal-v0", r["objective"])
         assert r["optimum"] == ref.optimum and r["normalized"] == pytest.approx(ref.normalized(r["value"]))
@@ -47,4 +49,4 @@ def test_smoke_run_scores_each_agent_and_resumes(tmp_path, capsys):
     assert "detatqc-integer" in (tmp_path / "table.md").read_text()
     capsys.readouterr()
     bench.main(args)  # finished runs are skipped
-    assert capsys.readouterr().out == "" and len((tmp_path / "runs.jsonl").read_text().splitlines()) == 7
+    assert capsys.readouterr().out == "" and len((tmp_path / "runs.jsonl").read_text().splitlines()) == 9
