@@ -20,6 +20,11 @@ is direction-free).
     python benchmarks/learning.py --quick              # smoke: 1 seed, 3k steps, 200 episodes
     python benchmarks/learning.py --settings cvar0.1 --agents detan qrdqn --seeds 5
     python benchmarks/learning.py --settings homeostasis --agents detan --set kappa=0 --out OUT   # a variant
+    python benchmarks/learning.py --settings meancvar0.1 --agents detan-relabel --mc-search 300 --out OUT
+
+``--mc-search EPISODES`` chooses a searched c0 (CVaR, mean-CVaR) of the stock-augmented DηN agents by Monte
+Carlo (``rdo_sb3.search_initial_stock``: each candidate's policy run for EPISODES episodes of its own) instead
+of the learned outer search; the env steps it uses are reported next to the training steps.
 
 Writes ``runs.jsonl`` (one line per finished run, as runs finish; ``--resume`` skips those), ``results.json``
 and ``table.md`` to ``--out`` (default ``docs/learning``) and, with
@@ -100,6 +105,9 @@ class Job:
     save_dir: str | None = None
     overrides: tuple[tuple[str, object], ...] = ()
     """Hyperparameters that replace the preset's for the DηN agents (``--set KEY=VALUE``)."""
+    mc_search: tuple[int, int | None] = (0, None)
+    """``(episodes per candidate, shortlist)`` of a Monte Carlo c0 search for searched objectives (CVaR,
+    mean-CVaR) of the stock-augmented DηN agents (``--mc-search``); 0 episodes: the learned search."""
 
 
 def _reference(setting: Setting, objective):
@@ -149,7 +157,7 @@ def run_job(job: Job) -> dict:
 
     import rdo_envs
     from rdo_gym import make_objective
-    from rdo_sb3 import evaluate_objective, make_model, rollout_returns
+    from rdo_sb3 import evaluate_objective, make_model, rollout_returns, search_initial_stock
 
     torch.set_num_threads(1)
     setting = SETTINGS[job.setting]
@@ -172,9 +180,11 @@ def run_job(job: Job) -> dict:
         model.save(Path(job.save_dir) / f"{job.setting}-{job.agent}-seed{job.seed}.zip")
 
     results = []
+    search_episodes, shortlist = job.mc_search
     for spec in setting.eval_objectives:
         objective = make_objective(spec)
         ref = _reference(setting, objective)
+        mc_search = None
         eval_seed = 10_000 + job.seed
         if job.agent == "qrdqn":
             returns = rollout_returns(model, _env(setting, job.agent, spec), job.episodes, seed=eval_seed)
@@ -185,8 +195,16 @@ def run_job(job: Job) -> dict:
             returns, stocks = report.returns, report.initial_stocks
         else:
             model.set_objective(objective)
+            chosen = None
+            if search_episodes and objective.searches_initial_stock and job.agent in ("detan", "detan-relabel"):
+                # c0 by Monte Carlo on episodes of their own (seeds apart from the evaluation's)
+                found = search_initial_stock(model, _env(setting, job.agent, spec), search_episodes,
+                                             seed=20_000 + job.seed, shortlist=shortlist)
+                chosen = found.initial_stock
+                mc_search = {"initial_stock": chosen, "env_steps": found.env_steps,
+                             "candidates": found.candidates.tolist(), "values": found.values.tolist()}
             report = evaluate_objective(model, _env(setting, job.agent, spec), job.episodes, seed=eval_seed,
-                                        n_bootstrap=200)
+                                        initial_stock=chosen, n_bootstrap=200)
             returns, stocks = report.returns, report.initial_stocks
         value = float(objective.value(returns))
         # Diagnostic for searched initial stocks (CVaR): the same policy started at the DP's c0*
@@ -214,6 +232,7 @@ def run_job(job: Job) -> dict:
             "dp_initial_stock": ref.initial_stock,
             "normalized_at_dp_initial_stock": ref.normalized(at_star),
             "returns": returns.tolist(),
+            "mc_search": mc_search,
         })
     return {**asdict(job), "job": asdict(job), "steps": steps, "train_seconds": train_seconds, "results": results}
 
@@ -252,9 +271,11 @@ def exact_learned_value(model, setting: Setting, agent: str, objective, initial_
 
 
 def _job_key(job: dict) -> tuple:
-    """What identifies a run for ``--resume``: setting, agent, seed, requested steps, episodes and overrides."""
+    """What identifies a run for ``--resume``: setting, agent, seed, requested steps, episodes, overrides and the
+    Monte Carlo c0 search."""
     overrides = tuple(tuple(pair) for pair in job.get("overrides", ()))
-    return job["setting"], job["agent"], job["seed"], job["steps"], job["episodes"], repr(overrides)
+    mc_search = tuple(job.get("mc_search", (0, None)))
+    return job["setting"], job["agent"], job["seed"], job["steps"], job["episodes"], repr(overrides), repr(mc_search)
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -305,10 +326,17 @@ def summarize(runs: list[dict]) -> list[dict]:
                                "exact_value_mean": float(exact_values[o].mean()),
                                "exact_value_per_seed": exact_values[o].round(4).tolist(),
                                "initial_stocks": chosen[o],
+                               "search_env_steps": _search_steps(per_objective[o]),
                                "optimum": first[o]["optimum"], "risk_neutral": first[o]["risk_neutral"]}
                            for o, v in values.items()},
         })
     return rows
+
+
+def _search_steps(results: list[dict]) -> int | None:
+    """Median env steps of the Monte Carlo c0 searches of these results (None without one)."""
+    steps = [x["mc_search"]["env_steps"] for x in results if x.get("mc_search")]
+    return int(np.median(steps)) if steps else None
 
 
 def _ci95(values: np.ndarray) -> float:
@@ -324,12 +352,13 @@ def markdown(rows: list[dict]) -> str:
     for row in rows:
         for obj, o in row["objectives"].items():
             ci = "" if math.isnan(o["value_ci95"]) else f" ± {o['value_ci95']:.3f}"
+            search = "" if o.get("search_env_steps") is None else f" + {o['search_env_steps']} (c0 search)"
             lines.append(
                 f"| {row['setting']} | {row['agent']} | `{obj}` | {o['value_mean']:.3f}{ci} | {o['optimum']:.3f} | "
                 f"{o['risk_neutral']:.3f} | {o['normalized_mean']:.3f}; {o['normalized_per_seed']} | "
                 f"{o.get('exact_normalized_mean', math.nan):.3f}; {o.get('exact_normalized_per_seed', [])} | "
                 f"{o['normalized_at_dp_c0_mean']:.3f} | {o['initial_stocks']} | "
-                f"{row['steps']} | {row['train_seconds']:.0f} |")
+                f"{row['steps']}{search} | {row['train_seconds']:.0f} |")
     target_rows = [r for r in rows if r["setting"] == "target"]
     if target_rows:
         lines += ["", "| target-return agent | mean over targets of E\\|G - g\\| | DP optimum (mean) | gap |",
@@ -406,6 +435,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", type=parse_override, default=[],
                         metavar="KEY=VALUE", help="replace a preset hyperparameter of the DηN agents (repeatable; "
                         "the value is read as YAML); use a separate --out per variant")
+    parser.add_argument("--mc-search", type=int, default=0, metavar="EPISODES",
+                        help="choose a searched c0 (CVaR, mean-CVaR) of the stock-augmented DηN agents by Monte Carlo, "
+                        "EPISODES episodes per candidate (rdo_sb3.search_initial_stock); 0: the learned search")
+    parser.add_argument("--mc-shortlist", type=int, default=None, metavar="K",
+                        help="with --mc-search: only the K candidates with the best learned values")
     parser.add_argument("--resume", action="store_true",
                         help="keep the runs already in --out/runs.jsonl and only do the missing ones")
     parser.add_argument("--summarize-only", action="store_true",
@@ -418,7 +452,12 @@ def main(argv: list[str] | None = None) -> int:
         save_dir = str(args.out / "models")
         os.makedirs(save_dir, exist_ok=True)
     overrides = tuple(args.overrides)
-    jobs = [Job(s, a, seed, args.steps, args.episodes, save_dir, overrides if a.startswith("detan") else ())
+    if args.mc_search < 0 or (args.mc_shortlist is not None and args.mc_shortlist < 1):
+        parser.error(f"--mc-search takes episodes >= 0 and --mc-shortlist K >= 1, got {args.mc_search} and "
+                     f"{args.mc_shortlist}")
+    mc_search = (args.mc_search, args.mc_shortlist if args.mc_search else None)
+    jobs = [Job(s, a, seed, args.steps, args.episodes, save_dir, overrides if a.startswith("detan") else (),
+                mc_search if a in ("detan", "detan-relabel") else (0, None))
             for seed in range(args.first_seed, args.first_seed + args.seeds)
             for s in args.settings for a in args.agents]
     args.out.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,7 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -25,6 +26,9 @@ from rdo_cli.zoo_folder import ZooRun, is_zoo_folder, load_zoo_run
 from rdo_gym import Objective
 from rdo_gym.dp import ExactReference
 from rdo_gym.presets import STOCK_AGENTS
+
+if TYPE_CHECKING:
+    from rdo_sb3.evaluation import InitialStockSearch
 
 __all__ = ["RunEvaluation", "evaluate_run", "evaluate_zoo_run", "evaluate_any", "load_any_run", "run_env_id",
            "reference_of", "format_evaluation", "evaluate_command", "save_evaluation", "EVALUATION_FILE",
@@ -48,6 +52,7 @@ class RunEvaluation:
         ci: Its bootstrap 95% confidence interval.
         initial_stocks: `c0` of each episode (NaN for QR-DQN: no stock).
         training_stocks: DηN: the range of `c0` it was trained on.
+        search: the Monte Carlo search that chose `c0` (`--search-episodes`), if one did.
     """
 
     label: str
@@ -57,10 +62,29 @@ class RunEvaluation:
     ci: tuple[float, float]
     initial_stocks: np.ndarray
     training_stocks: tuple[float, float] | None = None
+    search: InitialStockSearch | None = None
+
+
+def _search_c0(model: object, env: object, objective: Objective, search_episodes: int,
+               seed: int | None) -> InitialStockSearch | None:
+    """`--search-episodes`: the searched objective's `c0` chosen by Monte Carlo
+    ([`rdo_sb3.search_initial_stock`][rdo_sb3.evaluation.search_initial_stock]) on episodes of its own (seeds drawn
+    from `seed + 1`, apart from the evaluation's); `None` when not asked for."""
+    from rdo_sb3 import search_initial_stock
+
+    if not search_episodes:
+        return None
+    if not hasattr(model, "choose_initial_stock") or getattr(model, "naive", False):
+        raise CliError(f"--search-episodes {search_episodes}: only a stock-augmented DηN or DηTQC chooses its initial "
+                       f"stock; this run's {type(model).__name__} does not")
+    if not objective.searches_initial_stock:
+        raise CliError(f"--search-episodes {search_episodes}: {objective} fixes its own initial stock "
+                       f"c0 = {num(objective.initial_stock)}; only cvar: and meancvar: objectives search one")
+    return search_initial_stock(model, env, search_episodes, seed=None if seed is None else seed + 1)
 
 
 def evaluate_run(run: Run, episodes: int, *, seed: int | None = 0, objective: Objective | None = None,
-                 label: str = "") -> RunEvaluation:
+                 label: str = "", search_episodes: int = 0) -> RunEvaluation:
     """Run `episodes` greedy episodes in the run's env; DηN picks its own `c0`.
 
     Args:
@@ -69,27 +93,33 @@ def evaluate_run(run: Run, episodes: int, *, seed: int | None = 0, objective: Ob
         seed: The seed of the first episode.
         objective: Overrides the run's (DηN acts on it; e.g. another target for a target-trained model).
         label: The label of the result (default: the agent).
+        search_episodes: Choose a searched `c0` (CVaR) by Monte Carlo, this many episodes per candidate (0: DηN's
+            learned search).
     """
     from rdo_sb3 import bootstrap_ci, evaluate_objective, rollout_returns
 
     config, model, env = run.config, run.model, run.env
     obj = objective if objective is not None else config.objective
     check_objective_for_env(env, obj)
+    search = None
     if config.algo in STOCK_AGENTS:
         model.set_objective(obj)
-        report = evaluate_objective(model, env, episodes, seed=seed)
+        search = _search_c0(model, env, obj, search_episodes, seed)
+        report = evaluate_objective(model, env, episodes, seed=seed,
+                                    initial_stock=None if search is None else search.initial_stock)
         returns, stocks, value, ci = report.returns, report.initial_stocks, report.value, report.ci
     else:
+        _search_c0(model, env, obj, search_episodes, seed)  # refused: the agent has no initial stock
         returns = rollout_returns(model, env, episodes, gamma=config.gamma, seed=seed)
         stocks = np.full(episodes, math.nan)
         value = float(obj.value(returns)) + 0.0
         ci = bootstrap_ci(obj, returns, rng=seed)
     trained_on = _pair(getattr(model, "stock_range", None)) if config.algo in STOCK_AGENTS else None
-    return RunEvaluation(label or config.algo, obj, returns, value, ci, stocks, trained_on)
+    return RunEvaluation(label or config.algo, obj, returns, value, ci, stocks, trained_on, search)
 
 
 def evaluate_zoo_run(run: ZooRun, episodes: int, *, seed: int | None = 0, objective: Objective | None = None,
-                     label: str = "") -> RunEvaluation:
+                     label: str = "", search_episodes: int = 0) -> RunEvaluation:
     """Run `episodes` greedy episodes of an RL Zoo run: DηN at its own `c0` on its objective (or on
     `objective`), another agent on its terminal-reward env's objective, or on `objective` on a plain env.
 
@@ -99,6 +129,7 @@ def evaluate_zoo_run(run: ZooRun, episodes: int, *, seed: int | None = 0, object
         seed: The seed of the first episode.
         objective: Overrides DηN's objective; required for an agent on a plain env.
         label: The label of the result (default: the algo).
+        search_episodes: As for [`evaluate_run`][rdo_cli.evaluate.evaluate_run] (DηN only).
     """
     from rdo_sb3 import bootstrap_ci, evaluate_objective, rollout_returns
 
@@ -108,10 +139,13 @@ def evaluate_zoo_run(run: ZooRun, episodes: int, *, seed: int | None = 0, object
         if objective is not None:
             check_objective_for_env(env, objective)
             model.set_objective(objective)
-        report = evaluate_objective(model, env, episodes, seed=seed)
+        search = _search_c0(model, env, model.objective, search_episodes, seed)
+        report = evaluate_objective(model, env, episodes, seed=seed,
+                                    initial_stock=None if search is None else search.initial_stock)
         trained_on = _pair(getattr(model, "stock_range", None))
         return RunEvaluation(label or run.algo, report.objective, report.returns, report.value, report.ci,
-                             report.initial_stocks, trained_on)
+                             report.initial_stocks, trained_on, search)
+    _search_c0(model, env, objective or run.objective, search_episodes, seed)  # refused: no initial stock
     if run.terminal_reward:
         if objective is not None and str(objective) != str(run.objective):
             raise CliError(f"-o {objective}: the run's env pays {run.objective} as its terminal reward, the only "
@@ -207,6 +241,12 @@ def format_evaluation(ev: RunEvaluation, ref: ExactReference | None) -> str:
         elif rng is not None and rng[0] == rng[1] and ev.objective.searches_initial_stock:
             lines.append(f"warning          trained at the single stock {num(rng[0])}: no initial-stock search "
                          "possible (retrain with --stock-range)")
+    if ev.search is not None:
+        found = ev.search
+        lines.append(f"c0 search        Monte Carlo, {plural(len(found.candidates), 'candidate')} x "
+                     f"{plural(found.episodes, 'episode')} "
+                     f"({plural(found.env_steps, 'env step')}): best c0 = {num(found.initial_stock)} "
+                     f"(value {num(found.value, '.4f')} on the search's own episodes)")
     if ref is not None:
         lines += [f"DP optimum       {num(ref.optimum, '.4f')}  (c0* = {num(ref.initial_stock)})",
                   f"risk-neutral     {num(ref.risk_neutral, '.4f')}"]
@@ -221,13 +261,24 @@ def format_evaluation(ev: RunEvaluation, ref: ExactReference | None) -> str:
     return "\n".join(lines)
 
 
+def _search_summary(ev: RunEvaluation) -> dict:
+    """`{"c0_search": ...}` for an evaluation whose `c0` a Monte Carlo search chose, else `{}`."""
+    found = ev.search
+    if found is None:
+        return {}
+    return {"c0_search": {"initial_stock": found.initial_stock, "value": found.value,
+                          "episodes_per_candidate": found.episodes, "env_steps": found.env_steps,
+                          "candidates": [float(c) for c in found.candidates],
+                          "values": [float(v) for v in found.values]}}
+
+
 def _summary(path: Path, run: Run, ev: RunEvaluation, ref: ExactReference | None, seed: int) -> dict:
     config = run.config
     out = {"run": str(path), "env_id": config.env_id, "algo": config.algo, "objective": str(ev.objective),
            "episodes": len(ev.returns), "seed": seed, "value": ev.value, "ci95": [float(x) for x in ev.ci],
            "mean_return": float(ev.returns.mean()), "higher_is_better": ev.objective.higher_is_better,
            "initial_stocks": sorted({float(c) + 0.0 for c in ev.initial_stocks if c == c}),
-           "steps_trained": config.steps_done, "status": config.status}
+           "steps_trained": config.steps_done, "status": config.status, **_search_summary(ev)}
     if ref is not None:
         score = ref.normalized(ev.value)
         out.update(optimum=ref.optimum, risk_neutral=ref.risk_neutral, naive=ref.naive,
@@ -259,7 +310,7 @@ def save_evaluation(folder: Path, summary: dict, ev: RunEvaluation) -> None:
 
 
 def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objective | None, as_json: bool,
-                     save: bool = True) -> str:
+                     save: bool = True, search_episodes: int = 0) -> str:
     """The output of `rdo evaluate`: text lines, or one JSON object.
 
     Args:
@@ -270,10 +321,11 @@ def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objecti
         as_json: One JSON object (`normalized` is `null` when undefined).
         save: Write `evaluation.yml` and `evaluation.csv` into the run folder (a read-only
             folder gives a warning on stderr, not an error).
+        search_episodes: Choose a searched `c0` by Monte Carlo (`--search-episodes`; 0: the learned search).
     """
     if is_zoo_folder(path):
         return _evaluate_zoo_command(path, episodes=episodes, seed=seed, objective=objective, as_json=as_json,
-                                     save=save)
+                                     save=save, search_episodes=search_episodes)
     run = load_run(path)
     try:
         config = run.config
@@ -284,7 +336,7 @@ def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objecti
                 warning = None
             if warning:
                 print(f"rdo: warning: {warning}", file=sys.stderr)
-        ev = evaluate_run(run, episodes, seed=seed, objective=objective)
+        ev = evaluate_run(run, episodes, seed=seed, objective=objective, search_episodes=search_episodes)
         ref = reference_for(config, ev.objective, run.env)
         summary = _summary(path, run, ev, ref, seed)
     finally:
@@ -304,17 +356,17 @@ def evaluate_command(path: Path, *, episodes: int, seed: int, objective: Objecti
 
 
 def _evaluate_zoo_command(path: Path, *, episodes: int, seed: int, objective: Objective | None, as_json: bool,
-                          save: bool) -> str:
+                          save: bool, search_episodes: int = 0) -> str:
     run = load_zoo_run(path, seed=seed)
     try:
-        ev = evaluate_zoo_run(run, episodes, seed=seed, objective=objective)
+        ev = evaluate_zoo_run(run, episodes, seed=seed, objective=objective, search_episodes=search_episodes)
         ref = reference_of(run, ev.objective)
         summary = {"run": str(path), "kind": "rl-zoo", "model": str(run.model_path), "env_id": run.env_id,
                    "algo": run.algo, "objective": str(ev.objective), "episodes": len(ev.returns), "seed": seed,
                    "value": ev.value, "ci95": [float(x) for x in ev.ci], "mean_return": float(ev.returns.mean()),
                    "higher_is_better": ev.objective.higher_is_better,
                    "initial_stocks": sorted({float(c) + 0.0 for c in ev.initial_stocks if c == c}),
-                   "steps_trained": run.steps_done}
+                   "steps_trained": run.steps_done, **_search_summary(ev)}
         if ref is not None:
             score = ref.normalized(ev.value)
             summary.update(optimum=ref.optimum, risk_neutral=ref.risk_neutral, naive=ref.naive,

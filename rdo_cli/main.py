@@ -161,7 +161,7 @@ def _evaluate(args: argparse.Namespace, argv: list[str]) -> None:
     from rdo_cli.evaluate import evaluate_command
 
     print(evaluate_command(args.run, episodes=args.episodes, seed=args.seed, objective=_objective_option(args),
-                           as_json=args.json, save=not args.no_save))
+                           as_json=args.json, save=not args.no_save, search_episodes=args.search_episodes))
 
 
 def _solve(args: argparse.Namespace, argv: list[str]) -> None:

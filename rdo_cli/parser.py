@@ -253,6 +253,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_globals(p, top=False)
     p.add_argument("run", type=Path, help="a run folder written by 'rdo train' (or its model.zip)")
     _add_common_eval(p, 1000)
+    p.add_argument("--search-episodes", type=_whole(1), default=0, metavar="N",
+                   help="CVaR / mean-CVaR: choose c0 by Monte Carlo, N episodes per candidate of the training range, "
+                   "instead of DηN's learned search (default: the learned search)")
     p.add_argument("--json", action="store_true", help="print the numbers as JSON")
     p.add_argument("--no-save", action="store_true", help="do not write evaluation.yml/.csv into the run folder")
 

@@ -28,7 +28,8 @@ from rdo_sb3.stock_input import WRAP_HINT, read_stock_layout
 if TYPE_CHECKING:
     from rdo_sb3.detan import DEtaN
 
-__all__ = ["ObjectiveEvaluation", "evaluate_objective", "bootstrap_ci", "rollout_returns"]
+__all__ = ["ObjectiveEvaluation", "InitialStockSearch", "evaluate_objective", "search_initial_stock", "bootstrap_ci",
+           "rollout_returns"]
 
 
 @dataclass(frozen=True)
@@ -265,6 +266,93 @@ def evaluate_objective(model: DEtaN, env: gym.Env, n_episodes: int = 100, *, det
     return ObjectiveEvaluation(objective, returns_arr, np.asarray(stocks, dtype=np.float64),
                                np.asarray(estimates, dtype=np.float64), np.asarray(lengths),
                                value, ci, confidence)
+
+
+@dataclass(frozen=True)
+class InitialStockSearch:
+    """Result of [`search_initial_stock`][rdo_sb3.evaluation.search_initial_stock].
+
+    Attributes:
+        initial_stock: the chosen `c0` (the candidate with the best Monte Carlo value).
+        value: the objective's Monte Carlo value from `initial_stock` (on the search's own episodes: optimistic
+            as an estimate of the chosen policy; evaluate it afresh on other seeds).
+        candidates: the candidate stocks evaluated (the shortlist, when one was asked for).
+        values: the Monte Carlo value from each candidate, on the same episodes.
+        episodes: episodes per candidate.
+        env_steps: env steps the search used (count them in a budget of env interactions).
+    """
+
+    initial_stock: float
+    value: float
+    candidates: np.ndarray
+    values: np.ndarray
+    episodes: int
+    env_steps: int
+
+
+def search_initial_stock(model: Any, env: gym.Env, n_episodes: int = 100, *, stock_candidates: Any = None,
+                         shortlist: int | None = None, seed: int | None = None,
+                         deterministic: bool = True) -> InitialStockSearch:
+    """Choose a searched objective's initial stock (CVaR, mean-CVaR) by Monte Carlo instead of the learned search.
+
+    Each candidate `c0` fixes a policy (the agent acting from `c0`); its value is the objective's statistic of the
+    returns of `n_episodes` episodes started at `c0`, all candidates on the same episode seeds (common random
+    numbers: the differences between candidates are measured with less noise than the values). The best candidate
+    wins. Use it when the learned outer search `max_c -c + E[f(c + G)]` is too flat for the errors of the
+    learned tail (e.g. mean-CVaR, `docs/agent.md`) and a simulator is at hand; it costs
+    `env_steps` env interactions.
+
+    Args:
+        model: a trained [`DEtaN`][rdo_sb3.detan.DEtaN] or [`DEtaTQC`][rdo_sb3.detatqc.DEtaTQC] (not naive), or any
+            SB3 model on a [`TerminalObjectiveReward`][rdo_gym.terminal_reward.TerminalObjectiveReward] env
+            (then `stock_candidates` is required).
+        env: a single stock-augmented gymnasium env, as for
+            [`evaluate_objective`][rdo_sb3.evaluation.evaluate_objective].
+        n_episodes: episodes per candidate.
+        stock_candidates: the candidate `c0`s; default the agent's
+            [`stock_candidates`][rdo_sb3.objective_agent.ObjectiveAgentMixin.stock_candidates].
+        shortlist: evaluate only the this many candidates with the best learned values (at the first episode's start
+            observation); `None` evaluates all. Needs a stock-augmented agent.
+        seed: seeds the episodes (and the tie-breaking) for reproducibility.
+    """
+    terminal = _find_terminal_reward(env)
+    agent = hasattr(model, "choose_initial_stock")
+    objective = model.objective if agent else (terminal.objective if terminal is not None else None)
+    if objective is None:
+        raise TypeError(f"search_initial_stock needs a DEtaN/DEtaTQC model, or any SB3 model on an env wrapped in "
+                        f"rdo_gym.TerminalObjectiveReward; got a {type(model).__name__} on an env without it")
+    if not objective.searches_initial_stock:
+        raise ValueError(f"search_initial_stock: objective {objective} fixes its own initial stock "
+                         f"c0 = {objective.initial_stock:g}; only searched objectives (cvar:, meancvar:) choose one")
+    if agent and model.naive:
+        raise ValueError("search_initial_stock: a naive agent has no initial stock to choose (naive=True)")
+    if stock_candidates is None:
+        if not agent:
+            raise ValueError(f"search_initial_stock: pass stock_candidates= (the c0s to try) for a "
+                             f"{type(model).__name__} on a terminal-reward env")
+        stock_candidates = model.stock_candidates()
+    candidates = np.unique(objective.initial_stock_candidates(stock_candidates))
+    seeds = _episode_seeds(np.random.default_rng(seed), n_episodes)
+    if shortlist is not None:
+        if not (isinstance(shortlist, int | np.integer) and not isinstance(shortlist, bool) and shortlist >= 1):
+            raise ValueError(f"shortlist must be a positive integer or None, got {shortlist!r}")
+        if not agent:
+            raise ValueError("search_initial_stock: shortlist= ranks candidates by the agent's learned values; "
+                             f"a {type(model).__name__} has none (pass shortlist=None)")
+        start, _ = env.reset(seed=seeds[0])
+        stocks, learned = model.scorer.initial_stock_values(model.quantiles, start, candidates)
+        order = np.argsort(-learned if objective.higher_is_better else learned, kind="stable")
+        candidates = np.sort(stocks[order[:shortlist]])
+    values, steps = [], 0
+    for c0 in candidates:
+        report = evaluate_objective(model, env, n_episodes, seed=seed, initial_stock=float(c0),
+                                    deterministic=deterministic, n_bootstrap=1)
+        values.append(report.value)
+        steps += int(report.episode_lengths.sum())
+    values_arr = np.asarray(values, dtype=np.float64)
+    best = int(np.argmax(values_arr) if objective.higher_is_better else np.argmin(values_arr))
+    return InitialStockSearch(float(candidates[best]), float(values_arr[best]), candidates, values_arr, len(seeds),
+                              steps)
 
 
 def rollout_returns(model: Any, env: gym.Env, n_episodes: int, *, gamma: float = 1.0, seed: int | None = None,

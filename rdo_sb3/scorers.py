@@ -179,12 +179,21 @@ class StockScorer(Scorer):
         """Fixed-stock objectives return their `c0`; searched ones (CVaR) maximize
         `objective.value_from_utility(c, max_a score(s0, c, a))` over `candidates`, scored
         at the exact candidate stocks."""
+        stocks, values = self.initial_stock_values(quantiles_at, observation, candidates)
+        index = int(np.argmax(values) if self.objective.higher_is_better else np.argmin(values))
+        return float(stocks[index]), float(values[index])
+
+    def initial_stock_values(self, quantiles_at: Any, observation: Any,
+                             candidates: Any = None) -> tuple[np.ndarray, np.ndarray]:
+        """`(stocks, learned values)`: every candidate initial stock (the fixed one for a fixed-stock
+        objective) and `objective.value_from_utility(c, max_a score(s0, c, a))` at each."""
         obj = self.objective
         stocks = obj.initial_stock_candidates(candidates)
         quantiles = quantiles_at(self.layout.with_stocks(observation, stocks))
         utilities = self.scores_at(quantiles, th.as_tensor(stocks, dtype=quantiles.dtype, device=quantiles.device))
-        index, value = obj.select_initial_stock(stocks, utilities.max(dim=1).values.cpu().numpy())
-        return float(stocks[index]), value
+        utilities = utilities.max(dim=1).values.cpu().numpy()
+        obj.select_initial_stock(stocks, utilities)  # checks: a number for every candidate
+        return stocks, np.asarray(obj.value_from_utility(stocks, utilities), dtype=np.float64)
 
     def __repr__(self) -> str:
         step = "" if self.return_step is None else f", return_step={self.return_step!r}"

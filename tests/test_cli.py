@@ -152,6 +152,32 @@ def test_evaluate_text_and_objective_override(capsys, trained_runs):
     assert "initial stock c0" in out  # DηN's own search
 
 
+def test_evaluate_search_episodes_chooses_c0_by_monte_carlo(capsys, trained_runs):
+    code, out, _ = run(capsys, "evaluate", str(trained_runs / "detan"), "--episodes", "20", "--search-episodes", "3",
+                       "--json", "--no-save")
+    assert code == 0
+    report = json.loads(out)
+    search = report["c0_search"]
+    assert search["episodes_per_candidate"] == 3 and search["candidates"] == [float(c) for c in range(-8, 9)]
+    best = search["candidates"][int(np.argmax(search["values"]))]
+    assert search["initial_stock"] == best and report["initial_stocks"] == [best]  # every episode from there
+    assert search["value"] == max(search["values"]) and search["env_steps"] >= 17 * 3
+    code, out, _ = run(capsys, "evaluate", str(trained_runs / "detan"), "--episodes", "20", "--search-episodes", "3",
+                       "--no-save")
+    assert code == 0 and f"best c0 = {best:g}" in out and "17 candidates x 3 episodes" in out
+
+
+@pytest.mark.parametrize("which, extra, message", [
+    ("detan", ["-o", "target:3"], "target:3 fixes its own initial stock c0 = -3"),
+    ("qrdqn", ["-o", "cvar:0.1"], "only a stock-augmented DηN or DηTQC chooses its initial stock"),
+    ("detan", ["--search-episodes", "0"], "must be >= 1"),
+])
+def test_evaluate_search_episodes_errors(capsys, trained_runs, which, extra, message):
+    argv = ["evaluate", str(trained_runs / which), "--episodes", "5", "--no-save"]
+    code, _, err = run(capsys, *argv, *(extra if "--search-episodes" in extra else ["--search-episodes", "2", *extra]))
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
 def test_plot_writes_a_png_of_both_runs(capsys, trained_runs, tmp_path):
     target = tmp_path / "cdf.png"
     code, out, _ = run(capsys, "plot", str(trained_runs / "detan"), str(trained_runs / "qrdqn"),

@@ -95,3 +95,23 @@ def test_set_overrides_a_preset_hyperparameter_and_keeps_variants_apart(tmp_path
     assert model.policy.n_quantiles == 7  # the override reached the agent
     # --resume keeps runs apart by their overrides: the preset's own run is still missing, the variant's is not
     assert learning._job_key(runs[0]["job"]) != learning._job_key({**runs[0]["job"], "overrides": []})
+
+
+def test_mc_search_chooses_c0_by_monte_carlo_and_counts_its_steps(tmp_path):
+    learning = _load_learning()
+    args = ["--settings", "meancvar0.1", "--agents", "detan", "qrdqn", "--seeds", "1", "--steps", "400",
+            "--episodes", "30", "--jobs", "1", "--out", str(tmp_path), "--mc-search", "4", "--mc-shortlist", "3"]
+    assert learning.main(args) == 0
+    runs = {r["agent"]: r for r in (json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines())}
+    assert runs["qrdqn"]["results"][0]["mc_search"] is None  # stock-free: nothing to search
+    (res,) = runs["detan"]["results"]
+    search = res["mc_search"]
+    assert len(search["candidates"]) == 3 and len(search["values"]) == 3
+    best = search["candidates"][int(np.argmax(search["values"]))]
+    # the evaluation starts every episode at the Monte Carlo choice, and the exact value is the policy's from there
+    assert search["initial_stock"] == best and res["initial_stocks"] == [best]
+    assert search["env_steps"] >= 3 * 4  # at least one step per episode
+    assert f"400 + {search['env_steps']} (c0 search)" in (tmp_path / "table.md").read_text()
+    # kept apart from a learned-search run by --resume
+    job = runs["detan"]["job"]
+    assert learning._job_key(job) != learning._job_key({**job, "mc_search": [0, None]})
