@@ -235,7 +235,7 @@ def make_agent(setting: Setting, job: Job):
 def evaluate(setting: Setting, job: Job, model, spec: str, search_candidates: int, search_episodes: int) -> dict:
     """Monte Carlo evaluation of one trained agent on objective `spec` (see the module doc)."""
     from rdo_gym import TerminalObjectiveReward, make_objective
-    from rdo_sb3 import evaluate_objective, rollout_returns
+    from rdo_sb3 import evaluate_objective, rollout_returns, search_initial_stock
     from rdo_sb3.evaluation import bootstrap_ci
 
     objective = make_objective(spec)
@@ -246,11 +246,11 @@ def evaluate(setting: Setting, job: Job, model, spec: str, search_candidates: in
         returns = rollout_returns(model, setting.make(), job.episodes, gamma=setting.gamma, seed=seed)
     elif job.agent == "ppo":
         if objective.searches_initial_stock:  # Monte Carlo outer search on separate episodes
-            for c0 in np.linspace(*setting.stock_range, search_candidates):
-                env = TerminalObjectiveReward(setting.make_stock_env(float(c0)), objective)
-                rep = evaluate_objective(model, env, search_episodes, seed=30_000 + job.seed, n_bootstrap=2)
-                search.append({"c0": float(c0), "value": rep.value})
-            c0 = max(search, key=lambda s: s["value"] if objective.higher_is_better else -s["value"])["c0"]
+            found = search_initial_stock(model, TerminalObjectiveReward(setting.make_stock_env(), objective),
+                                         search_episodes, seed=30_000 + job.seed,
+                                         stock_candidates=np.linspace(*setting.stock_range, search_candidates))
+            search = [{"c0": float(c), "value": float(v)} for c, v in zip(found.candidates, found.values, strict=True)]
+            c0 = found.initial_stock
         else:
             c0 = objective.initial_stock
         env = TerminalObjectiveReward(setting.make_stock_env(c0), objective)
