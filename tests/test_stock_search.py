@@ -87,3 +87,20 @@ def test_errors_name_the_problem():
         search_initial_stock(naive, CoinEnv(), 5)
     with pytest.raises(TypeError, match="TerminalObjectiveReward"):
         search_initial_stock(PPO("MlpPolicy", CoinEnv(), n_steps=32, batch_size=16), CoinEnv(), 5)
+
+
+def test_detatqc_searches_its_c0_the_same_way():
+    from test_detatqc import SMALL as TQC_SMALL
+    from test_detatqc import dial
+
+    from rdo_sb3 import DEtaTQC
+
+    model = DEtaTQC("MlpPolicy", dial(), objective="cvar:0.25", seed=0, **TQC_SMALL)
+    env = dial()
+    candidates = [-1.0, -0.5, 0.0, 0.5, 1.0]
+    search = search_initial_stock(model, env, 8, stock_candidates=candidates, shortlist=3, seed=4)
+    stocks, learned = model.scorer.initial_stock_values(model.quantiles, env.reset(seed=0)[0], candidates)
+    assert search.candidates.tolist() == sorted(stocks[np.argsort(-learned, kind="stable")[:3]].tolist())
+    for c, value in zip(search.candidates, search.values, strict=True):
+        assert value == pytest.approx(evaluate_objective(model, env, 8, seed=4, initial_stock=c).value)
+    assert search.initial_stock == search.candidates[int(np.argmax(search.values))] and search.env_steps == 3 * 8
