@@ -33,9 +33,10 @@ Every agent is then evaluated by Monte Carlo on ``--episodes`` episodes (seeds d
 reports). Initial stocks: the objective's own ``c0`` (``target:g`` starts at ``-g``, ``prob:b`` at
 ``-b``); for CVaR DηN's learned outer search over the stock range, PPO's by Monte Carlo (each of
 ``--ppo-search`` evenly spaced candidates evaluated on ``--search-episodes`` separate episodes, the
-best one then evaluated afresh). Reported: the value with its percentile-bootstrap 95% CI over
-episodes (per seed), and over seeds the mean with a Student-t 95% interval; wall and CPU seconds of
-training and evaluation.
+best one then evaluated afresh; with ``--detan-search`` the stock agents are also evaluated that way, on
+their own stock range, next to their learned search: rows ``AGENT (MC c0)``). Reported: the value with
+its percentile-bootstrap 95% CI over episodes (per seed), and over seeds the mean with a Student-t 95%
+interval; wall and CPU seconds of training and evaluation.
 
     python benchmarks/standard_envs.py --settings cartpole --agents detan --seeds 3
     python benchmarks/standard_envs.py --settings lunar --objectives cvar:0.1 --seeds 1 --episodes 150
@@ -56,7 +57,7 @@ import os
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +68,12 @@ EXTRA_AGENTS = ("detan-auto", "detatqc", "tqc")
 """Agents run only when named with ``--agents``."""
 ALL_AGENTS = (*AGENTS, *EXTRA_AGENTS)
 CONTINUOUS_AGENTS = ("detatqc", "tqc", "ppo")
+STOCK_DETAN = ("detan", "detan-relabel", "detan-auto", "detatqc")
+"""The agents that choose a searched c0 themselves (learned search; by Monte Carlo with --detan-search)."""
 """The agents of a setting with continuous actions (``Setting.continuous``); the others need Discrete ones."""
 MEAN_AGENTS = ("qrdqn", "tqc")
+MC_SUFFIX = " (MC c0)"
+"""Appended to a stock agent's name in the tables for its evaluation with the c0 chosen by Monte Carlo."""
 """The stock-free peers: they maximize the mean, and one run serves every objective of a setting."""
 
 # Hyperparameters of the RL Baselines3 Zoo's QR-DQN for each env (shared by DηN, naive DηN and
@@ -176,6 +181,7 @@ class Job:
     seed: int
     steps: int
     episodes: int
+    detan_search: bool = False  # also evaluate a stock agent's searched c0 chosen by Monte Carlo (--detan-search)
 
 
 def _schedule(value: Any) -> Any:
@@ -242,6 +248,7 @@ def evaluate(setting: Setting, job: Job, model, spec: str, search_candidates: in
     seed = 20_000 + job.seed
     stocks: list[float] = []
     search: list[dict] = []
+    mc_search = None
     if job.agent in MEAN_AGENTS:
         returns = rollout_returns(model, setting.make(), job.episodes, gamma=setting.gamma, seed=seed)
     elif job.agent == "ppo":
@@ -263,10 +270,21 @@ def evaluate(setting: Setting, job: Job, model, spec: str, search_candidates: in
         report = evaluate_objective(model, env, job.episodes, seed=seed, n_bootstrap=2)
         returns = report.returns
         stocks = sorted({float(c) for c in report.initial_stocks if not math.isnan(c)})
+        if job.detan_search and objective.searches_initial_stock and job.agent != "detan-naive":
+            # the same agent with c0 chosen like PPO's: by Monte Carlo on separate episodes, then evaluated afresh
+            found = search_initial_stock(model, env, search_episodes, seed=30_000 + job.seed,
+                                         stock_candidates=model.stock_candidates(search_candidates))
+            again = evaluate_objective(model, env, job.episodes, seed=seed, initial_stock=found.initial_stock,
+                                       n_bootstrap=2000)
+            search = [{"c0": float(c), "value": float(v)} for c, v in zip(found.candidates, found.values, strict=True)]
+            mc_search = {"c0": found.initial_stock, "value": again.value, "ci95": [float(x) for x in again.ci],
+                         "mean_return": float(again.returns.mean()), "env_steps": found.env_steps,
+                         "candidates": search}
     value = float(objective.value(returns)) + 0.0
     low, high = bootstrap_ci(objective, returns, 0.95, 2000, job.seed)
     return {"objective": spec, "value": value, "ci95": [float(low), float(high)], "mean_return": float(returns.mean()),
-            "initial_stocks": stocks[:20], "ppo_c0_search": search, "returns": returns.tolist()}
+            "initial_stocks": stocks[:20], "ppo_c0_search": search if job.agent == "ppo" else [],
+            "mc_search": mc_search, "returns": returns.tolist()}
 
 
 def run_job(job: Job, search_candidates: int = 8, search_episodes: int = 30) -> dict:
@@ -308,7 +326,8 @@ def jobs_for(settings: list[str], agents: list[str], seeds: list[int], steps: in
 
 
 def _job_key(job: dict) -> tuple:
-    return job["setting"], job["agent"], job["train_objective"], job["seed"], job["steps"], job["episodes"]
+    return (job["setting"], job["agent"], job["train_objective"], job["seed"], job["steps"], job["episodes"],
+            job.get("detan_search", False))
 
 
 def seed_interval(values: list[float]) -> tuple[float, float, float]:
@@ -350,6 +369,15 @@ def summarize(runs: list[dict]) -> list[dict]:
                     "eval_wall_s": float(np.median([r["eval_wall_s"] for r, _ in res])),
                     "load_average": float(np.median([r["load_average"] for r, _ in res])),
                 })
+                searched = [(r, x["mc_search"]) for r, x in res if x.get("mc_search")]
+                if searched:  # --detan-search: the same agents with the c0 chosen by Monte Carlo
+                    mean, low, high = seed_interval([m["value"] for _, m in searched])
+                    rows.append({**rows[-1], "agent": f"{agent}{MC_SUFFIX}", "seeds": [r["seed"] for r, _ in searched],
+                                 "per_seed": [{"value": m["value"], "ci95": m["ci95"], "initial_stocks": [m["c0"]]}
+                                              for _, m in searched],
+                                 "mean": mean, "seed_ci95": [low, high], "pooled_value": math.nan,
+                                 "mean_return": float(np.mean([m["mean_return"] for _, m in searched])),
+                                 "search_env_steps": float(np.median([m["env_steps"] for _, m in searched]))})
     return rows
 
 
@@ -369,12 +397,14 @@ def verdicts(rows: list[dict]) -> list[str]:
         for spec in SETTINGS[name].objectives:
             objective = make_objective(spec)
             get = {r["agent"]: r for r in rows if r["setting"] == name and r["objective"] == spec}
-            for variant in ("detan", "detan-relabel", "detan-auto", "detatqc"):
+            for variant in [v + suffix for v in ("detan", "detan-relabel", "detan-auto", "detatqc")
+                            for suffix in ("", MC_SUFFIX)]:
                 detan = get.get(variant)
                 if detan is None:
                     continue
+                base = variant.removesuffix(MC_SUFFIX)
                 label = {"detan": "DηN", "detan-relabel": "DηN (relabel)", "detan-auto": "DηN (auto range)",
-                         "detatqc": "DηTQC"}[variant]
+                         "detatqc": "DηTQC"}[base] + (", c0 by Monte Carlo" if variant != base else "")
                 if isinstance(objective, TargetReturn):
                     bound = 0.05 * abs(objective.target)
                     met = detan["mean"] <= bound and len(detan["seeds"]) >= 3
@@ -407,9 +437,10 @@ def markdown(rows: list[dict]) -> str:
         ci = "" if math.isnan(r["seed_ci95"][0]) else f" [{r['seed_ci95'][0]:.3f}, {r['seed_ci95'][1]:.3f}]"
         per = "; ".join(f"{p['value']:.3f} [{p['ci95'][0]:.3f}, {p['ci95'][1]:.3f}]" for p in r["per_seed"])
         c0 = sorted({c for p in r["per_seed"] for c in p["initial_stocks"]})
+        search = f" + {r['search_env_steps']:.0f} (c0 search)" if "search_env_steps" in r else ""
         c0_text = "—" if not c0 else (", ".join(f"{c:g}" for c in c0) if len(c0) <= 3 else f"{c0[0]:g} .. {c0[-1]:g}")
         lines.append(f"| {r['setting']} | `{r['objective']}` | {r['agent']} | {r['mean']:.3f}{ci} ({len(r['seeds'])} "
-                     f"seeds) | {per} | {r['mean_return']:.1f} | {c0_text} | {r['steps']} | {r['episodes']} | "
+                     f"seeds) | {per} | {r['mean_return']:.1f} | {c0_text} | {r['steps']}{search} | {r['episodes']} | "
                      f"{r['train_wall_s']:.0f} / {r['train_cpu_s']:.0f} | {r['load_average']:.1f} |")
     text = "\n".join(lines).replace("E|G", "E\\|G")
     return text + "\n\n" + "\n".join(f"* {v}" for v in verdicts(rows))
@@ -428,6 +459,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--episodes", type=int, default=200, help="Monte Carlo evaluation episodes")
     parser.add_argument("--ppo-search", type=int, default=8, help="PPO's c0 candidates for a searched c0 (CVaR)")
     parser.add_argument("--search-episodes", type=int, default=30, help="episodes per PPO c0 candidate")
+    parser.add_argument("--detan-search", action="store_true",
+                        help="also evaluate the stock agents (DηN, DηTQC) with a searched c0 (CVaR) chosen by Monte "
+                        "Carlo like PPO's (--ppo-search candidates on the agent's stock range, --search-episodes "
+                        "each; rdo_sb3.search_initial_stock), next to their learned search")
     parser.add_argument("--jobs", type=int, default=1, help="parallel processes")
     parser.add_argument("--out", type=Path, default=Path("standard_envs_runs"))
     parser.add_argument("--resume", action="store_true",
@@ -450,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--summarize-only needs --resume (it summarizes --out/runs.jsonl)")
     jobs = jobs_for(args.settings, args.agents, list(range(args.first_seed, args.first_seed + args.seeds)),
                     args.steps, args.episodes, args.objectives)
+    if args.detan_search:
+        jobs = [replace(job, detan_search=job.agent in STOCK_DETAN) for job in jobs]
     args.out.mkdir(parents=True, exist_ok=True)
     log = args.out / "runs.jsonl"
     runs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()] \

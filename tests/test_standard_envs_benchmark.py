@@ -123,3 +123,20 @@ def test_bad_arguments_are_refused(bench, tmp_path):
         bench.main(["--settings", "cartpole", "--objectives", "cvar:0.1", "--out", str(tmp_path)])
     with pytest.raises(SystemExit):
         bench.main(["--steps", "0", "--out", str(tmp_path)])
+
+
+def test_detan_search_adds_the_monte_carlo_c0_evaluation(bench, tmp_path):
+    pytest.importorskip("Box2D", reason="LunarLander needs Box2D: pip install 'rdo[bench]'")
+    assert bench.main(["--settings", "lunar", "--objectives", "cvar:0.1", "--agents", "detan", "qrdqn", "--seeds", "1",
+                       "--steps", "256", "--episodes", "3", "--ppo-search", "3", "--search-episodes", "2",
+                       "--detan-search", "--out", str(tmp_path)]) == 0
+    runs = {r["agent"]: r for r in map(json.loads, (tmp_path / "runs.jsonl").read_text().splitlines())}
+    assert runs["detan"]["job"]["detan_search"] and not runs["qrdqn"]["job"]["detan_search"]
+    search = runs["detan"]["results"][0]["mc_search"]
+    assert [c["c0"] for c in search["candidates"]] == [-300.0, 0.0, 300.0]  # the agent's range, 3 candidates
+    best = max(search["candidates"], key=lambda c: c["value"])["c0"]
+    assert search["c0"] == best and search["env_steps"] >= 3 * 2
+    assert runs["qrdqn"]["results"][0]["mc_search"] is None
+    table = (tmp_path / "table.md").read_text()
+    assert "| lunar | `cvar:0.1` | detan (MC c0) |" in table and "(c0 search)" in table
+    assert "DηN, c0 by Monte Carlo" in table
